@@ -1,0 +1,81 @@
+"""The solution model: what a task produces and the templates render.
+
+A task never formats text. It returns a :class:`Solution`, a sequence of blocks:
+
+* :class:`Text`: a sentence in sheet markup (``$...$`` math, ``*emphasis*``);
+* :class:`Align`: derivation lines ``lhs = rhs`` each with a short rule annotation, rendered as an
+  ``aligned`` environment; every :class:`Line` with a ``check`` is verified;
+* :class:`Table`: a table whose cells are markup strings or SymPy objects (printed as math);
+* :class:`Figure`: a drawing, as TikZ and SVG text produced from one geometric model.
+
+Lines hold SymPy objects for display (``lhs``/``rhs``, which may contain unevaluated Leibniz
+derivatives and products) and, separately, the concrete equality that is checked
+(``check = (a, b)``, both sides in the sheet's quantities). A line without a check is a definition
+(``u_1 = y - t``) and says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import sympy as sp
+
+
+@dataclass(frozen=True)
+class Line:
+    """One line of a derivation: ``lhs = rhs`` justified by ``rule``."""
+
+    lhs: sp.Basic | None  # None: continuation line (``= rhs``) of the previous lhs
+    rhs: sp.Basic
+    rule: str = ""
+    check: tuple[sp.Expr, sp.Expr] | None = None
+    verified_by: str = ""  # filled by verification; "definition" for lines without a check
+    relation: str = "="  # "=" or ":=" (a definition)
+
+    def verified(self, label: str) -> Line:
+        return replace(self, verified_by=label)
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True)
+class Align:
+    lines: tuple[Line, ...]
+
+
+@dataclass(frozen=True)
+class Table:
+    header: tuple[str, ...]
+    rows: tuple[tuple[Any, ...], ...]  # cells: markup str or SymPy object (math)
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Figure:
+    stem: str  # file name stem: figures/<stem>.svg and figures/<stem>.tex
+    tikz: str  # a complete tikzpicture environment
+    svg: str  # a complete SVG document
+    caption: str = ""
+
+
+Block = Text | Align | Table | Figure
+
+
+@dataclass
+class Solution:
+    """What a task returns for one part."""
+
+    blocks: list[Block] = field(default_factory=list)
+    answer: sp.Expr | None = None  # the part's main answer (None for drawing tasks)
+    answers: dict[str, sp.Expr] = field(default_factory=dict)  # several named answers
+    data: dict[str, Any] = field(default_factory=dict)  # task-specific JSON fields
+    verified_by: str = ""  # how the answer was checked against the truth
+    # (lhs, rhs) pairs checked in addition to the lines, e.g. answer vs sympy.diff
+    answer_checks: list[tuple[str, sp.Expr, sp.Expr]] = field(default_factory=list)
+
+    def lines(self) -> list[Line]:
+        return [ln for b in self.blocks if isinstance(b, Align) for ln in b.lines]
