@@ -9,9 +9,12 @@ says so), prints ``Derivative(E, y)`` in Leibniz form and never prints ``Max(0, 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
+from sympy.core.mul import _keep_coeff
+from sympy.printing.str import StrPrinter
 
 from derive.functions import leaky_relu, relu, sigmoid, softplus
 
@@ -55,20 +58,162 @@ def _head_latex(head: str) -> str:
     return r"\mathrm{" + head + "}"
 
 
+class Dot(sp.Expr):
+    """An explicit product shown factor by factor (``a \\cdot b \\cdot 1``); ``doit`` multiplies."""
+
+    is_commutative = True
+
+    def __new__(cls, *factors):
+        return sp.Expr.__new__(cls, *map(sp.sympify, factors))
+
+    def doit(self, **hints):
+        return sp.Mul(*[f.doit(**hints) if hints.get("deep", True) else f for f in self.args])
+
+    def _eval_subs(self, old, new):
+        return None
+
+    def _sympystr(self, printer):
+        return "*".join(printer.parenthesize(a, 50) for a in self.args)
+
+
+# --- orientation and term order ----------------------------------------------------------------
+_EVEN = (sp.cosh, sp.cos, sp.sech, sp.sec)
+_ODD = (sp.sinh, sp.tanh, sp.sin, sp.tan, sp.asinh, sp.atanh, sp.asin, sp.atan)
+
+
+class TermOrder:
+    """Orders terms and orients arguments the way the sheet writes them.
+
+    ``rank`` maps names to the position of their first appearance in the sheet. Terms print in
+    that order (numbers last), a sum never starts with a minus when it has a positive term, and
+    ``cosh(t - y)`` prints as ``cosh(y - t)`` when the sheet introduced ``y`` first (odd
+    functions take the sign outside: ``tanh(t - y) = -tanh(y - t)``).
+    """
+
+    def __init__(self, names: Iterable[str] = ()):
+        self.rank = {}
+        for n in names:
+            self.rank.setdefault(n, len(self.rank))
+
+    def term_key(self, term: sp.Basic):
+        names = [s.name for s in term.free_symbols if hasattr(s, "name")]
+        for ind in term.atoms(sp.Indexed):
+            names.append(ind.base.name)
+        ranks = [self.rank.get(n, len(self.rank) + 1) for n in names]
+        return (min(ranks) if ranks else 10**9, sp.count_ops(term), sp.default_sort_key(term))
+
+    def order(self, terms: Iterable[sp.Basic]) -> list[sp.Basic]:
+        terms = sorted(terms, key=self.term_key)
+        if terms and terms[0].could_extract_minus_sign():
+            positive = [i for i, t in enumerate(terms) if not t.could_extract_minus_sign()]
+            numbers = [i for i in positive if terms[i].is_number]
+            pos = (numbers or positive or [None])[0]
+            if pos is not None:
+                terms.insert(0, terms.pop(pos))
+        return terms
+
+    def prefers_flip(self, arg: sp.Basic) -> bool:
+        """True when ``-arg`` reads better than ``arg`` (its first term is positive)."""
+        if not isinstance(arg, sp.Add):
+            return arg.could_extract_minus_sign()
+        first = min(arg.args, key=self.term_key)
+        return first.could_extract_minus_sign()
+
+    def orient(self, expr: sp.Basic) -> sp.Basic:
+        """Rewrite for display: even/odd functions take the sheet's argument orientation, and a
+        sum with a common numeric factor keeps it outside (``2 (y - t)``, not ``2 y - 2 t``)."""
+        if not isinstance(expr, sp.Basic) or expr.is_Atom:
+            return expr
+        reps = {}
+        for f in expr.atoms(*(_EVEN + _ODD)):
+            if self.prefers_flip(f.args[0]):
+                shown = _Shown.make(type(f)(-f.args[0], evaluate=False))
+                reps[f] = shown if isinstance(f, _EVEN) else -shown
+        out = expr.xreplace(reps) if reps else expr
+        return out.replace(
+            lambda e: isinstance(e, sp.Add) and e.primitive()[0] not in (1, -1),
+            lambda e: _keep_coeff(*e.primitive()),
+        )
+
+
+class _Shown(sp.Symbol):
+    """A placeholder that prints as the unevaluated expression it stands for."""
+
+    _registry: dict[str, sp.Basic] = {}
+
+    @classmethod
+    def make(cls, shown: sp.Basic) -> _Shown:
+        name = f"_shown[{sp.srepr(shown)}]"
+        cls._registry[name] = shown
+        return cls(name, real=True)
+
+    @property
+    def shown(self) -> sp.Basic:
+        return self._registry[self.name]
+
+
+class SheetStrPrinter(StrPrinter):
+    """SymPy syntax with the sheet's term order (answers in JSON read like the sheet)."""
+
+    def __init__(self, order: TermOrder | None = None, **settings):
+        super().__init__(settings)
+        self.term_order = order or TermOrder()
+
+    def _as_ordered_terms(self, expr, order=None):
+        return self.term_order.order(expr.args)
+
+    def _print_Dot(self, expr):
+        return "*".join(self.parenthesize(a, 50) for a in expr.args)
+
+    def _print_Symbol(self, expr):
+        if isinstance(expr, _Shown):
+            return self._print(expr.shown)
+        return super()._print_Symbol(expr)
+
+
+def sympy_str(expr: sp.Basic, order: TermOrder | None = None) -> str:
+    """SymPy syntax for ``expr`` (re-parsable by sympy and by derive's parser)."""
+    order = order or TermOrder()
+    return SheetStrPrinter(order).doprint(order.orient(expr))
+
+
 class SheetPrinter(LatexPrinter):
     """SymPy's LaTeX printer with the sheet's notation."""
 
-    def __init__(self, notation: dict[str, str] | None = None, **settings):
+    def __init__(
+        self,
+        notation: dict[str, str] | None = None,
+        order: TermOrder | None = None,
+        **settings,
+    ):
         settings.setdefault("mul_symbol", None)
         settings.setdefault("ln_notation", False)
         super().__init__(settings)
+        self.term_order = order or TermOrder()
         self.fn = dict(NOTATION_DEFAULTS)
         for key, choice in (notation or {}).items():
             if key in NOTATION_CHOICES and choice in NOTATION_CHOICES[key]:
                 self.fn[key] = NOTATION_CHOICES[key][choice]
 
+    def doprint(self, expr):
+        return super().doprint(self.term_order.orient(expr))
+
+    def _as_ordered_terms(self, expr, order=None):
+        return self.term_order.order(expr.args)
+
+    def _print_Dot(self, expr):
+        parts = []
+        for a in expr.args:
+            tex = self._print(a)
+            if isinstance(a, sp.Add) or (a.could_extract_minus_sign() and parts):
+                tex = rf"\left({tex}\right)"
+            parts.append(tex)
+        return r" \cdot ".join(parts)
+
     # names -----------------------------------------------------------------------------------
     def _print_Symbol(self, expr, style="plain"):
+        if isinstance(expr, _Shown):
+            return self._print(expr.shown)
         return name_latex(expr.name)
 
     def _print_IndexedBase(self, expr):
@@ -117,6 +262,8 @@ class SheetPrinter(LatexPrinter):
 
     def _print_log(self, expr, exp=None):
         arg = expr.args[0]
+        if isinstance(arg, _Shown):
+            arg = arg.shown
         if isinstance(arg, sp.cosh) and exp is None:
             return rf"\log\cosh\left({self._print(arg.args[0])}\right)"
         return super()._print_log(expr, exp)
@@ -142,9 +289,14 @@ class SheetPrinter(LatexPrinter):
         return self._print(sp.nsimplify(expr, rational=True))
 
 
-def latex(expr: sp.Basic, notation: dict[str, str] | None = None, **settings) -> str:
-    """LaTeX for ``expr`` in the sheet's notation."""
-    return SheetPrinter(notation, **settings).doprint(expr)
+def latex(
+    expr: sp.Basic,
+    notation: dict[str, str] | None = None,
+    order: TermOrder | None = None,
+    **settings,
+) -> str:
+    """LaTeX for ``expr`` in the sheet's notation and term order."""
+    return SheetPrinter(notation, order, **settings).doprint(expr)
 
 
 # --- text ------------------------------------------------------------------------------------
