@@ -12,11 +12,9 @@ import re
 from collections.abc import Iterable
 
 import sympy as sp
-from sympy.printing.latex import LatexPrinter
 from sympy.core.mul import _keep_coeff
+from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
-
-from derive.functions import leaky_relu, relu, sigmoid, softplus
 
 GREEK = {
     "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
@@ -118,6 +116,16 @@ class TermOrder:
             return arg.could_extract_minus_sign()
         first = min(arg.args, key=self.term_key)
         return first.could_extract_minus_sign()
+
+    def orient_functions(self, expr: sp.Basic) -> sp.Basic:
+        """The same expression with even/odd functions written with the sheet's argument
+        orientation, as real (unevaluated) SymPy functions: ``cosh(t - y)`` -> ``cosh(y - t)``."""
+        reps = {}
+        for f in expr.atoms(*(_EVEN + _ODD)):
+            if self.prefers_flip(f.args[0]):
+                g = type(f)(-f.args[0], evaluate=False)
+                reps[f] = g if isinstance(f, _EVEN) else -g
+        return expr.xreplace(reps) if reps else expr
 
     def orient(self, expr: sp.Basic) -> sp.Basic:
         """Rewrite for display: even/odd functions take the sheet's argument orientation, and a

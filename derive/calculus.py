@@ -1,0 +1,483 @@
+"""Expression-level differentiation, one named rule at a time.
+
+:func:`differentiate` builds a tree of :class:`Step` (rule, expression, variable, result,
+substeps, the intermediate a chain rule introduces), the way SymPy's ``manualintegrate`` builds
+integration rules. Nothing here formats text: :func:`derivation` turns the tree into display
+lines (:class:`~derive.model.Line`), expanding one level of rules per line, and every line carries
+the concrete equality that verification checks against ``sympy.diff``.
+
+Conventions: ``log`` is the natural logarithm; ``relu'(0) = 0`` (``H(0) = 0``); ``|u|' = sign(u)``;
+``max(f, g)' = H(f - g) f' + H(g - f) g'`` away from ties. Intermediates are named ``u_1, u_2, ...``
+(another letter when the sheet uses those names).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import sympy as sp
+
+from derive.functions import leaky_relu, relu, sigmoid, softplus, symbol
+from derive.latex import Dot, TermOrder
+from derive.model import Line
+
+
+@dataclass(frozen=True)
+class Step:
+    """One rule application: ``d(expr)/d(var) = result``."""
+
+    rule: str  # "constant", "variable", "sum", "constant multiple", "product", "quotient",
+    # "power", "exponential", "chain", "elementary", "max", "logarithmic", "sympy.diff"
+    expr: sp.Expr
+    var: sp.Symbol
+    result: sp.Expr
+    substeps: tuple[Step, ...] = ()
+    intermediate: tuple[sp.Symbol, sp.Expr] | None = None  # (u_k, inner) for "chain"
+    formula: str = ""  # the elementary formula used, e.g. "tanh'(u) = 1 - tanh^2(u)"
+
+
+# --- the table of elementary derivatives -------------------------------------------------------
+# function class -> (derivative of f at u, formula as it is annotated on the sheet)
+ELEMENTARY: dict[type, tuple[Callable[[sp.Expr], sp.Expr], str]] = {
+    sp.exp: (lambda u: sp.exp(u), r"$(e^u)' = e^u$"),
+    sp.log: (lambda u: 1 / u, r"$(\log u)' = 1/u$"),
+    sp.sin: (lambda u: sp.cos(u), r"$\sin' = \cos$"),
+    sp.cos: (lambda u: -sp.sin(u), r"$\cos' = -\sin$"),
+    sp.tan: (lambda u: 1 + sp.tan(u) ** 2, r"$\tan' = 1 + \tan^2$"),
+    sp.sinh: (lambda u: sp.cosh(u), r"$\sinh' = \cosh$"),
+    sp.cosh: (lambda u: sp.sinh(u), r"$\cosh' = \sinh$"),
+    sp.tanh: (lambda u: 1 - sp.tanh(u) ** 2, r"$\tanh' = 1 - \tanh^2$"),
+    sigmoid: (lambda u: sigmoid(u) * (1 - sigmoid(u)), r"$\sigma' = \sigma(1 - \sigma)$"),
+    softplus: (lambda u: sigmoid(u), r"$\operatorname{softplus}' = \sigma$"),
+    relu: (lambda u: sp.Heaviside(u, 0), r"$\operatorname{ReLU}'(u) = H(u),\ H(0) = 0$"),
+    sp.Abs: (lambda u: sp.sign(u), r"$|u|' = \operatorname{sign}(u)$"),
+    sp.asinh: (lambda u: 1 / sp.sqrt(u**2 + 1), r"$\operatorname{asinh}' = 1/\sqrt{u^2+1}$"),
+    sp.atan: (lambda u: 1 / (u**2 + 1), r"$\arctan' = 1/(1+u^2)$"),
+}
+
+
+LEAKY_FORMULA = r"$\operatorname{LReLU}'(u) = 1$ for $u > 0$, $a$ otherwise"
+FALLBACK_FORMULA = "by sympy.diff (no rule in the table)"
+
+
+class Namer:
+    """Hands out intermediate names u_1, u_2, ... never clashing with the sheet's names."""
+
+    def __init__(self, reserved: Iterable[str] = ()):
+        reserved = set(reserved)
+        for letter in "uvgqp":
+            if not any(n == letter or n.startswith(letter + "_") or _is_indexed(n, letter)
+                       for n in reserved):
+                break
+        self.letter = letter
+        self.counter = itertools.count(1)
+        self.reserved = reserved
+
+    def fresh(self) -> sp.Symbol:
+        while True:
+            name = f"{self.letter}_{next(self.counter)}"
+            if name not in self.reserved:
+                return symbol(name)
+
+
+def _is_indexed(name: str, letter: str) -> bool:
+    return name.startswith(letter) and name[len(letter):].isdigit()
+
+
+# --- building the step tree --------------------------------------------------------------------
+def differentiate(expr: sp.Expr, var: sp.Symbol, namer: Namer | None = None) -> Step:
+    """The step tree of d(expr)/d(var)."""
+    namer = namer or Namer(s.name for s in expr.free_symbols)
+    return _diff(sp.sympify(expr), var, namer)
+
+
+def _diff(expr: sp.Expr, var: sp.Symbol, namer: Namer) -> Step:
+    if not expr.has(var):
+        return Step("constant", expr, var, sp.S.Zero)
+    if expr == var:
+        return Step("variable", expr, var, sp.S.One)
+    coefficient = _linear_coefficient(expr, var)
+    if coefficient is not None:
+        return Step("linear", expr, var, coefficient, formula=_linear_formula(var, coefficient))
+    if isinstance(expr, sp.Add):
+        subs = tuple(_diff(a, var, namer) for a in _ordered(expr.args))
+        return Step("sum", expr, var, sp.Add(*(s.result for s in subs)), subs)
+    if isinstance(expr, sp.Mul):
+        return _diff_mul(expr, var, namer)
+    if isinstance(expr, sp.Pow):
+        return _diff_pow(expr, var, namer)
+    if isinstance(expr, (sp.Max, sp.Min)) and len(expr.args) == 2:
+        f, g = expr.args
+        sf, sg = _diff(f, var, namer), _diff(g, var, namer)
+        hf, hg = (sp.Heaviside(f - g, 0), sp.Heaviside(g - f, 0))
+        if isinstance(expr, sp.Min):
+            hf, hg = hg, hf
+        return Step("max", expr, var, hf * sf.result + hg * sg.result, (sf, sg))
+    if isinstance(expr, leaky_relu) and not expr.args[1].has(var):
+        return _chain_or_leaf(expr, var, namer, expr.fdiff(1), LEAKY_FORMULA)
+    if type(expr) in ELEMENTARY:
+        f, formula = ELEMENTARY[type(expr)]
+        return _chain_or_leaf(expr, var, namer, f(expr.args[0]), formula)
+    return Step("sympy.diff", expr, var, sp.diff(expr, var), formula=FALLBACK_FORMULA)
+
+
+def _linear_coefficient(expr: sp.Expr, var: sp.Symbol) -> sp.Expr | None:
+    """a, when expr = a*var + b with a, b free of var and expr a sum or product (else None)."""
+    if not isinstance(expr, (sp.Add, sp.Mul)):
+        return None
+    a = sp.diff(expr, var)
+    if a.has(var) or expr.has(sp.Derivative):
+        return None
+    b = sp.expand(expr - a * var)
+    if b.has(var):
+        return None
+    return a
+
+
+def _linear_formula(var: sp.Symbol, a: sp.Expr) -> str:  # noqa: ARG001
+    from derive.latex import latex
+
+    return f"linear in ${latex(var)}$"
+
+
+def _ordered(args):
+    return sorted(args, key=sp.default_sort_key)
+
+
+def _chain_or_leaf(expr, var, namer, derivative, formula) -> Step:
+    inner = expr.args[0]
+    if inner == var:
+        return Step("elementary", expr, var, derivative, formula=formula)
+    u = namer.fresh()
+    outer_expr = expr.xreplace({inner: u}) if not isinstance(expr, leaky_relu) else expr.func(
+        u, *expr.args[1:]
+    )
+    outer = Step("elementary", outer_expr, u, derivative.xreplace({inner: u}), formula=formula)
+    inner_step = _diff(inner, var, namer)
+    result = derivative * inner_step.result
+    return Step("chain", expr, var, result, (outer, inner_step), intermediate=(u, inner))
+
+
+def _diff_mul(expr: sp.Mul, var, namer) -> Step:
+    const = [a for a in expr.args if not a.has(var)]
+    dep = [a for a in expr.args if a.has(var)]
+    if const:
+        c = sp.Mul(*const)
+        rest = sp.Mul(*dep)
+        sub = _diff(rest, var, namer)
+        return Step("constant multiple", expr, var, c * sub.result, (sub,))
+    den = [a for a in dep if isinstance(a, sp.Pow) and a.exp.is_number and a.exp < 0]
+    num = [a for a in dep if a not in den]
+    if den and num:
+        n, d = sp.Mul(*num), sp.Mul(*[1 / a for a in den])
+        sn, sd = _diff(n, var, namer), _diff(d, var, namer)
+        result = (sn.result * d - n * sd.result) / d**2
+        return Step("quotient", expr, var, result, (sn, sd))
+    subs = tuple(_diff(a, var, namer) for a in dep)
+    terms = [
+        sp.Mul(subs[i].result, *[f for j, f in enumerate(dep) if j != i]) for i in range(len(dep))
+    ]
+    return Step("product", expr, var, sp.Add(*terms), subs)
+
+
+def _diff_pow(expr: sp.Pow, var, namer) -> Step:
+    base, exp = expr.args
+    if not exp.has(var):
+        derivative = exp * base ** (exp - 1)
+        if base == var:
+            return Step("power", expr, var, derivative, formula=r"$(u^n)' = n u^{n-1}$")
+        u = namer.fresh()
+        outer = Step("power", u**exp, u, exp * u ** (exp - 1), formula=r"$(u^n)' = n u^{n-1}$")
+        inner = _diff(base, var, namer)
+        return Step("chain", expr, var, derivative * inner.result, (outer, inner), (u, base))
+    if not base.has(var):
+        derivative = expr * sp.log(base)
+        if exp == var:
+            return Step("exponential", expr, var, derivative, formula=r"$(a^u)' = a^u \log a$")
+        u = namer.fresh()
+        outer = Step(
+            "exponential", base**u, u, base**u * sp.log(base), formula=r"$(a^u)' = a^u \log a$"
+        )
+        inner = _diff(exp, var, namer)
+        return Step("chain", expr, var, derivative * inner.result, (outer, inner), (u, exp))
+    rewritten = sp.exp(exp * sp.log(base), evaluate=False)
+    sub = _diff(rewritten, var, namer)
+    return Step(
+        "logarithmic", expr, var, sub.result, (sub,), formula=r"$u^v = e^{v \log u}$"
+    )
+
+
+# --- named rewrites (simplification a teacher would show) --------------------------------------
+@dataclass(frozen=True)
+class Rewrite:
+    name: str  # the annotation, e.g. r"\tanh = \sinh/\cosh"
+    apply: Callable[[sp.Expr], sp.Expr]
+
+
+def _mul_pairs(expr: sp.Expr, make: Callable[[sp.Mul], sp.Expr | None]) -> sp.Expr:
+    return expr.replace(lambda e: isinstance(e, sp.Mul) and make(e) is not None, make)
+
+
+def _reciprocals(m: sp.Mul) -> dict[sp.Expr, sp.Expr]:
+    """Denominator base -> the factor ``base**-1`` in ``m``."""
+    return {f.base: f for f in m.args if isinstance(f, sp.Pow) and f.exp == -1}
+
+
+def _tanh_from_ratio(m: sp.Mul):
+    recips = _reciprocals(m)
+    for f in m.args:
+        if isinstance(f, sp.sinh) and sp.cosh(f.args[0]) in recips:
+            rest = [g for g in m.args if g not in (f, recips[sp.cosh(f.args[0])])]
+            return sp.Mul(*rest) * sp.tanh(f.args[0])
+    return None
+
+
+def _sigmoid_from_exp(m: sp.Mul):
+    recips = _reciprocals(m)
+    for f in m.args:
+        if isinstance(f, sp.exp) and 1 + f in recips:
+            rest = [g for g in m.args if g not in (f, recips[1 + f])]
+            return sp.Mul(*rest) * sigmoid(f.args[0])
+    return None
+
+
+def _sigmoid_from_reciprocal(e: sp.Expr) -> sp.Expr:
+    w = sp.Wild("w")
+    return e.replace(
+        lambda x: isinstance(x, sp.Pow) and x.exp == -1 and x.base.match(1 + sp.exp(w)),
+        lambda x: sigmoid(-x.base.match(1 + sp.exp(w))[w]),
+    )
+
+
+def _exp_log_to_power(e: sp.Expr) -> sp.Expr:
+    def as_power(x):
+        arg = x.args[0]
+        logs = [f for f in sp.Mul.make_args(arg) if isinstance(f, sp.log)]
+        if len(logs) == 1:
+            return logs[0].args[0] ** (arg / logs[0])
+        return None
+
+    return e.replace(lambda x: isinstance(x, sp.exp) and as_power(x) is not None, as_power)
+
+
+REWRITES = (
+    Rewrite(r"$\tanh = \sinh/\cosh$", lambda e: _mul_pairs(e, _tanh_from_ratio)),
+    Rewrite(r"$\sigma(v) = e^{v}/(1 + e^{v})$", lambda e: _mul_pairs(e, _sigmoid_from_exp)),
+    Rewrite(r"$\sigma(v) = 1/(1 + e^{-v})$", _sigmoid_from_reciprocal),
+    Rewrite(r"$e^{v \log u} = u^v$", _exp_log_to_power),
+)
+
+
+def named_rewrites(expr: sp.Expr) -> list[tuple[Rewrite, sp.Expr]]:
+    """Apply the named rewrites that change ``expr``; returns (rewrite, new expression) pairs."""
+    out = []
+    for rw in REWRITES:
+        new = rw.apply(expr)
+        if new != expr:
+            out.append((rw, new))
+            expr = new
+    return out
+
+
+# --- display lines ------------------------------------------------------------------------------
+RULE_TEXT = {
+    "constant": "constant rule",
+    "variable": "",
+    "linear": "linearity",
+    "sum": "sum rule",
+    "constant multiple": "constant factor rule",
+    "product": "product rule",
+    "quotient": "quotient rule",
+    "chain": "chain rule",
+    "max": "max rule",
+}
+
+
+@dataclass
+class Derivation:
+    """The displayed derivation of d(expr)/d(var) and its verified answer."""
+
+    expr: sp.Expr
+    var: sp.Symbol
+    root: Step
+    lines: list[Line]
+    answer: sp.Expr
+    intermediates: list[tuple[sp.Symbol, sp.Expr]] = field(default_factory=list)
+
+    @property
+    def rules(self) -> list[str]:
+        """Annotations of every line, in order, without repeats."""
+        seen: list[str] = []
+        for ln in self.lines:
+            for part in filter(None, (p.strip() for p in ln.rule.split(";"))):
+                if part not in seen:
+                    seen.append(part)
+        return seen
+
+
+def derivation(
+    expr: sp.Expr,
+    var: sp.Symbol,
+    *,
+    lhs: sp.Basic | None = None,
+    reserved: Iterable[str] = (),
+    order: TermOrder | None = None,
+) -> Derivation:
+    """Step-by-step d(expr)/d(var): one line per level of rules, then named simplifications.
+
+    Every line's ``check`` compares the line (pending derivatives taken by ``sympy.diff``,
+    intermediates substituted back) with ``sympy.diff(expr, var)``.
+    """
+    reserved = set(reserved) | {s.name for s in expr.free_symbols}
+    if order is not None:
+        expr = order.orient_functions(expr)
+    root = differentiate(expr, var, Namer(reserved))
+    truth = sp.diff(expr, var)
+    lhs = lhs if lhs is not None else sp.Derivative(expr, var, evaluate=False)
+
+    intermediates = _intermediates(root)
+    back = _back_substitution(intermediates)
+
+    pending: dict[sp.Symbol, Step] = {}
+    counter = itertools.count()
+
+    def hold(step: Step) -> sp.Symbol:
+        p = sp.Dummy(f"P{next(counter)}")
+        pending[p] = step
+        return p
+
+    def display(state: sp.Expr) -> sp.Expr:
+        return state.xreplace(
+            {p: sp.Derivative(s.expr, s.var, evaluate=False) for p, s in pending.items()}
+        )
+
+    def check_value(state: sp.Expr) -> sp.Expr:
+        value = state.xreplace({p: sp.diff(s.expr, s.var) for p, s in pending.items()})
+        return _doit(back(value))
+
+    lines: list[Line] = []
+    for u, inner in intermediates:
+        lines.append(Line(u, inner, "intermediate", None, "definition", ":="))
+
+    state: sp.Expr = hold(root)
+    first = True
+    while pending:
+        current = dict(pending)
+        pending.clear()
+        rules: list[str] = []
+        expansion = {p: _expand(s, hold, rules) for p, s in current.items()}
+        state = state.xreplace(expansion)
+        rule = "; ".join(dict.fromkeys(r for r in rules if r))
+        check = (check_value(state), truth)
+        lines.append(Line(lhs if first else None, display(state), rule, check))
+        first = False
+
+    if intermediates:
+        state = back(state)
+        names = ", ".join(f"${_tex_name(u)}$" for u, _ in intermediates)
+        lines.append(Line(None, state, "substitute " + names, (_doit(state), truth)))
+    value = _doit(state).doit()  # doit re-evaluates: one canonical form for the rewrites
+    if value != state:
+        lines.append(Line(None, value, "multiply out", (value, truth)))
+    for rw, new in named_rewrites(value):
+        lines.append(Line(None, new, rw.name, (new, truth)))
+        value = new
+    return Derivation(expr, var, root, lines, value, intermediates)
+
+
+def _tex_name(u: sp.Symbol) -> str:
+    from derive.latex import name_latex
+
+    return name_latex(u.name)
+
+
+def _doit(e: sp.Expr) -> sp.Expr:
+    return e.replace(lambda x: isinstance(x, Dot), lambda x: sp.Mul(*x.args))
+
+
+def _intermediates(step: Step) -> list[tuple[sp.Symbol, sp.Expr]]:
+    out = [step.intermediate] if step.intermediate else []
+    for s in step.substeps:
+        out.extend(_intermediates(s))
+    return out
+
+
+def _back_substitution(intermediates):
+    mapping = dict(intermediates)
+
+    def back(e: sp.Expr) -> sp.Expr:
+        for _ in range(len(mapping) + 1):
+            if not any(u in mapping for u in e.free_symbols):
+                break
+            e = e.xreplace(mapping)
+        return e
+
+    return back
+
+
+def _expand(step: Step, hold: Callable[[Step], sp.Symbol], rules: list[str]) -> sp.Expr:
+    """One level of ``step``: its result in terms of held (pending) substeps."""
+    r = step.rule
+    if r in ("constant", "variable", "linear", "power", "exponential", "elementary", "sympy.diff"):
+        rules.append(step.formula or RULE_TEXT.get(r, ""))
+        return step.result
+    rules.append(RULE_TEXT.get(r, step.formula))
+    subs = step.substeps
+    if r == "sum":
+        return sp.Add(*(hold(s) for s in subs), evaluate=False)
+    if r == "constant multiple":
+        c = step.expr / subs[0].expr
+        return Dot(c, hold(subs[0]))
+    if r == "product":
+        factors = [s.expr for s in subs]
+        terms = []
+        for i, s in enumerate(subs):
+            others = [f for j, f in enumerate(factors) if j != i]
+            terms.append(Dot(*others[:i], hold(s), *others[i:]))
+        return sp.Add(*terms, evaluate=False)
+    if r == "quotient":
+        n, d = subs[0].expr, subs[1].expr
+        return (Dot(hold(subs[0]), d) - Dot(n, hold(subs[1]))) / d**2
+    if r == "chain":
+        return Dot(*_flatten_chain(step, hold))
+    if r == "max":
+        f, g = step.substeps
+        hf, hg = sp.Heaviside(f.expr - g.expr, 0), sp.Heaviside(g.expr - f.expr, 0)
+        if isinstance(step.expr, sp.Min):
+            hf, hg = hg, hf
+        return sp.Add(Dot(hf, hold(f)), Dot(hg, hold(g)), evaluate=False)
+    if r == "logarithmic":
+        return hold(subs[0])
+    raise AssertionError(f"unknown rule {r}")  # pragma: no cover
+
+
+def _flatten_chain(step: Step, hold) -> list[sp.Expr]:
+    outer, inner = step.substeps
+    rest = _flatten_chain(inner, hold) if inner.rule == "chain" else [hold(inner)]
+    return [hold(outer), *rest]
+
+
+# --- one local derivative, for backprop -----------------------------------------------------------
+@dataclass(frozen=True)
+class Local:
+    """d(expr)/d(var) with the rules that give it (for one edge of a computation graph)."""
+
+    result: sp.Expr
+    rule: str
+    lines: tuple[Line, ...]
+
+
+def local_derivative(
+    expr: sp.Expr,
+    var: sp.Symbol,
+    reserved: Iterable[str] = (),
+    order: TermOrder | None = None,
+) -> Local:
+    """d(expr)/d(var), simplified by the named rewrites, with the rules that give it."""
+    d = derivation(expr, var, reserved=reserved, order=order)
+    rules = [r for r in d.rules if r and r != "intermediate" and not r.startswith("substitute")]
+    if not rules:
+        rules = [RULE_TEXT.get(d.root.rule, d.root.rule)]
+    return Local(d.answer, "; ".join(rules), tuple(d.lines))
