@@ -116,10 +116,13 @@ def _diff(expr: sp.Expr, var: sp.Symbol, namer: Namer) -> Step:
             hf, hg = hg, hf
         return Step("max", expr, var, hf * sf.result + hg * sg.result, (sf, sg))
     if isinstance(expr, leaky_relu) and not expr.args[1].has(var):
-        return _chain_or_leaf(expr, var, namer, expr.fdiff(1), LEAKY_FORMULA)
+        slope = expr.args[1]
+        return _chain_or_leaf(
+            expr, var, namer, lambda u: leaky_relu(u, slope).fdiff(1), LEAKY_FORMULA
+        )
     if type(expr) in ELEMENTARY:
         f, formula = ELEMENTARY[type(expr)]
-        return _chain_or_leaf(expr, var, namer, f(expr.args[0]), formula)
+        return _chain_or_leaf(expr, var, namer, f, formula)
     return Step("sympy.diff", expr, var, sp.diff(expr, var), formula=FALLBACK_FORMULA)
 
 
@@ -146,17 +149,15 @@ def _ordered(args):
     return sorted(args, key=sp.default_sort_key)
 
 
-def _chain_or_leaf(expr, var, namer, derivative, formula) -> Step:
-    inner = expr.args[0]
+def _chain_or_leaf(expr, var, namer, fprime: Callable[[sp.Expr], sp.Expr], formula) -> Step:
+    """f(inner): the elementary rule when inner is var, else the chain rule via u_k = inner."""
+    inner, rest = expr.args[0], expr.args[1:]
     if inner == var:
-        return Step("elementary", expr, var, derivative, formula=formula)
+        return Step("elementary", expr, var, fprime(var), formula=formula)
     u = namer.fresh()
-    outer_expr = expr.xreplace({inner: u}) if not isinstance(expr, leaky_relu) else expr.func(
-        u, *expr.args[1:]
-    )
-    outer = Step("elementary", outer_expr, u, derivative.xreplace({inner: u}), formula=formula)
+    outer = Step("elementary", expr.func(u, *rest), u, fprime(u), formula=formula)
     inner_step = _diff(inner, var, namer)
-    result = derivative * inner_step.result
+    result = fprime(inner) * inner_step.result
     return Step("chain", expr, var, result, (outer, inner_step), intermediate=(u, inner))
 
 
