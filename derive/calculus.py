@@ -456,8 +456,9 @@ def _expand(step: Step, hold: Callable[[Step], sp.Symbol], rules: list[str]) -> 
 
 def _flatten_chain(step: Step, hold) -> list[sp.Expr]:
     outer, inner = step.substeps
+    first = hold(outer)  # held first, so that its rule is named first
     rest = _flatten_chain(inner, hold) if inner.rule == "chain" else [hold(inner)]
-    return [hold(outer), *rest]
+    return [first, *rest]
 
 
 # --- one local derivative, for backprop -----------------------------------------------------------
