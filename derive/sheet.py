@@ -1,0 +1,415 @@
+"""Reading a sheet: TOML -> :class:`Sheet`, every problem reported as ``file:line: message``.
+
+The format (documented in the README):
+
+.. code-block:: toml
+
+    [sheet]
+    id = "sheet02"                 # file-name safe: [a-z0-9][a-z0-9_-]*
+    title = "Exercise Sheet 2"
+    course = "..."                 # optional
+    date = "..."                   # optional
+    notation = { relu = "rho" }    # optional, for the whole sheet
+
+    [[exercise]]
+    title = "..."
+    text = '''statement, $math$ and *emphasis*'''
+    model = ["z3 = x1*w13 + x2*w23", "a3 = tanh(z3)", "E = log(cosh(y - t))"]
+    notation = { relu = "rho" }    # optional, overrides the sheet's
+
+    [[exercise.part]]
+    label = "a"                    # optional: a, b, c, ... by position
+    points = 5
+    text = '''...'''
+    hint = '''...'''               # optional
+    task = "derivative"            # one of derive.tasks.TASK_NAMES
+    of = "E"                       # the task's own parameters
+    wrt = "y"
+
+``tomllib`` gives no positions, so :func:`locate` scans the text once for the line of every table
+header, key and array element.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from derive.errors import InputError
+from derive.latex import NOTATION_CHOICES
+from derive.markup import check_markup
+from derive.parse import parse_assignment
+from derive.tasks import REGISTRY, TASK_NAMES, Assignment, load_all
+
+MAX_SHEET_BYTES = 1_000_000
+MAX_MODEL_LINES = 200
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+LABEL_RE = re.compile(r"^[a-z0-9]{1,8}$")
+
+SHEET_KEYS = {"id": str, "title": str, "course": str, "date": str, "notation": dict}
+EXERCISE_KEYS = {"title": str, "text": str, "model": list, "notation": dict, "part": list}
+PART_KEYS = {"label": str, "points": (int, float), "text": str, "hint": str, "task": str}
+
+
+@dataclass(frozen=True)
+class Part:
+    label: str
+    points: int | float | None
+    text: str
+    hint: str
+    task: str
+    params: dict[str, Any]
+    param_lines: dict[str, int]
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Exercise:
+    number: int
+    title: str
+    text: str
+    model: tuple[Assignment, ...]
+    notation: dict[str, str]
+    parts: tuple[Part, ...]
+    line: int | None
+    names: tuple[str, ...] = ()  # quantities in order of first appearance (for term order)
+
+    @property
+    def points(self) -> int | float:
+        return sum(p.points or 0 for p in self.parts)
+
+
+@dataclass(frozen=True)
+class Sheet:
+    id: str
+    title: str
+    course: str
+    date: str
+    file: str
+    exercises: tuple[Exercise, ...] = field(default_factory=tuple)
+
+
+# --- locating keys ------------------------------------------------------------------------------
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\" ]+?)\s*(\]\]?)\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=")
+
+
+def locate(text: str) -> dict[tuple, int]:
+    """Line (1-based) of each header, key and array element, keyed by its TOML path.
+
+    Paths: ``("sheet", "id")``, ``("exercise", 0)``, ``("exercise", 0, "model", 2)``,
+    ``("exercise", 0, "part", 1)``, ``("exercise", 0, "part", 1, "wrt")``.
+    """
+    where: dict[tuple, int] = {}
+    table: tuple = ()
+    counts: dict[tuple, int] = {}
+    in_ml: str | None = None
+    array_path: tuple | None = None
+    array_items = 0
+    depth = 0
+    for no, line in enumerate(text.splitlines(), start=1):
+        if in_ml:
+            if in_ml in line:
+                in_ml = None
+            continue
+        if array_path is not None:
+            for _ in re.finditer(r"(?<!\\)([\"'])(?:(?!\1).)*\1", line):
+                where[(*array_path, array_items)] = no
+                array_items += 1
+            depth += line.count("[") - line.count("]")
+            if depth <= 0:
+                array_path = None
+            continue
+        h = _HEADER.match(line)
+        if h and h.group(1) == h.group(3)[::-1].replace("]", "["):
+            name = tuple(p.strip().strip('"') for p in h.group(2).split("."))
+            if h.group(1) == "[[":
+                parent = _parent_path(name[:-1], counts)
+                key = (*parent, name[-1])
+                counts[key] = counts.get(key, -1) + 1
+                table = (*key, counts[key])
+            else:
+                table = _parent_path(name, counts)
+            where[table] = no
+            continue
+        k = _KEY.match(line)
+        if k:
+            key = k.group(1).strip('"')
+            path = (*table, key)
+            where[path] = no
+            rest = line[k.end():].strip()
+            for delim in ('"""', "'''"):
+                if rest.startswith(delim) and rest.count(delim) == 1:
+                    in_ml = delim
+            if rest.startswith("[") and not rest.startswith("[["):
+                depth = rest.count("[") - rest.count("]")
+                array_items = 0
+                for _ in re.finditer(r"(?<!\\)([\"'])(?:(?!\1).)*\1", rest):
+                    where[(*path, array_items)] = no
+                    array_items += 1
+                if depth > 0:
+                    array_path = path
+    return where
+
+
+def _parent_path(names: tuple, counts: dict[tuple, int]) -> tuple:
+    path: tuple = ()
+    for n in names:
+        path = (*path, n)
+        if path in counts:
+            path = (*path, counts[path])
+    return path
+
+
+# --- loading ------------------------------------------------------------------------------------
+def read_text(path: Path, display: str) -> str:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"no such sheet: {display}") from None
+    except OSError as e:
+        raise InputError(f"cannot read {display}: {e.strerror}") from None
+    if len(data) > MAX_SHEET_BYTES:
+        raise InputError(f"sheet is too large ({len(data)} bytes, at most {MAX_SHEET_BYTES})",
+                         file=display)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise InputError(f"not UTF-8 text (byte 0x{data[e.start]:02x})", file=display,
+                         line=line) from None
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        raise InputError("binary data (NUL byte) in sheet", file=display, line=line)
+    if not text.strip():
+        raise InputError("empty sheet: expected a [sheet] table", file=display, line=1)
+    return text
+
+
+def load_sheet(path: str | Path, display: str | None = None) -> Sheet:
+    """Read and validate a sheet; raises InputError located at file:line."""
+    path = Path(path)
+    display = display or str(path)
+    text = read_text(path, display)
+    return parse_sheet(text, display)
+
+
+def parse_sheet(text: str, display: str) -> Sheet:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        msg = str(e)
+        m = re.search(r"\(at line (\d+), column \d+\)", msg)
+        line = int(m.group(1)) if m else None
+        msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
+        raise InputError(f"invalid TOML: {msg}", file=display, line=line) from None
+    except RecursionError:
+        raise InputError("invalid TOML: nested too deeply", file=display) from None
+    where = locate(text)
+    return _Loader(display, where).sheet(data)
+
+
+class _Loader:
+    def __init__(self, file: str, where: dict[tuple, int]):
+        self.file = file
+        self.where = where
+        self.tasks = load_all()
+
+    def err(self, message: str, path: tuple) -> InputError:
+        line = None
+        while path and line is None:
+            line = self.where.get(path)
+            path = path[:-1]
+        return InputError(message, file=self.file, line=line)
+
+    def keys(self, table: dict, allowed: dict, path: tuple, what: str, extra=()) -> None:
+        for key, value in table.items():
+            if key not in allowed and key not in extra:
+                names = ", ".join(sorted([*allowed, *extra]))
+                raise self.err(f"unknown key {key!r} in {what} (allowed: {names})", (*path, key))
+            want_types = allowed.get(key, object)
+            as_tuple = want_types if isinstance(want_types, tuple) else (want_types,)
+            if key in allowed and (
+                not isinstance(value, want_types) or (isinstance(value, bool) and bool not in as_tuple)
+            ):
+                want = _type_name(want_types)
+                raise self.err(f"{what} key {key!r} must be {want}, not "
+                               f"{_type_name(type(value))}", (*path, key))
+
+    def text(self, value: str, path: tuple) -> str:
+        try:
+            check_markup(value)
+        except InputError as e:
+            raise self.err(e.message, path) from None
+        return value
+
+    def sheet(self, data: dict) -> Sheet:
+        for key in data:
+            if key not in ("sheet", "exercise"):
+                raise self.err(f"unknown table {key!r} (expected [sheet] and [[exercise]])",
+                               (key,))
+        head = data.get("sheet")
+        if not isinstance(head, dict):
+            raise InputError("missing [sheet] table", file=self.file, line=1)
+        self.keys(head, SHEET_KEYS, ("sheet",), "[sheet]")
+        for key in ("id", "title"):
+            if key not in head:
+                raise self.err(f"[sheet] needs {key!r}", ("sheet",))
+        sid = head["id"]
+        if not ID_RE.match(sid):
+            raise self.err(f"sheet id {sid!r} must match [a-z0-9][a-z0-9_-]* (it names the output "
+                           "folder)", ("sheet", "id"))
+        notation = self.notation(head.get("notation", {}), ("sheet", "notation"))
+        exercises = data.get("exercise", [])
+        if not isinstance(exercises, list) or not exercises:
+            raise InputError("a sheet needs at least one [[exercise]]", file=self.file,
+                             line=self.where.get(("sheet",)))
+        return Sheet(
+            id=sid,
+            title=self.text(head["title"], ("sheet", "title")),
+            course=self.text(head.get("course", ""), ("sheet", "course")),
+            date=self.text(head.get("date", ""), ("sheet", "date")),
+            file=self.file,
+            exercises=tuple(self.exercise(i, ex, notation) for i, ex in enumerate(exercises)),
+        )
+
+    def notation(self, value: dict, path: tuple) -> dict[str, str]:
+        for key, choice in value.items():
+            if key not in NOTATION_CHOICES:
+                raise self.err(f"unknown notation {key!r} (known: "
+                               f"{', '.join(sorted(NOTATION_CHOICES))})", path)
+            if choice not in NOTATION_CHOICES[key]:
+                raise self.err(f"notation {key} = {choice!r} is not one of "
+                               f"{', '.join(sorted(NOTATION_CHOICES[key]))}", path)
+        return dict(value)
+
+    def exercise(self, i: int, ex: Any, notation: dict[str, str]) -> Exercise:
+        path = ("exercise", i)
+        if not isinstance(ex, dict):
+            raise self.err("[[exercise]] must be a table", path)
+        self.keys(ex, EXERCISE_KEYS, path, "[[exercise]]")
+        if "title" not in ex:
+            raise self.err("[[exercise]] needs a 'title'", path)
+        model_src = ex.get("model", [])
+        if len(model_src) > MAX_MODEL_LINES:
+            raise self.err(f"model has {len(model_src)} lines (at most {MAX_MODEL_LINES})",
+                           (*path, "model"))
+        model = []
+        seen: dict[str, int | None] = {}
+        for j, src in enumerate(model_src):
+            mpath = (*path, "model", j)
+            line = self.where.get(mpath, self.where.get((*path, "model")))
+            if not isinstance(src, str):
+                raise self.err("model entries must be strings such as \"a3 = tanh(z3)\"", mpath)
+            try:
+                name, expr = parse_assignment(src)
+            except InputError as e:
+                raise e.at(self.file, line) from None
+            if name in seen:
+                raise InputError(f"{name} is defined twice (first on line {seen[name]})",
+                                 file=self.file, line=line)
+            seen[name] = line
+            model.append(Assignment(name, expr, src, line))
+        parts_src = ex.get("part", [])
+        if not parts_src:
+            raise self.err("[[exercise]] needs at least one [[exercise.part]]", path)
+        local = {**notation, **self.notation(ex.get("notation", {}), (*path, "notation"))}
+        parts = tuple(self.part(i, j, p) for j, p in enumerate(parts_src))
+        labels = [p.label for p in parts]
+        for j, lab in enumerate(labels):
+            if lab in labels[:j]:
+                raise self.err(f"part label {lab!r} is used twice", (*path, "part", j, "label"))
+        names = _names_in_order([a.source for a in model] + [
+            v for p in parts for v in _strings(p.params)])
+        return Exercise(
+            number=i + 1,
+            title=self.text(ex["title"], (*path, "title")),
+            text=self.text(ex.get("text", ""), (*path, "text")),
+            model=tuple(model),
+            notation=local,
+            parts=parts,
+            line=self.where.get(path),
+            names=names,
+        )
+
+    def part(self, i: int, j: int, p: Any) -> Part:
+        path = ("exercise", i, "part", j)
+        if not isinstance(p, dict):
+            raise self.err("[[exercise.part]] must be a table", path)
+        task = p.get("task")
+        if task is None:
+            raise self.err("part needs a 'task' (one of " + ", ".join(TASK_NAMES) + ")", path)
+        if not isinstance(task, str) or task not in TASK_NAMES:
+            raise self.err(f"unknown task {task!r} (one of {', '.join(TASK_NAMES)})",
+                           (*path, "task"))
+        spec = self.tasks.get(task)
+        params = {k: v for k, v in p.items() if k not in PART_KEYS}
+        if spec is not None:
+            self.keys(p, {**PART_KEYS, **spec.required, **spec.optional}, path,
+                      f"part with task {task!r}")
+            for key in spec.required:
+                if key not in p:
+                    raise self.err(f"task {task!r} needs parameter {key!r}", path)
+        else:
+            self.keys({k: v for k, v in p.items() if k in PART_KEYS}, PART_KEYS, path, "part")
+        label = p.get("label", _default_label(j))
+        if not LABEL_RE.match(label):
+            raise self.err(f"part label {label!r} must be 1-8 lowercase letters or digits",
+                           (*path, "label"))
+        points = p.get("points")
+        if points is not None and (points < 0 or points > 1000):
+            raise self.err("points must be between 0 and 1000", (*path, "points"))
+        return Part(
+            label=label,
+            points=points,
+            text=self.text(p.get("text", ""), (*path, "text")),
+            hint=self.text(p.get("hint", ""), (*path, "hint")),
+            task=task,
+            params=params,
+            param_lines={k: self.where.get((*path, k), self.where.get(path)) for k in params},
+            line=self.where.get(path),
+        )
+
+
+def _default_label(j: int) -> str:
+    return "abcdefghijklmnopqrstuvwxyz"[j] if j < 26 else f"p{j + 1}"
+
+
+def _type_name(t) -> str:
+    if isinstance(t, tuple):
+        return " or ".join(_type_name(x) for x in t)
+    return {str: "a string", int: "an integer", float: "a number", list: "a list",
+            dict: "a table", bool: "true/false"}.get(t, t.__name__)
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+_NAME_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def _names_in_order(sources: list[str]) -> tuple[str, ...]:
+    seen: dict[str, None] = {}
+    for src in sources:
+        for m in _NAME_TOKEN.finditer(src):
+            seen.setdefault(m.group(0), None)
+    return tuple(seen)
+
+
+def bundled_sheet_path() -> Path:
+    """The bundled default sheet (shipped inside the package)."""
+    return Path(__file__).parent / "sheets" / "sheet02.toml"
+
+
+def registered(task: str) -> bool:
+    return task in REGISTRY
