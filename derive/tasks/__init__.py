@@ -51,6 +51,7 @@ class Context:
     param_lines: dict[str, int]
     line: int | None  # line of the [[exercise.part]] header
     notation: dict[str, str] = field(default_factory=dict)
+    names: tuple[str, ...] = ()  # the exercise's quantities in order of first appearance
     # solutions of the exercise's earlier parts, by label (a task may build on them)
     earlier: dict[str, Solution] = field(default_factory=dict)
 

@@ -1,0 +1,181 @@
+"""The ``derive`` command line: build, check, list, explain.
+
+Exit codes: 0 success; 1 drift or a failed verification; 2 bad input (one line
+``file:line: message`` or ``derive: error: message``, no traceback, nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import sys
+from pathlib import Path
+
+from derive import __version__
+from derive.errors import InputError, VerificationFailure
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2
+        raise InputError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="derive", description="Verified, step-by-step solution sheets for "
+                "neural-network exercises.")
+    p.add_argument("--version", action="version", version=f"derive {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    b = sub.add_parser("build", help="solve, verify and write a sheet's outputs",
+                       description="Solve every part, verify every step and write the outputs "
+                       "to OUT/<sheet id>/. Without SHEET, builds the bundled sheet.")
+    b.add_argument("sheets", nargs="*", metavar="SHEET", help="sheet TOML files")
+    b.add_argument("--out", default="output", help="output folder (default: ./output)")
+    b.add_argument("--format", default="tex,md,json",
+                   help="comma-separated subset of tex,md,json (default: all)")
+    b.add_argument("--pdf", action="store_true", help="also compile the .tex files to PDF")
+
+    c = sub.add_parser("check", help="re-derive, verify and compare with the files under OUT",
+                       description="Exit 0 when everything verifies and OUT matches, 1 on drift "
+                       "or a failed verification (a unified diff is printed), 2 on bad input.")
+    c.add_argument("sheets", nargs="*", metavar="SHEET")
+    c.add_argument("--out", default="output", help="output folder (default: ./output)")
+
+    li = sub.add_parser("list", help="exercises, parts, tasks, points and status")
+    li.add_argument("sheets", nargs="*", metavar="SHEET")
+
+    e = sub.add_parser("explain", help="the step-by-step derivative of an expression",
+                       description='Examples: derive explain "log(cosh(y - t))" --wrt y;  '
+                       'derive explain "q = x + y" "f = q*z" --wrt x,y,z --at x=-2,y=5,z=-4')
+    e.add_argument("expr", nargs="+", metavar="EXPR",
+                   help="an expression, or a computation list (one assignment per argument)")
+    e.add_argument("--wrt", required=True, help="variable(s), comma-separated")
+    e.add_argument("--format", default="text", choices=["text", "latex", "md", "json"])
+    e.add_argument("--at", default=None, help="values for a numeric backward pass: x=-2,y=5")
+    e.add_argument("--loss", default=None, help="the loss node (default: the last assignment)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except InputError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+    except VerificationFailure as e:
+        print(f"derive: verification failed: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("derive: interrupted", file=sys.stderr)
+        return 130
+
+
+# --- helpers -------------------------------------------------------------------------------------
+def _sheets(paths: list[str]):
+    from derive.sheet import bundled_sheet_path, load_sheet
+
+    if not paths:
+        return [load_sheet(bundled_sheet_path(), display="sheet02.toml (bundled)")]
+    return [load_sheet(p) for p in paths]
+
+
+def _formats(text: str) -> tuple[str, ...]:
+    from derive.render import FORMATS
+
+    chosen = tuple(f.strip() for f in text.split(",") if f.strip())
+    bad = [f for f in chosen if f not in FORMATS]
+    if bad or not chosen:
+        raise InputError(f"--format must be a comma-separated subset of {','.join(FORMATS)}")
+    return chosen
+
+
+def _render(sheet, formats):
+    from derive.build import solve_sheet
+    from derive.render import render_all
+
+    results = solve_sheet(sheet)
+    return results, render_all(sheet, results, formats)
+
+
+# --- commands ------------------------------------------------------------------------------------
+def cmd_build(args) -> int:
+    from derive.output import write_outputs
+
+    formats = _formats(args.format)
+    sheets = _sheets(args.sheets)
+    rendered = [(s, *_render(s, formats)) for s in sheets]  # everything before any write
+    for sheet, results, files in rendered:
+        folder = Path(args.out) / sheet.id
+        write_outputs(folder, files)
+        pending = [r for r in results if r.status == "pending"]
+        print(f"{sheet.id}: {len(results) - len(pending)} parts solved and verified, "
+              f"{len(pending)} pending; wrote {len(files)} files to {folder}")
+        if args.pdf:
+            from derive.pdf import compile_pdfs
+
+            compile_pdfs(folder, [f for f in files if f.endswith(".tex")
+                                  and not f.startswith(("figures/", "parts/"))])
+    return 0
+
+
+def cmd_check(args) -> int:
+    from derive.output import compare_outputs
+
+    status = 0
+    for sheet in _sheets(args.sheets):
+        results, files = _render(sheet, ("tex", "md", "json"))
+        folder = Path(args.out) / sheet.id
+        drift = compare_outputs(folder, files)
+        for rel, (current, expected) in drift.items():
+            status = 1
+            if current is None:
+                print(f"{folder / rel}: missing (run `derive build`)")
+                continue
+            sys.stdout.writelines(difflib.unified_diff(
+                current.splitlines(keepends=True), expected.splitlines(keepends=True),
+                fromfile=f"{folder / rel} (on disk)", tofile=f"{folder / rel} (derived)"))
+        solved = [r for r in results if r.status == "solved"]
+        pending = [r for r in results if r.status == "pending"]
+        for r in pending:
+            print(f"{sheet.id} {r.name}: pending (task `{r.part.task}` is not implemented yet)")
+        verdict = "drift" if drift else "clean"
+        print(f"{sheet.id}: {len(solved)} parts verified, {len(pending)} pending, "
+              f"{len(drift)} files drifted: {verdict}")
+    return status
+
+
+def cmd_list(args) -> int:
+    for sheet in _sheets(args.sheets):
+        from derive.tasks import REGISTRY, load_all
+
+        load_all()
+        print(f"{sheet.id}: {sheet.title}")
+        for ex in sheet.exercises:
+            print(f"  Exercise {ex.number}: {ex.title} ({_pts(ex.points)} P)")
+            for part in ex.parts:
+                status = "ready" if part.task in REGISTRY else "pending"
+                print(f"    ({part.label}) {part.task:<18} {_pts(part.points):>4} P  {status}")
+    return 0
+
+
+def _pts(value) -> str:
+    if value is None:
+        return "-"
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def cmd_explain(args) -> int:
+    from derive.explain import explain
+
+    text = explain(args.expr, args.wrt, fmt=args.format, at=args.at, loss=args.loss)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
+COMMANDS = {"build": cmd_build, "check": cmd_check, "list": cmd_list, "explain": cmd_explain}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
