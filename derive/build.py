@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import sympy as sp
 
 from derive.errors import VerificationFailure
 from derive.model import Align, Line, Solution
-from derive.sheet import Exercise, Part, Sheet
 from derive.tasks import REGISTRY, Context, load_all
 from derive.verify import Verdict, check_equal
+
+if TYPE_CHECKING:
+    from derive.sheet import Exercise, Part, Sheet
 
 
 @dataclass

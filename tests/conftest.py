@@ -1,0 +1,40 @@
+"""Shared test helpers.
+
+Tests that need TeX or node skip with a reason when the tool is missing, and fail instead when
+CI sets DERIVE_REQUIRE_TEX=1 / DERIVE_REQUIRE_NODE=1 (CI installs both).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def need_tool(tool: str, env: str) -> None:
+    """Skip (or fail, when ``env`` is set) unless ``tool`` is on PATH."""
+    if shutil.which(tool):
+        return
+    if os.environ.get(env) == "1":
+        pytest.fail(f"{tool} is required here ({env}=1) but not installed")
+    pytest.skip(f"{tool} is not installed (set {env}=1 to make this a failure)")
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``python -m derive ARGS`` in a subprocess."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return subprocess.run(
+        [sys.executable, "-m", "derive", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
