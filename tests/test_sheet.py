@@ -1,0 +1,93 @@
+"""Sheet loading: the bundled sheet, and file:line errors for bad sheets."""
+
+from __future__ import annotations
+
+import pytest
+
+from derive.errors import InputError
+from derive.sheet import bundled_sheet_path, load_sheet, locate, parse_sheet
+
+GOOD = '''
+[sheet]
+id = "demo"
+title = "Demo"
+
+[[exercise]]
+title = "One"
+model = [
+    "a = tanh(z)",
+    "E = (a - t)**2",
+]
+
+[[exercise.part]]
+points = 3
+task = "derivative"
+of = "E"
+wrt = "a"
+'''
+
+
+def test_bundled_sheet_has_all_four_exercises():
+    sheet = load_sheet(bundled_sheet_path())
+    assert sheet.id == "sheet02"
+    assert [len(ex.parts) for ex in sheet.exercises] == [2, 3, 2, 4]
+    assert [ex.points for ex in sheet.exercises] == [20, 30, 20, 30]
+    assert [p.label for p in sheet.exercises[3].parts] == ["a", "b", "c", "d"]
+
+
+def test_locate_finds_keys_headers_and_array_items():
+    where = locate(GOOD)
+    assert where[("sheet", "id")] == 3
+    assert where[("exercise", 0)] == 6
+    assert where[("exercise", 0, "model", 0)] == 9
+    assert where[("exercise", 0, "model", 1)] == 10
+    assert where[("exercise", 0, "part", 0)] == 13
+    assert where[("exercise", 0, "part", 0, "wrt")] == 17
+
+
+def test_good_sheet_loads():
+    sheet = parse_sheet(GOOD, "demo.toml")
+    ex = sheet.exercises[0]
+    assert [a.name for a in ex.model] == ["a", "E"]
+    assert ex.parts[0].label == "a"
+    assert ex.names[:3] == ("a", "tanh", "z")
+
+
+@pytest.mark.parametrize(
+    ("edit", "line", "fragment"),
+    [
+        (lambda s: s.replace('id = "demo"', 'id = "../../x"'), 3, "sheet id"),
+        (lambda s: s.replace('title = "One"', 'title = "One"\ncolour = 1'), 8, "unknown key 'colour'"),
+        (lambda s: s.replace('points = 3', 'points = "three"'), 14, "must be an integer or a number"),
+        (lambda s: s.replace('task = "derivative"', 'task = "integral"'), 15, "unknown task"),
+        (lambda s: s.replace('wrt = "a"\n', ''), 13, "needs parameter 'wrt'"),
+        (lambda s: s.replace('"E = (a - t)**2"', '"a = (a - t)**2"'), 10, "defined twice"),
+        (lambda s: s.replace('"a = tanh(z)"', '"a = tanh(z).real"'), 9, "attribute"),
+        (lambda s: s.replace('[sheet]', '[sheet'), 2, "invalid TOML"),
+    ],
+)
+def test_bad_sheets_report_file_and_line(edit, line, fragment):
+    with pytest.raises(InputError) as info:
+        parse_sheet(edit(GOOD), "bad.toml")
+    err = info.value
+    assert err.file == "bad.toml"
+    assert err.line == line, str(err)
+    assert fragment in err.message
+    assert "\n" not in str(err)
+
+
+def test_latex_injection_in_math_is_refused():
+    bad = GOOD.replace('title = "One"', 'title = "One $\\\\input{/etc/passwd}$"')
+    with pytest.raises(InputError, match="input"):
+        parse_sheet(bad, "bad.toml")
+
+
+def test_non_utf8_and_empty_files(tmp_path):
+    f = tmp_path / "x.toml"
+    f.write_bytes(b"[sheet]\nid = \"\xff\"\n")
+    with pytest.raises(InputError, match="UTF-8") as info:
+        load_sheet(f)
+    assert info.value.line == 2
+    f.write_text("")
+    with pytest.raises(InputError, match="empty"):
+        load_sheet(f)
