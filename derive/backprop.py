@@ -1,0 +1,395 @@
+"""The backward pass: reverse-mode differentiation over a computation graph, as a TA writes it.
+
+Conventions (stated on the sheets):
+
+* **δ_j = ∂E/∂z_j**, the derivative of the loss with respect to a node. An *activation* node
+  ``a = f(z)`` that reads a single node ``z``, where ``z`` feeds nothing else on the way to the
+  loss, is folded into ``z``: it gets no δ of its own, and ``δ_z = f'(z) Σ_k (∂z_k/∂a) δ_k``, the
+  textbook ``δ_j = f'(z_j) Σ_k w_jk δ_k`` (for affine ``z_k``, ``∂z_k/∂a_j = w_jk``). (The seed's
+  handwritten solution calls ∂E/∂a "δ"; derive uses the standard ∂E/∂z and says so.)
+* Every other node ``n`` on the way gets ``δ_n = ∂E/∂n = Σ_k (∂k/∂n) δ_k``. The loss gets none
+  (∂E/∂E = 1), so a node read by the loss contributes ``∂E/∂n`` directly.
+* Names: a pre-activation carrying a folded activation whose name ends in an index gets that index
+  (``z3`` -> δ_3); every other node keeps its name (``y`` -> δ_y, the seed's δ_7; ``q`` -> δ_q).
+* Only nodes on a path from a target to the loss get a δ. Each is computed once, in reverse
+  topological order, and reused by every target: ``∂E/∂w = Σ_k (∂z_k/∂w) δ_k`` over the nodes
+  that read ``w`` (one term for an ordinary weight, several for a weight used twice).
+
+The sweep costs one local derivative per edge (on the terms of the expression that contain the
+variable), so it is linear in the number of edges. Closed forms (every δ substituted, in forward
+quantities) and fully substituted losses are only built below a size limit; deep graphs are
+verified numerically instead: forward values in topological order, and the truth propagated in
+forward mode with ``sympy.diff`` of every node (an independent algorithm), at random points with
+40 digits.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import mpmath
+import sympy as sp
+
+from derive.calculus import Local, local_derivative
+from derive.errors import InputError, VerificationFailure
+from derive.functions import symbol, to_elementary
+from derive.graph import Graph
+from derive.latex import Dot, TermOrder
+
+SYMBOLIC_LIMIT = 400  # tree nodes: larger closed forms / substituted losses are not built
+POINTS = 3
+DIGITS = 40
+
+Fail = Callable[[str, str], InputError]  # (message, param key) -> located error
+
+
+@dataclass(frozen=True)
+class Edge:
+    """One term of a backward sum: node ``consumer`` reads the quantity; ∂consumer/∂quantity."""
+
+    consumer: str
+    local: Local
+    upstream: sp.Expr  # δ of the consumer, or 1 when the consumer is the loss
+
+    @property
+    def value(self) -> sp.Expr:
+        return self.local.result * self.upstream
+
+
+@dataclass(frozen=True)
+class Delta:
+    """δ of ``node`` = ∂E/∂node; ``activation`` is the folded ``a = f(node)``, if any."""
+
+    node: str
+    symbol: sp.Symbol
+    activation: str | None
+    activation_local: Local | None  # f'(node) = ∂activation/∂node
+    edges: tuple[Edge, ...]  # over the consumers of the activation (or of the node)
+
+    @property
+    def source(self) -> str:
+        """The quantity the edges differentiate: the activation when folded, else the node."""
+        return self.activation or self.node
+
+    @property
+    def value(self) -> sp.Expr:
+        """f'(z) Σ_k (∂z_k/∂a) δ_k, in δ symbols and forward quantities."""
+        total = sp.Add(*(e.value for e in self.edges))
+        return self.activation_local.result * total if self.activation_local else total
+
+
+@dataclass(frozen=True)
+class Gradient:
+    """∂E/∂wrt: through the δ of ``wrt`` when it is a node with one, else over its readers."""
+
+    wrt: str
+    edges: tuple[Edge, ...]
+    delta: Delta | None = None
+
+    @property
+    def value(self) -> sp.Expr:
+        if self.delta is not None:
+            return self.delta.symbol
+        return sp.Add(*(e.value for e in self.edges))
+
+
+@dataclass(frozen=True)
+class BackwardPass:
+    graph: Graph
+    loss: str
+    wrt: tuple[str, ...]
+    relevant: frozenset[str]  # nodes and targets on a path from a target to the loss
+    deltas: tuple[Delta, ...]  # in the order computed (reverse topological)
+    gradients: tuple[Gradient, ...]  # in the order of ``wrt``
+    folded: Mapping[str, str]  # activation -> its pre-activation
+
+    def delta(self, node: str) -> Delta:
+        return next(d for d in self.deltas if d.node == node)
+
+    @property
+    def delta_symbols(self) -> dict[sp.Symbol, Delta]:
+        return {d.symbol: d for d in self.deltas}
+
+    @property
+    def skipped(self) -> tuple[str, ...]:
+        """Nodes that reach the loss but do not depend on any target (they get no δ)."""
+        before = self.graph.ancestors(self.loss)
+        return tuple(n for n in self.graph.order if n in before and n not in self.relevant)
+
+
+# --- choosing the loss and the targets ----------------------------------------------------------
+def select(graph: Graph, loss: str | None, wrt: str | Sequence[str], fail: Fail
+           ) -> tuple[str, tuple[str, ...]]:
+    """Validate ``loss`` (default: the last assignment) and ``wrt`` (a name, names or "all")."""
+    if not graph.order:
+        raise fail("the model has no assignments", "model")
+    if loss is None:
+        loss = list(graph.exprs)[-1]  # the last assignment written
+    elif not isinstance(loss, str) or not graph.is_node(loss):
+        raise fail(f"loss {loss!r} is not assigned in the model (assigned: "
+                   f"{', '.join(graph.exprs)})", "loss")
+    if isinstance(wrt, str):
+        wrt = list(graph.parameters) if wrt == "all" else [wrt]
+        if not wrt:
+            raise fail("wrt = \"all\" but the model has no parameters (declare them with "
+                       "parameters = [...])", "wrt")
+    if not isinstance(wrt, (list, tuple)) or not wrt or not all(isinstance(w, str) for w in wrt):
+        raise fail("wrt must be a name, a list of names or \"all\"", "wrt")
+    for w in wrt:
+        if w not in graph:
+            raise fail(f"wrt {w!r} is not a name in the model (names: "
+                       f"{', '.join(graph.names)})", "wrt")
+        if w == loss:
+            raise fail(f"wrt {w!r} is the loss itself", "wrt")
+    return loss, tuple(dict.fromkeys(wrt))
+
+
+# --- the sweep -----------------------------------------------------------------------------------
+def backward(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder | None = None
+             ) -> BackwardPass:
+    """The backward pass from ``loss`` to the targets ``wrt`` (validated by :func:`select`)."""
+    g = graph
+    before_loss = g.ancestors(loss) | {loss}
+    relevant = frozenset(
+        n for w in wrt for n in (g.descendants(w) | {w}) if n in before_loss)
+    readers = {n: tuple(k for k in g.consumers.get(n, ()) if k in relevant) for n in relevant}
+    reserved = [n for n in g.names if n[:1] in "uvgqp"]  # all the intermediate namer needs
+
+    def local(k: str, var: str) -> Local:
+        expr, v = g.exprs[k], g.sym(var)
+        if isinstance(expr, sp.Add):  # only the terms that contain var: linear in the edges
+            expr = sp.Add(*(t for t in expr.args if t.has(v)))
+        return local_derivative(expr, v, reserved=reserved, order=order)
+
+    folded: dict[str, str] = {}
+    for a in g.order:
+        if a not in relevant or a == loss or a in wrt:
+            continue
+        nodes = [p for p in g.parents[a] if g.is_node(p)]
+        if len(nodes) != 1 or any(p in wrt for p in g.parents[a]):
+            continue
+        z = nodes[0]
+        if z in relevant and z != loss and z not in folded and readers[z] == (a,):
+            folded[a] = z
+    activation_of = {z: a for a, z in folded.items()}
+    owners = [n for n in reversed(g.order) if n in relevant and n != loss and n not in folded]
+    names = _delta_names(g, owners, activation_of)
+
+    def upstream(k: str) -> sp.Expr:
+        return sp.S.One if k == loss else names[k]
+
+    deltas: dict[str, Delta] = {}
+    for n in owners:
+        a = activation_of.get(n)
+        src = a or n
+        edges = tuple(Edge(k, local(k, src), upstream(k)) for k in readers[src])
+        deltas[n] = Delta(n, names[n], a, local(a, n) if a else None, edges)
+
+    gradients = []
+    for w in wrt:
+        if w in deltas:
+            gradients.append(Gradient(w, (), deltas[w]))
+        else:
+            ks = readers.get(w, ())
+            gradients.append(Gradient(w, tuple(Edge(k, local(k, w), upstream(k)) for k in ks)))
+    return BackwardPass(g, loss, tuple(wrt), relevant, tuple(deltas.values()),
+                        tuple(gradients), folded)
+
+
+_INDEXED = re.compile(r"^[A-Za-z]+_?(\d+)$")
+
+
+def _delta_names(g: Graph, owners: list[str], activation_of: Mapping[str, str]
+                 ) -> dict[str, sp.Symbol]:
+    index = {n: m.group(1) for n in owners
+             if n in activation_of and (m := _INDEXED.match(n))}
+    counts = Counter(index.values())
+    taken = set(g.symbols)
+    out: dict[str, sp.Symbol] = {}
+    for n in owners:
+        clean = re.sub(r"[^A-Za-z0-9]", "", n)
+        candidates = [f"delta{index[n]}"] if counts.get(index.get(n), 0) == 1 else []
+        candidates += [f"delta_{clean}", f"delta_{clean}bp"]
+        name = next(c for c in candidates if c not in taken)
+        taken.add(name)
+        out[n] = symbol(name)
+    return out
+
+
+# --- closed forms (only when small) -------------------------------------------------------------
+@dataclass(frozen=True)
+class Closed:
+    """A δ or gradient with every δ substituted: evaluated, and as a displayed product."""
+
+    value: sp.Expr
+    shown: sp.Expr
+
+
+def closed_forms(bp: BackwardPass, limit: int = SYMBOLIC_LIMIT) -> dict[str, Closed]:
+    """Closed forms of the δ's (by node) and gradients (by ``"d/" + wrt``) whose size stays
+    within ``limit`` tree nodes. Sizes are counted first, so nothing large is ever built."""
+    size: dict[sp.Expr, int] = {sp.S.One: 0}
+    out: dict[sp.Expr, Closed] = {sp.S.One: Closed(sp.S.One, sp.S.One)}
+
+    def edges_size(edges) -> int:
+        return sum(_tree(e.local.result) + size.get(e.upstream, limit + 1) for e in edges)
+
+    def build(edges, act: Local | None, upstream_first: bool = False) -> Closed:
+        terms = [(e.local.result * out[e.upstream].value,
+                  _dot(out[e.upstream].shown, e.local.result) if upstream_first
+                  else _dot(e.local.result, out[e.upstream].shown)) for e in edges]
+        value = sp.Add(*(t for t, _ in terms))
+        shown = terms[0][1] if len(terms) == 1 else sp.Add(*(s for _, s in terms),
+                                                           evaluate=False)
+        if act is not None:
+            return Closed(act.result * value, _dot(act.result, shown))
+        return Closed(value, shown)
+
+    result: dict[str, Closed] = {}
+    for d in bp.deltas:
+        s = edges_size(d.edges) + (_tree(d.activation_local.result) if d.activation_local else 0)
+        size[d.symbol] = s
+        if s <= limit:
+            out[d.symbol] = result[d.node] = build(d.edges, d.activation_local)
+    for gr in bp.gradients:
+        if gr.delta is not None:
+            if gr.delta.node in result:
+                result["d/" + gr.wrt] = result[gr.delta.node]
+        elif edges_size(gr.edges) <= limit:
+            result["d/" + gr.wrt] = (build(gr.edges, None, True) if gr.edges
+                                     else Closed(sp.S.Zero, sp.S.Zero))
+    return result
+
+
+def _dot(a: sp.Expr, b: sp.Expr) -> sp.Expr:
+    """a · b shown factor by factor; a factor 1 from the loss (∂E/∂E) is not shown."""
+    if b == 1:
+        return a
+    if a == 1:
+        return b
+    fa = list(a.args) if isinstance(a, Dot) else [a]
+    fb = list(b.args) if isinstance(b, Dot) else [b]
+    return Dot(*fa, *fb)
+
+
+def _tree(expr: sp.Expr) -> int:
+    return sum(1 for _ in sp.preorder_traversal(expr))
+
+
+def monomials(graph: Graph) -> dict[sp.Symbol, sp.Expr]:
+    """Nodes defined as a plain product of leaves (``z3 = x1*w13``): the seed substitutes these
+    into its closed forms ("because z3 = x1 w13")."""
+    out = {}
+    for n, e in graph.exprs.items():
+        if isinstance(e, sp.Mul) and all(
+            f.is_Number or (f.is_Symbol and not graph.is_node(f.name)) for f in e.args
+        ):
+            out[graph.sym(n)] = e
+    return out
+
+
+# --- verification against sympy.diff -------------------------------------------------------------
+def truth(bp: BackwardPass, name: str, limit: int = SYMBOLIC_LIMIT) -> sp.Expr | None:
+    """sympy.diff of the loss, with every node that depends on ``name`` substituted, with
+    respect to ``name``; None when that substituted loss would exceed ``limit``."""
+    g = bp.graph
+    loss = g.expand(g.sym(bp.loss), g.descendants(name), limit)
+    return None if loss is None else sp.diff(loss, g.sym(name))
+
+
+def substituted(bp: BackwardPass, expr: sp.Expr, name: str, limit: int = SYMBOLIC_LIMIT
+                ) -> sp.Expr | None:
+    """``expr`` (in forward quantities) with the nodes that depend on ``name`` substituted,
+    i.e. as a function of ``name`` and quantities independent of it; None when too large."""
+    return bp.graph.expand(expr, bp.graph.descendants(name), limit)
+
+
+def numeric_checks(bp: BackwardPass, points: int = POINTS, digits: int = DIGITS, seed: int = 0
+                   ) -> list[tuple[str, sp.Float, sp.Float]]:
+    """Every gradient at random points: (label, derived value, forward-mode sympy.diff truth).
+
+    Forward values are computed node by node in topological order (never substituted
+    symbolically); the derived gradient comes from the δ recurrences of the derivation; the
+    truth from forward-mode differentiation with ``sympy.diff`` of each node's expression.
+    """
+    g = bp.graph
+    live = [n for n in g.order if n == bp.loss or n in g.ancestors(bp.loss)]
+    leaves = [n for n in g.leaves if n in g.ancestors(bp.loss)]
+    value_fn = {n: _compile(g.exprs[n], [g.sym(p) for p in g.parents[n]]) for n in live}
+    partial_fn = {
+        n: {p: _compile(sp.diff(g.exprs[n], g.sym(p)), [g.sym(q) for q in g.parents[n]])
+            for p in g.parents[n]}
+        for n in live
+    }
+    delta_fn = [(d.symbol, _compile_free(d.value)) for d in bp.deltas]
+    grad_fn = [(gr.wrt, _compile_free(gr.value)) for gr in bp.gradients]
+    rng = random.Random(seed)
+    out: list[tuple[str, sp.Float, sp.Float]] = []
+    found = attempts = 0
+    with mpmath.workdps(digits + 10):
+        while found < points and attempts < 20 * points:
+            attempts += 1
+            env: dict[str, object] = {n: _random_mpf(rng) for n in leaves}
+            try:
+                for n in live:
+                    env[n] = _real(value_fn[n](*[env[p] for p in g.parents[n]]))
+                for s, (args, fn) in delta_fn:
+                    env[s.name] = _real(fn(*[env[a] for a in args]))
+                rows = []
+                for w, (args, fn) in grad_fn:
+                    derived = _real(fn(*[env[a] for a in args]))
+                    true = _real(_tangent(g, live, partial_fn, env, w, bp.loss))
+                    rows.append((w, derived, true))
+            except (ValueError, ZeroDivisionError, TypeError, OverflowError):
+                continue
+            found += 1
+            for w, derived, true in rows:
+                out.append((f"dE/d{w} at random point {found}: forward-mode sympy.diff",
+                            sp.Float(mpmath.nstr(derived, digits), digits),
+                            sp.Float(mpmath.nstr(true, digits), digits)))
+    if found < points:
+        raise VerificationFailure(
+            f"backprop: could not evaluate the graph at {points} random points")
+    return out
+
+
+def _tangent(g: Graph, live, partial_fn, env, wrt: str, loss: str):
+    """d(loss)/d(wrt) in forward mode: each node's tangent from its parents' tangents."""
+    dot: dict[str, object] = {wrt: mpmath.mpf(1)}
+    for n in live:
+        if n == wrt:
+            continue
+        args = [env[p] for p in g.parents[n]]
+        total = mpmath.mpf(0)
+        for p in g.parents[n]:
+            if p in dot and dot[p] != 0:
+                total += partial_fn[n][p](*args) * dot[p]
+        dot[n] = total
+    return dot.get(loss, mpmath.mpf(0))
+
+
+def _compile(expr: sp.Expr, args: list[sp.Symbol]):
+    return sp.lambdify(args, to_elementary(expr), modules="mpmath")
+
+
+def _compile_free(expr: sp.Expr) -> tuple[list[str], Callable]:
+    syms = sorted(expr.free_symbols, key=lambda s: s.name)
+    return [s.name for s in syms], _compile(expr, syms)
+
+
+def _real(x):
+    if isinstance(x, (int, float)):
+        x = mpmath.mpf(x)
+    if not isinstance(x, mpmath.mpf) or not mpmath.isfinite(x):
+        raise ValueError("not a finite real number")
+    return x
+
+
+def _random_mpf(rng: random.Random):
+    """A rational in [-2, 2] away from 0 with an awkward denominator (as derive.verify)."""
+    num = rng.choice([-1, 1]) * rng.randint(7, 200)
+    return mpmath.mpf(num) / rng.choice([97, 101, 103, 107, 109])

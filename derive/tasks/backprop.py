@@ -1,0 +1,383 @@
+"""Task ``backprop``: the backward computations for ∂E/∂w, as a TA writes them (3b, 4b).
+
+Parameters (TOML, in the part):
+
+* ``wrt``: a name, a list of names, or ``"all"`` (every parameter of the graph, see
+  :mod:`derive.graph` for how parameters are inferred or declared). A name may also be an
+  intermediate node (``wrt = "z3"`` gives δ_3).
+* ``loss`` (optional): the node to differentiate; default the last assignment of the model.
+* ``inputs``, ``targets``, ``parameters`` (optional lists): declare the leaves explicitly.
+
+The solution: a sentence on the convention (δ_j = ∂E/∂z_j) and on which nodes need a δ; the
+step-by-step derivation of every local derivative that needs the chain rule; the δ's in reverse
+topological order, each once (definition, chain rule in Leibniz form, then the exercise's
+symbols); then for each target ∂E/∂w = δ_j · ∂z_j/∂w, and the closed form in forward quantities
+(when it is small enough to print). ``data``: ``loss``, ``wrt``, ``deltas`` (node -> δ in SymPy
+syntax, in the order computed), ``delta_symbols`` (node -> symbol name), ``folded`` (activation
+-> pre-activation), ``skipped`` (nodes needing no δ), ``answer_form`` (target -> "closed" or
+"recurrence"), ``checks`` ("symbolic" or "numeric"); with ``at``, also ``values``, ``deltas_at``
+and ``gradients`` (exact rationals where possible, else 20 significant digits).
+
+:func:`explain_graph` is the same for a computation list given at the terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+
+import sympy as sp
+
+from derive.backprop import (
+    BackwardPass,
+    Closed,
+    Edge,
+    backward,
+    closed_forms,
+    monomials,
+    numeric_checks,
+    select,
+    substituted,
+    truth,
+)
+from derive.errors import InputError
+from derive.graph import Graph, build_graph
+from derive.latex import Dot, TermOrder, latex, sympy_str
+from derive.model import Align, Line, Solution, Table, Text
+from derive.tasks import Assignment, Context, task
+
+D = sp.Derivative
+LIST = (str, list)
+
+
+@task(
+    "backprop",
+    required={"wrt": LIST},
+    optional={"loss": str, "inputs": list, "targets": list, "parameters": list},
+    summary="backward pass: one δ per node on a path from the targets to the loss",
+)
+def run(ctx: Context) -> Solution:
+    graph = graph_for(ctx)
+    loss, wrt = select(graph, ctx.params.get("loss"), ctx.params["wrt"], ctx.error)
+    return solve(graph, loss, wrt, TermOrder(ctx.names), ctx.notation)
+
+
+def graph_for(ctx: Context) -> Graph:
+    """The exercise's computation graph, with leaves declared by the part if it says so."""
+    declared = {k: ctx.params[k] for k in ("inputs", "targets", "parameters") if k in ctx.params}
+    return build_graph(ctx.model, file=ctx.file, declared=declared, param_error=ctx.error)
+
+
+# --- the solution ------------------------------------------------------------------------------
+class _Sheet:
+    """LaTeX for names and expressions in the sheet's notation (for prose and rule notes)."""
+
+    def __init__(self, order: TermOrder, notation: Mapping[str, str] | None):
+        self.order, self.notation = order, dict(notation or {})
+
+    def tex(self, e: sp.Basic) -> str:
+        return "$" + latex(e, self.notation, self.order) + "$"
+
+    def names(self, syms: Sequence[sp.Basic]) -> str:
+        return ", ".join(self.tex(s) for s in syms)
+
+
+def solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
+          notation: Mapping[str, str] | None = None) -> Solution:
+    """Backward pass, lines, checks and data for ``wrt``."""
+    bp = backward(graph, loss, wrt, order)
+    closed = closed_forms(bp)
+    sheet = _Sheet(order, notation)
+    blocks: list = [Text(_intro(bp, sheet))]
+    derived = _chain_rule_locals(bp)
+    if derived:
+        blocks.append(Text("Local derivatives that need the chain rule, step by step:"))
+        blocks.extend(Align(tuple(loc.lines)) for _, loc in derived)
+    notes = {id(loc): f"{sheet.tex(lhs)} above" for lhs, loc in derived}
+    if bp.deltas:
+        blocks.append(Text("Backward pass, one δ per node in reverse topological order:"))
+        blocks.append(Align(tuple(ln for d in bp.deltas for ln in _delta_lines(bp, d, closed,
+                                                                                notes))))
+    answers: dict[str, sp.Expr] = {}
+    forms: dict[str, str] = {}
+    checks: list[tuple[str, sp.Expr, sp.Expr]] = []
+    symbolic = True
+    for gr in bp.gradients:
+        lines, answer, form = _gradient_lines(bp, gr, closed, notes, sheet)
+        blocks.append(Align(tuple(lines)))
+        answers[gr.wrt], forms[gr.wrt] = answer, form
+        t = truth(bp, gr.wrt)
+        s = substituted(bp, answer, gr.wrt) if form == "closed" else None
+        if t is None or s is None:
+            symbolic = False
+        else:
+            checks.append((f"dE/d{gr.wrt} = sympy.diff of the substituted loss", s, t))
+    if not symbolic:
+        checks = numeric_checks(bp)
+    how = ("symbolic: sympy.diff of the loss with the graph substituted" if symbolic else
+           "numeric: forward-mode sympy.diff through the graph at 3 random points, 40 digits")
+    answer = next(iter(answers.values())) if len(answers) == 1 else sp.Tuple(*answers.values())
+    return Solution(
+        blocks=blocks,
+        answer=answer,
+        answers=answers,
+        data={
+            "loss": loss,
+            "wrt": list(bp.wrt),
+            "deltas": {d.node: sympy_str(d.value, order) for d in bp.deltas},
+            "delta_symbols": {d.node: d.symbol.name for d in bp.deltas},
+            "folded": dict(bp.folded),
+            "skipped": list(bp.skipped),
+            "answer_form": forms,
+            "checks": "symbolic" if symbolic else "numeric",
+        },
+        verified_by=f"every line checked; gradients against {how}",
+        answer_checks=checks,
+    )
+
+
+def _intro(bp: BackwardPass, sheet: _Sheet) -> str:
+    g = bp.graph
+    E = g.sym(bp.loss)
+    targets = sheet.names([g.sym(w) for w in bp.wrt])
+    if bp.folded:
+        text = (r"We write $\delta_j = \partial " + latex(E) + r"/\partial z_j$ for the derivative "
+                "of the error with respect to a pre-activation (some solutions call "
+                r"$\partial " + latex(E) + r"/\partial a_j$ δ instead); backpropagation computes "
+                r"$\delta_j = f'(z_j) \sum_k w_{jk} \delta_k$, where $k$ runs over the nodes "
+                r"that read $a_j = f(z_j)$. ")
+    else:
+        text = (r"We write $\delta_n = \partial " + latex(E) + r"/\partial n$ for every node $n$; "
+                r"backpropagation computes $\delta_n = \sum_k \frac{\partial k}{\partial n}"
+                r"\delta_k$ over the nodes $k$ that read $n$. ")
+    owners = [g.sym(d.node) for d in bp.deltas]
+    if owners:
+        text += (f"Only the nodes on a path from {targets} to {sheet.tex(E)} need one, each "
+                 f"computed once: {sheet.names(owners)}")
+        if bp.folded:
+            acts = [g.sym(a) for a in bp.folded]
+            text += f" (the activations {sheet.names(acts)} are folded into their δ's)"
+        text += "."
+    if bp.skipped:
+        verb = "does" if len(bp.skipped) == 1 else "do"
+        text += (f" {sheet.names([g.sym(n) for n in bp.skipped])} {verb} not depend on "
+                 f"{targets} and need no δ.")
+    return text
+
+
+def _chain_rule_locals(bp: BackwardPass) -> list[tuple[sp.Expr, object]]:
+    """Local derivatives whose derivation needs the chain rule: shown step by step first."""
+    out = []
+    g = bp.graph
+    for d in bp.deltas:
+        edges = list(d.edges)
+        for e in edges:
+            if any(ln.relation == ":=" for ln in e.local.lines):
+                out.append((D(g.sym(e.consumer), g.sym(d.source), evaluate=False), e.local))
+        loc = d.activation_local
+        if loc is not None and any(ln.relation == ":=" for ln in loc.lines):
+            out.append((D(g.sym(d.activation), g.sym(d.node), evaluate=False), loc))
+    return out
+
+
+def _rules(locals_, notes) -> str:
+    rules: list[str] = []
+    for loc in locals_:
+        for r in [notes[id(loc)]] if id(loc) in notes else loc.rule.split("; "):
+            if r and r not in rules and r not in ("multiply out",):
+                rules.append(r)
+    return "; ".join(rules)
+
+
+def _sum(terms: list[sp.Expr]) -> sp.Expr:
+    return terms[0] if len(terms) == 1 else sp.Add(*terms, evaluate=False)
+
+
+def _leibniz(g: Graph, e: Edge, var: str, loss: str) -> sp.Expr:
+    """∂k/∂var · δ_k shown; for the loss the explicit expression ∂/∂var(...)."""
+    if e.consumer == loss:
+        return D(g.exprs[loss], g.sym(var), evaluate=False)
+    return Dot(D(g.sym(e.consumer), g.sym(var), evaluate=False), e.upstream)
+
+
+def _by_sympy(g: Graph, edges: Sequence[Edge], var: str) -> sp.Expr:
+    return sp.Add(*(sp.diff(g.exprs[e.consumer], g.sym(var)) * e.upstream for e in edges))
+
+
+def _shown(e: Edge) -> sp.Expr:
+    return e.local.result if e.upstream == 1 else Dot(e.local.result, e.upstream)
+
+
+def _delta_lines(bp: BackwardPass, d, closed: Mapping[str, Closed], notes) -> list[Line]:
+    g = bp.graph
+    z, E, value = g.sym(d.node), g.sym(bp.loss), d.value
+    by_sympy = _by_sympy(g, d.edges, d.source)
+    chain = _sum([_leibniz(g, e, d.source, bp.loss) for e in d.edges])
+    shown = _sum([_shown(e) for e in d.edges])
+    locals_ = [e.local for e in d.edges]
+    if d.activation:
+        a = g.sym(d.activation)
+        chain = Dot(D(a, z, evaluate=False), chain)
+        shown = Dot(d.activation_local.result, shown)
+        by_sympy = sp.diff(g.exprs[d.activation], z) * by_sympy
+        locals_.insert(0, d.activation_local)
+    lines = [Line(d.symbol, D(E, z, evaluate=False), r"definition of $\delta$", None,
+                  "definition", ":=")]
+    if not (len(d.edges) == 1 and d.edges[0].consumer == bp.loss and not d.activation):
+        lines.append(Line(None, chain, "chain rule", (by_sympy, value)))
+    check = (value, by_sympy)
+    if d.node in closed:
+        s, t = substituted(bp, closed[d.node].value, d.node), truth(bp, d.node)
+        if s is not None and t is not None:
+            check = (s, t)
+    lines.append(Line(None, shown, _rules(locals_, notes), check))
+    return lines
+
+
+def _gradient_lines(bp: BackwardPass, gr, closed: Mapping[str, Closed], notes, sheet: _Sheet
+                    ) -> tuple[list[Line], sp.Expr, str]:
+    g = bp.graph
+    w, E = g.sym(gr.wrt), g.sym(bp.loss)
+    lhs = D(E, w, evaluate=False)
+    c = closed.get("d/" + gr.wrt)
+    s = substituted(bp, c.value, gr.wrt) if c is not None else None
+    t = truth(bp, gr.wrt)
+    exact = (s, t) if s is not None and t is not None else None
+    if gr.delta is not None:
+        lines = [Line(lhs, gr.delta.symbol, rf"definition of {sheet.tex(gr.delta.symbol)}",
+                      exact or (gr.value, gr.value))]
+    elif not gr.edges:
+        return ([Line(lhs, sp.S.Zero, f"{sheet.tex(E)} does not depend on {sheet.tex(w)}",
+                      exact or (sp.S.Zero, sp.S.Zero))], sp.S.Zero, "closed")
+    else:
+        chain = _sum([_leibniz(g, e, gr.wrt, bp.loss) if e.consumer == bp.loss else
+                      Dot(e.upstream, D(g.sym(e.consumer), w, evaluate=False))
+                      for e in gr.edges])
+        by_sympy = _by_sympy(g, gr.edges, gr.wrt)
+        shown = _sum([e.local.result if e.upstream == 1 else Dot(e.upstream, e.local.result)
+                      for e in gr.edges])
+        lines = [Line(lhs, chain, "chain rule", (by_sympy, gr.value)),
+                 Line(None, shown, _rules([e.local for e in gr.edges], notes),
+                      exact or (gr.value, by_sympy))]
+    if c is None:
+        return lines, gr.value, "recurrence"
+    used = _used_deltas(bp, gr.value)
+    if used:
+        lines.append(Line(None, c.shown, f"substitute {sheet.names(used)}",
+                          (c.value, gr.value.xreplace({d.symbol: closed[d.node].value
+                                                       for d in bp.deltas
+                                                       if d.node in closed}))))
+    mono = {m: e for m, e in monomials(g).items() if m in c.value.free_symbols}
+    answer = sp.factor_terms(c.value.xreplace(mono))
+    if answer != c.value or mono:
+        rule = "collect common factors"
+        if mono:
+            rule = "; ".join(f"{sheet.tex(sp.Eq(m, e, evaluate=False))}"
+                             for m, e in mono.items())
+        lines.append(Line(None, answer, rule, (answer, c.value.xreplace(mono))))
+    return lines, answer, "closed"
+
+
+def _used_deltas(bp: BackwardPass, value: sp.Expr) -> list[sp.Symbol]:
+    """The δ symbols ``value`` needs, directly or through other δ's, in the order computed."""
+    by_symbol = bp.delta_symbols
+    need: set[sp.Symbol] = set()
+    stack = [s for s in value.free_symbols if s in by_symbol]
+    while stack:
+        s = stack.pop()
+        if s not in need:
+            need.add(s)
+            stack.extend(u for u in by_symbol[s].value.free_symbols if u in by_symbol)
+    return [d.symbol for d in bp.deltas if d.symbol in need]
+
+
+# --- at the terminal -----------------------------------------------------------------------------
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def explain_graph(
+    assignments: Sequence[str],
+    wrt: Sequence[str] | str,
+    loss: str | None = None,
+    at: Mapping[str, sp.Expr] | None = None,
+    notation: Mapping[str, str] | None = None,
+) -> Solution:
+    """``derive explain "q = x + y" "f = q*z" --wrt x,y,z [--loss f] [--at x=-2,y=5,z=-4]``.
+
+    Errors are :class:`InputError` without a file (printed as ``derive: error: ...``). With
+    ``at``, ``data`` also holds the forward ``values``, the numeric ``deltas_at`` and the
+    ``gradients`` (exact where the numbers allow, else 20 significant digits), and the solution
+    ends with tables of both, like micrograd's ``backward()`` with every step shown.
+    """
+    from derive.parse import parse_assignment
+
+    model = []
+    for i, src in enumerate(assignments, 1):
+        try:
+            name, expr = parse_assignment(src)
+        except InputError as e:
+            raise InputError(f"assignment {i} ({src!r}): {e.message}") from None
+        model.append(Assignment(name, expr, src, None))
+
+    def fail(message: str, key: str) -> InputError:
+        flag = {"wrt": "--wrt", "loss": "--loss"}.get(key, "")
+        return InputError(f"{flag}: {message}" if flag else message)
+
+    graph = build_graph(model)
+    chosen, targets = select(graph, loss, list(wrt) if not isinstance(wrt, str) else wrt, fail)
+    names = tuple(dict.fromkeys(m.group(0) for s in assignments for m in _NAME.finditer(s)))
+    order = TermOrder(names)
+    solution = solve(graph, chosen, targets, order, notation)
+    if at is not None:
+        _at(solution, graph, chosen, targets, at, order, notation)
+    return solution
+
+
+def _at(solution: Solution, graph: Graph, loss: str, wrt, at, order, notation) -> None:
+    needed = [n for n in graph.leaves if n in graph.ancestors(loss)]
+    for name in at:
+        if graph.is_node(name):
+            raise InputError(f"--at: {name} is computed by the list; give values for inputs "
+                             "and parameters only")
+        if name not in graph:
+            raise InputError(f"--at: {name} is not a name in the computation list")
+    missing = [n for n in needed if n not in at]
+    if missing:
+        raise InputError(f"--at: no value for {', '.join(missing)}")
+    env: dict[sp.Symbol, sp.Expr] = {graph.sym(n): sp.nsimplify(v) for n, v in at.items()}
+    for n in graph.order:
+        if n == loss or n in graph.ancestors(loss):
+            env[graph.sym(n)] = _number(graph.exprs[n].xreplace(env), n)
+    bp = backward(graph, loss, wrt, order)
+    for d in bp.deltas:
+        env[d.symbol] = _number(d.value.xreplace(env), d.symbol.name)
+    grads = {gr.wrt: _number(gr.value.xreplace(env), gr.wrt) for gr in bp.gradients}
+    values = {n: env[graph.sym(n)] for n in (*needed, *graph.order) if graph.sym(n) in env}
+    solution.data["values"] = {n: _str(v) for n, v in values.items()}
+    solution.data["deltas_at"] = {d.node: _str(env[d.symbol]) for d in bp.deltas}
+    solution.data["gradients"] = {w: _str(v) for w, v in grads.items()}
+    sheet = _Sheet(order, notation)
+    E = graph.sym(loss)
+    solution.blocks.append(Table(
+        ("quantity", "value"),
+        tuple((sheet.tex(graph.sym(n)), f"${_str(v)}$") for n, v in values.items())
+        + tuple((sheet.tex(d.symbol), f"${_str(env[d.symbol])}$") for d in bp.deltas),
+        caption="Forward values and δ's at the given point"))
+    solution.blocks.append(Table(
+        ("gradient", "value"),
+        tuple((sheet.tex(D(E, graph.sym(w), evaluate=False)), f"${_str(v)}$")
+              for w, v in grads.items()),
+        caption="Gradients at the given point"))
+
+
+def _number(e: sp.Expr, name: str) -> sp.Expr:
+    if e.is_Rational:
+        return e
+    v = sp.N(e, 30)
+    if not (v.is_number and v.is_real and v.is_finite):
+        raise InputError(f"--at: {name} is not a finite real number at this point ({v})")
+    return v
+
+
+def _str(v: sp.Expr) -> str:
+    return sp.sstr(v) if v.is_Rational else sp.sstr(sp.N(v, 20))
