@@ -296,9 +296,14 @@ def monomials(graph: Graph) -> dict[sp.Symbol, sp.Expr]:
 def truth(bp: BackwardPass, name: str, limit: int = SYMBOLIC_LIMIT) -> sp.Expr | None:
     """sympy.diff of the loss, with every node that depends on ``name`` substituted, with
     respect to ``name``; None when that substituted loss would exceed ``limit``."""
-    g = bp.graph
-    loss = g.expand(g.sym(bp.loss), g.descendants(name), limit)
-    return None if loss is None else sp.diff(loss, g.sym(name))
+    return loss_truth(bp.graph, bp.loss, name, limit)
+
+
+def loss_truth(graph: Graph, loss: str, name: str, limit: int = SYMBOLIC_LIMIT
+               ) -> sp.Expr | None:
+    """As :func:`truth`, for any graph and loss."""
+    expanded = graph.expand(graph.sym(loss), graph.descendants(name), limit)
+    return None if expanded is None else sp.diff(expanded, graph.sym(name))
 
 
 def substituted(bp: BackwardPass, expr: sp.Expr, name: str, limit: int = SYMBOLIC_LIMIT

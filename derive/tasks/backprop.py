@@ -79,7 +79,9 @@ class _Sheet:
         return "$" + latex(e, self.notation, self.order) + "$"
 
     def names(self, syms: Sequence[sp.Basic]) -> str:
-        return ", ".join(self.tex(s) for s in syms)
+        """``$a$, $b$ and $c$``."""
+        texts = [self.tex(s) for s in syms]
+        return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " and " + texts[-1]
 
 
 def solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
