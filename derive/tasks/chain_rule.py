@@ -1,0 +1,347 @@
+"""Task ``chain-rule``: the gradient of a loss averaged over a dataset (2b, 2c).
+
+The error is ``E = (1/N) Σ_{k=1}^N E_k`` with ``E_k = ℓ(y_k, t_k)``, where ``ℓ`` is the exercise's
+per-sample loss (``log cosh(y - t)``) and ``y_k`` the network's prediction for data point k.
+
+Parameters (TOML, in the part):
+
+* ``loss`` (optional): the per-sample loss, an expression in ``output`` and ``target``
+  (``"log(cosh(y - t))"``) or the name of a model assignment; default the model's last one.
+* ``output`` / ``target`` (optional, default ``"y"`` / ``"t"``): their names in the loss.
+* ``network`` (optional): the prediction for data point k, e.g.
+  ``"Sum(w[i]*x[i, k], (i, 1, d))"`` (``x[i, k]`` prints as x_i^{(k)}). Without it (2b), ∂y_k/∂w
+  stays symbolic; with it (2c), ∂y_k/∂w is worked out and substituted.
+* ``wrt`` (optional, default ``"w"``): the parameter, a name or an indexed one (``"w[i]"``).
+* ``samples`` / ``index`` (optional, default ``"N"`` / ``"k"``): the dataset size and index.
+
+Index sums cannot be checked by ``sympy.diff`` in general, so every line is checked on concrete
+instances: the sums are expanded for N = 3 (and d = 3, i = 2) with ``y_k`` an undefined
+function of the parameters (2b) or the given network (2c), and compared with ``sympy.diff`` of
+the expanded E; the answer is checked the same way for several sizes (N ∈ {1, 2, 3, 4},
+d ∈ {1, 2, 3}, every i). ``data``: ``per_sample_derivative`` (∂E_k/∂y_k), ``instances``,
+``checks`` ("instantiated").
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import sympy as sp
+
+from derive.calculus import local_derivative
+from derive.errors import InputError
+from derive.functions import index, indexed_base, symbol
+from derive.latex import Dot, TermOrder, latex, sympy_str
+from derive.model import Align, Line, Solution, Text
+from derive.tasks import Context, task
+
+D = sp.Derivative
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+LINE_INSTANCE = (3, 3, 2)  # (N, d, i) used for the line checks
+ANSWER_INSTANCES = ((1, 1, 1), (2, 2, 1), (2, 2, 2), (3, 3, 1), (3, 3, 3), (4, 2, 2))
+
+
+@task(
+    "chain-rule",
+    optional={"loss": str, "output": str, "target": str, "network": str, "wrt": str,
+              "samples": str, "index": str},
+    summary="gradient of an error averaged over a dataset, by the chain rule",
+)
+def run(ctx: Context) -> Solution:
+    p = _Problem(ctx)
+    order = TermOrder(ctx.names)
+    tex = lambda e: "$" + latex(e, ctx.notation, order) + "$"  # noqa: E731
+    k, N, w = p.k, p.N, p.wrt
+    Ek, yk, tk, E = p.Eb[k], p.yb[k], p.tb[k], p.E
+    ell_k = p.ell.xreplace({p.y: yk, p.t: tk})
+    local = local_derivative(ell_k, yk, reserved=ctx.names, order=order)
+    r_k = local.result
+    inst = _Instances(p)
+
+    blocks: list = [Text(
+        f"The error is {tex(sp.Eq(E, Dot(1 / N, sp.Sum(Ek, (k, 1, N))), evaluate=False))} with "
+        f"{tex(sp.Eq(Ek, ell_k, evaluate=False))}; the parameters enter {tex(Ek)} only through "
+        f"the prediction {tex(yk)}. First the derivative of one term:")]
+    # dE_k/dy_k, step by step (the expression engine's lines, on the k-th data point)
+    first = Line(D(Ek, yk, evaluate=False), D(ell_k, yk, evaluate=False),
+                 f"definition of {tex(Ek)}", (r_k, r_k))
+    blocks.append(Align(tuple(_continue(first, local.lines))))
+
+    answers_rhs: sp.Expr
+    if p.network is None:  # 2b: dy_k/dw stays symbolic
+        dyk = D(yk, w, evaluate=False)
+        per = [
+            Line(D(Ek, w, evaluate=False), Dot(D(Ek, yk, evaluate=False), dyk), "chain rule"),
+            Line(None, Dot(r_k, dyk), f"{tex(D(Ek, yk, evaluate=False))} above"),
+        ]
+        blocks.append(Text("For one data point:"))
+        blocks.append(Align(tuple(inst.check_lines(per))))
+        total = [
+            Line(D(E, w, evaluate=False),
+                 sp.Sum(Dot(D(E, Ek, evaluate=False), D(Ek, w, evaluate=False)), (k, 1, N)),
+                 f"chain rule over the {tex(N)} terms of {tex(E)}"),
+            Line(None, Dot(1 / N, sp.Sum(D(Ek, w, evaluate=False), (k, 1, N))),
+                 tex(sp.Eq(D(E, Ek, evaluate=False), 1 / N, evaluate=False))),
+            Line(None, Dot(1 / N, sp.Sum(Dot(r_k, dyk), (k, 1, N))),
+                 f"{tex(D(Ek, w, evaluate=False))} above"),
+        ]
+        answers_rhs = sp.Sum(r_k * dyk, (k, 1, N)) / N
+    else:  # 2c: dy_k/dw worked out from the network
+        dyk, rule = _network_derivative(p)
+        shown_net = D(p.network, w, evaluate=False)
+        per = [
+            Line(D(yk, w, evaluate=False), shown_net, f"{tex(sp.Eq(yk, p.network))}"),
+            Line(None, dyk, rule),
+        ]
+        blocks.append(Text(f"The derivative of the prediction {tex(yk)}:"))
+        blocks.append(Align(tuple(inst.check_lines(per))))
+        total = [
+            Line(D(E, w, evaluate=False),
+                 sp.Sum(Dot(D(E, Ek, evaluate=False), D(Ek, yk, evaluate=False),
+                            D(yk, w, evaluate=False)), (k, 1, N)),
+                 f"chain rule over the {tex(N)} terms of {tex(E)}"),
+            Line(None, Dot(1 / N, sp.Sum(Dot(r_k, dyk), (k, 1, N))),
+                 tex(sp.Eq(D(E, Ek, evaluate=False), 1 / N, evaluate=False))
+                 + "; both factors above"),
+        ]
+        answers_rhs = sp.Sum(r_k * dyk, (k, 1, N)) / N
+    blocks.append(Text("Summing over the data set, with "
+                       f"{tex(sp.Eq(D(E, Ek, evaluate=False), 1 / N, evaluate=False))}:"))
+    blocks.append(Align(tuple(inst.check_lines(total))))
+    checks = inst.answer_checks(answers_rhs)
+    return Solution(
+        blocks=blocks,
+        answer=answers_rhs,
+        answers={sympy_str(w): answers_rhs},
+        data={"per_sample_derivative": sympy_str(r_k, order),
+              "instances": [dict(zip(inst.keys, c, strict=False)) for c in inst.sizes],
+              "checks": "instantiated"},
+        verified_by=("index sums checked on instances against sympy.diff of the expanded "
+                     "error: " + ", ".join(
+                         " ".join(f"{n}={v}" for n, v in zip(inst.keys, c, strict=False))
+                         for c in inst.sizes)),
+        answer_checks=checks,
+    )
+
+
+def _continue(first: Line, lines) -> list[Line]:
+    """``first`` followed by the engine's lines as its continuation (definitions up front)."""
+    defs = [ln for ln in lines if ln.relation == ":="]
+    rest = [ln for ln in lines if ln.relation != ":="]
+    if rest:
+        rest[0] = Line(None, rest[0].rhs, rest[0].rule, rest[0].check)
+    return [*defs, first, *rest]
+
+
+class _Problem:
+    """The task's quantities, parsed and with indices as integer symbols."""
+
+    def __init__(self, ctx: Context):
+        from derive.parse import parse_expr
+
+        par = ctx.params
+
+        def name(key: str, default: str) -> str:
+            value = par.get(key, default)
+            if not NAME.match(value):
+                raise ctx.error(f"{key} must be a name, not {value!r}", key)
+            return value
+
+        out, tgt = name("output", "y"), name("target", "t")
+        self.k = index(name("index", "k"))
+        self.N = sp.Symbol(name("samples", "N"), integer=True, positive=True)
+        loss = par.get("loss")
+        loss_name = "E"
+        if loss is None or (NAME.match(loss) and ctx.assignment(loss) is not None):
+            a = ctx.assignment(loss) if loss else (ctx.model[-1] if ctx.model else None)
+            if a is None:
+                raise ctx.error("give the per-sample loss: loss = \"log(cosh(y - t))\"", "loss")
+            ell, loss_name = a.expr, a.name
+        else:
+            ell = _parse(ctx, parse_expr, loss, "loss")
+        found = {s.name: s for s in ell.free_symbols}
+        if out not in found:
+            raise ctx.error(f"the loss {sp.sstr(ell)} does not contain the output {out}",
+                            "output" if "output" in par else "loss")
+        self.y, self.t = found[out], found.get(tgt, symbol(tgt))
+        self.ell = ell
+        self.E = symbol(loss_name)
+        self.Eb, self.yb, self.tb = (indexed_base(n) for n in (loss_name, out, tgt))
+        wrt = _canonical(_parse(ctx, parse_expr, par.get("wrt", "w"), "wrt"), self.k)
+        if not (isinstance(wrt, sp.Symbol) or (isinstance(wrt, sp.Indexed)
+                                                and len(wrt.indices) == 1)):
+            raise ctx.error("wrt must be a name (\"w\") or an indexed name (\"w[i]\")", "wrt")
+        self.wrt = wrt
+        self.network = None
+        if "network" in par:
+            net = _canonical(_parse(ctx, parse_expr, par["network"], "network"), self.k)
+            if isinstance(wrt, sp.Indexed):
+                net = _rename_dummy(net, wrt.indices[0])
+                uses = any(a.base == wrt.base for a in net.atoms(sp.Indexed))
+            else:
+                uses = net.has(wrt)
+            if not uses:
+                raise ctx.error(f"the network does not depend on {sp.sstr(wrt)}", "network")
+            if not net.has(self.k):
+                raise ctx.error(f"the network must depend on the data point index "
+                                f"{self.k} (e.g. x[i, {self.k}])", "network")
+            self.network = net
+
+
+def _parse(ctx: Context, parse_expr: Callable, text, key: str) -> sp.Expr:
+    if not isinstance(text, str):
+        raise ctx.error(f"{key} must be a string", key)
+    try:
+        return parse_expr(text)
+    except InputError as e:
+        raise ctx.error(f"{key}: {e.message}", key) from None
+
+
+def _canonical(expr: sp.Expr, k: sp.Symbol) -> sp.Expr:
+    """Indices (of Indexed objects and Sum dummies) as integer symbols, bounds as positive
+    integers, so that they match the task's own ``k``."""
+    idx: set[str] = {k.name}
+    bounds: set[str] = set()
+    for a in expr.atoms(sp.Indexed):
+        idx |= {s.name for i in a.indices for s in i.free_symbols}
+    for s in expr.atoms(sp.Sum):
+        for var, lo, hi in s.limits:
+            idx.add(var.name)
+            bounds |= {b.name for b in (lo, hi) if isinstance(b, sp.Symbol)}
+    reps = {}
+    for sym in expr.atoms(sp.Symbol):
+        if sym.name in idx:
+            reps[sym] = index(sym.name)
+        elif sym.name in bounds:
+            reps[sym] = sp.Symbol(sym.name, integer=True, positive=True)
+    return expr.xreplace(reps)
+
+
+def _rename_dummy(net: sp.Expr, i: sp.Symbol) -> sp.Expr:
+    """Σ_i w_i x_i -> Σ_j w_j x_j when differentiating by w_i (the free i must not be bound)."""
+    used = {s.name for s in net.atoms(sp.Symbol)} | {i.name}
+
+    def rename(s: sp.Sum) -> sp.Sum:
+        if all(v != i for v, *_ in s.limits):
+            return s
+        fresh = next(index(c) for c in "jlmnpqrs" if c not in used)
+        return s.xreplace({i: fresh})
+
+    return net.replace(lambda e: isinstance(e, sp.Sum), rename)
+
+
+def _network_derivative(p: _Problem) -> tuple[sp.Expr, str]:
+    """∂y_k/∂w from the network, with the reason in words."""
+    raw = sp.diff(p.network, p.wrt)
+    value = raw.doit()
+    if isinstance(value, sp.Piecewise) and len(value.args) == 2 and value.args[1][0] == 0:
+        value = value.args[0][0]  # the index lies in its range: 1 <= i <= d
+    if raw.has(sp.KroneckerDelta):
+        w = p.wrt
+        return value, (f"only the term with index ${latex(w.indices[0])}$ depends on "
+                       f"${latex(w)}$")
+    return value, "by sympy.diff"
+
+
+class _Instances:
+    """Concrete sizes on which index sums are expanded and compared with sympy.diff."""
+
+    def __init__(self, p: _Problem):
+        self.p = p
+        self.d = next((hi for s in (p.network.atoms(sp.Sum) if p.network is not None else ())
+                       for _, _, hi in s.limits if isinstance(hi, sp.Symbol)), None)
+        self.i = p.wrt.indices[0] if isinstance(p.wrt, sp.Indexed) else None
+        self.keys = ["N"] + (["d"] if self.d is not None else []) + (
+            ["i"] if self.i is not None else [])
+        sizes = ANSWER_INSTANCES if self.d is not None or self.i is not None else \
+            tuple((n, 1, 1) for n in (1, 2, 3, 4))
+        self.sizes = [s[: len(self.keys)] for s in dict.fromkeys(sizes)]
+        self.pred = sp.Function(f"{p.yb.name}_pred")
+
+    # -- one instance --------------------------------------------------------------------------
+    def _subs(self, n: int, d: int, i: int) -> dict:
+        out = {self.p.N: n}
+        if self.d is not None:
+            out[self.d] = d
+        if self.i is not None:
+            out[self.i] = i
+        return out
+
+    def prediction(self, k: sp.Expr) -> sp.Expr:
+        p = self.p
+        if p.network is None:
+            return self.pred(k, p.wrt)
+        return p.network.xreplace({p.k: k})
+
+    def concrete(self, expr: sp.Expr, size) -> sp.Expr:
+        """``expr`` (display form) as a plain expression at the given sizes: sums expanded,
+        every displayed derivative taken by ``sympy.diff`` of the expanded quantity."""
+        p = self.p
+        n, d, i = (list(size) + [1, 1])[:3]
+        subs = self._subs(n, d, i)
+
+        def ell(k):
+            return p.ell.xreplace({p.y: self.prediction(k), p.t: p.tb[k]})
+
+        def expanded(e: sp.Expr) -> sp.Expr:
+            return e.xreplace(subs).doit()
+
+        def is_(x, base) -> bool:
+            return isinstance(x, sp.Indexed) and x.base == base
+
+        def deriv(e: sp.Derivative) -> sp.Expr:
+            f, var = e.expr, e.variable_count[0][0]
+            if f == p.E and is_(var, p.Eb):
+                return sp.Integer(1) / n
+            if f == p.E:
+                body = sp.Sum(ell(p.k), (p.k, 1, p.N)) / p.N
+            elif is_(f, p.Eb) and var == p.yb[f.indices[0]]:
+                kk = f.indices[0]
+                return expanded(sp.diff(p.ell, p.y).xreplace(
+                    {p.y: self.prediction(kk), p.t: p.tb[kk]}))
+            elif is_(f, p.Eb):
+                body = ell(f.indices[0])
+            else:
+                body = f.replace(lambda x: is_(x, p.yb), lambda x: self.prediction(x.indices[0]))
+            return sp.diff(expanded(body), var.xreplace(subs))
+
+        e = expr.replace(lambda x: isinstance(x, sp.Derivative), deriv)
+        e = e.replace(lambda x: isinstance(x, Dot), lambda x: sp.Mul(*x.args))
+        e = e.replace(lambda x: is_(x, p.Eb), lambda x: ell(x.indices[0]))
+        e = e.replace(lambda x: is_(x, p.yb), lambda x: self.prediction(x.indices[0]))
+        return self._plain(expanded(e))
+
+    def truth(self, lhs: sp.Expr, size) -> sp.Expr:
+        """The displayed left side (a derivative of E, E_k or y_k) by sympy.diff, expanded."""
+        return self.concrete(lhs, size)
+
+    def _plain(self, e: sp.Expr) -> sp.Expr:
+        """Undefined predictions y_pred(k, w) and their derivatives as plain symbols."""
+        reps = {}
+        for der in e.atoms(sp.Derivative):
+            reps[der] = symbol("d" + "_".join(sp.sstr(a) for a in der.expr.args) + "_")
+        e = e.xreplace(reps)
+        return e.replace(lambda x: isinstance(x, sp.core.function.AppliedUndef),
+                         lambda x: symbol(x.func.__name__ + "_".join(sp.sstr(a)
+                                                                     for a in x.args)))
+
+    # -- checks -------------------------------------------------------------------------------
+    def check_lines(self, lines: list[Line]) -> list[Line]:
+        """Give each line the check (rhs, lhs by sympy.diff) at ``LINE_INSTANCE``."""
+        out, lhs = [], None
+        for ln in lines:
+            lhs = ln.lhs if ln.lhs is not None else lhs
+            size = LINE_INSTANCE[: len(self.keys)]
+            check = (self.concrete(ln.rhs, size), self.truth(lhs, size))
+            out.append(Line(ln.lhs, ln.rhs, ln.rule, check, relation=ln.relation))
+        return out
+
+    def answer_checks(self, answer: sp.Expr) -> list[tuple[str, sp.Expr, sp.Expr]]:
+        lhs = D(self.p.E, self.p.wrt, evaluate=False)
+        out = []
+        for size in self.sizes:
+            label = ", ".join(f"{k} = {v}" for k, v in zip(self.keys, size, strict=False))
+            out.append((f"dE/d{sp.sstr(self.p.wrt)} at {label}: sympy.diff of the expanded E",
+                        self.concrete(answer, size), self.truth(lhs, size)))
+        return out
