@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import mpmath
 import sympy as sp
 
-from derive.calculus import Local, local_derivative
+from derive.calculus import Local, local_derivative, named_rewrites
 from derive.errors import InputError, VerificationFailure
 from derive.functions import symbol, to_elementary
 from derive.graph import Graph
@@ -303,7 +303,15 @@ def loss_truth(graph: Graph, loss: str, name: str, limit: int = SYMBOLIC_LIMIT
                ) -> sp.Expr | None:
     """As :func:`truth`, for any graph and loss."""
     expanded = graph.expand(graph.sym(loss), graph.descendants(name), limit)
-    return None if expanded is None else sp.diff(expanded, graph.sym(name))
+    return None if expanded is None else sheet_form(sp.diff(expanded, graph.sym(name)))
+
+
+def sheet_form(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with the engine's named identities applied (sinh/cosh = tanh, ...): the same
+    function, written as derive writes it, so that checks can decide equality quickly."""
+    for _, new in named_rewrites(expr):
+        expr = new
+    return expr
 
 
 def substituted(bp: BackwardPass, expr: sp.Expr, name: str, limit: int = SYMBOLIC_LIMIT

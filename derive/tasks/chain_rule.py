@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 import sympy as sp
 
+from derive.backprop import sheet_form
 from derive.calculus import local_derivative
 from derive.errors import InputError
 from derive.functions import index, indexed_base, symbol
@@ -321,7 +322,7 @@ class _Instances:
         reps = {}
         for der in e.atoms(sp.Derivative):
             reps[der] = symbol("d" + "_".join(sp.sstr(a) for a in der.expr.args) + "_")
-        e = e.xreplace(reps)
+        e = sheet_form(e.xreplace(reps))
         return e.replace(lambda x: isinstance(x, sp.core.function.AppliedUndef),
                          lambda x: symbol(x.func.__name__ + "_".join(sp.sstr(a)
                                                                      for a in x.args)))

@@ -24,7 +24,7 @@ import re
 
 import sympy as sp
 
-from derive.backprop import backward, numeric_checks, select, truth
+from derive.backprop import backward, numeric_checks, select, sheet_form, truth
 from derive.calculus import local_derivative
 from derive.errors import InputError
 from derive.graph import Graph, build_graph
@@ -69,7 +69,7 @@ def run(ctx: Context) -> Solution:
     t_v = truth(bp, shared.name, LIMIT)
     full = graph.expand(E, set(graph.order), LIMIT)  # every node substituted: a function of
     symbolic = t_v is not None and full is not None  # the leaves, so the ties can go in
-    t_ws = {w: sp.diff(full, graph.sym(w)) for w in tied} if symbolic else {}
+    t_ws = {w: sheet_form(sp.diff(full, graph.sym(w))) for w in tied} if symbolic else {}
     tie_map = {graph.sym(w): ties[w] for w in tied}
     rule_rhs = sp.Add(*(D(E, graph.sym(w), evaluate=False) * D(graph.sym(w), v, evaluate=False)
                         for w in tied))
