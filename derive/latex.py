@@ -322,6 +322,30 @@ _TEX_SPECIAL = {
 }
 
 
+_UNICODE_MATH = {
+    "δ": r"\delta", "Δ": r"\Delta", "σ": r"\sigma", "ρ": r"\rho", "α": r"\alpha", "β": r"\beta",
+    "γ": r"\gamma", "η": r"\eta", "θ": r"\theta", "λ": r"\lambda", "μ": r"\mu", "π": r"\pi",
+    "τ": r"\tau", "φ": r"\varphi", "ω": r"\omega", "ε": r"\varepsilon", "∂": r"\partial",
+    "∑": r"\sum", "Σ": r"\Sigma", "∈": r"\in", "≤": r"\le", "≥": r"\ge", "≠": r"\neq",
+    "→": r"\to", "←": r"\leftarrow", "⇒": r"\Rightarrow", "×": r"\times", "·": r"\cdot",
+    "∞": r"\infty", "≈": r"\approx", "∪": r"\cup", "∩": r"\cap", "²": r"^{2}", "³": r"^{3}",
+    "′": r"'", "−": r"-", "±": r"\pm", "√": r"\surd", "∇": r"\nabla", "ℝ": r"\mathbb{R}",
+}
+_UNICODE_TEXT = {"–": "--", "—": "---", "…": r"\ldots{}", "“": "``", "”": "''", "‘": "`", "’": "'"}
+
+
 def escape_tex(text: str) -> str:
-    """Escape plain text so that LaTeX prints it literally."""
-    return "".join(_TEX_SPECIAL.get(c, c) for c in text)
+    """Escape plain text so that LaTeX prints it literally (Unicode math symbols as math)."""
+    out = []
+    for c in text:
+        if c in _TEX_SPECIAL:
+            out.append(_TEX_SPECIAL[c])
+        elif c in _UNICODE_MATH:
+            out.append(r"\ensuremath{" + _UNICODE_MATH[c] + "}")
+        elif c in _UNICODE_TEXT:
+            out.append(_UNICODE_TEXT[c])
+        elif ord(c) > 127 and not c.isalpha():
+            out.append("?")  # a symbol pdflatex cannot print: never a compile error
+        else:
+            out.append(c)
+    return "".join(out)

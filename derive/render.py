@@ -17,7 +17,7 @@ import sympy as sp
 
 from derive import __version__
 from derive.build import PartResult
-from derive.latex import TermOrder, latex, sympy_str
+from derive.latex import TermOrder, escape_tex, latex, sympy_str
 from derive.markup import to_math, to_md, to_tex
 from derive.model import Align, Figure, Line, Table, Text
 from derive.sheet import Exercise, Sheet
@@ -46,12 +46,12 @@ def environment(kind: str) -> jinja2.Environment:
     )
     if kind == "tex":
         return jinja2.Environment(
-            block_start_string="((*",
-            block_end_string="*))",
-            variable_start_string="(((",
-            variable_end_string=")))",
-            comment_start_string="((=",
-            comment_end_string="=))",
+            block_start_string="<%",
+            block_end_string="%>",
+            variable_start_string="<<",
+            variable_end_string=">>",
+            comment_start_string="<#",
+            comment_end_string="#>",
             **common,
         )
     return jinja2.Environment(**common)
@@ -153,7 +153,8 @@ def view(sheet: Sheet, results: list[PartResult]) -> dict[str, Any]:
                     "answers": [
                         {"lhs": name, "rhs": p.tex(v)} for name, v in (sol.answers if sol else {}).items()
                     ],
-                    "verified_by": sol.verified_by if sol else "",
+                    "verified_by_tex": escape_tex(sol.verified_by) if sol else "",
+                    "verified_by_md": to_md(sol.verified_by.replace("$", r"\$")) if sol else "",
                 }
             )
         exercises.append(

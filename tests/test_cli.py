@@ -1,0 +1,146 @@
+"""The command line, run as a user would (subprocess)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import sympy as sp
+
+from conftest import ROOT, run_cli
+from derive.functions import sigmoid, symbol
+from derive.parse import parse_expr
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """`derive build` of the bundled sheet in an empty folder."""
+    folder = tmp_path_factory.mktemp("build")
+    proc = run_cli("build", cwd=folder)
+    assert proc.returncode == 0, proc.stderr
+    return folder
+
+
+def test_build_writes_the_three_formats(built):
+    out = built / "output" / "sheet02"
+    for name in ("solutions.tex", "solutions.md", "solutions.json"):
+        assert (out / name).is_file()
+
+
+def test_part_2a_in_json(built):
+    doc = json.loads((built / "output" / "sheet02" / "solutions.json").read_text())
+    part = doc["exercises"][1]["parts"][0]
+    assert part["status"] == "solved" and part["verified"] is True
+    y, t = symbol("y"), symbol("t")
+    assert sp.simplify(parse_expr(part["answer"]) - sp.tanh(y - t)) == 0
+    rules = " ".join(s["rule"] for s in part["steps"])
+    assert "cosh" in rules and "log" in rules and r"\tanh = \sinh/\cosh" in rules
+    assert all(s["verified_by"] for s in part["steps"])
+
+
+def test_check_is_clean_then_detects_drift(built):
+    proc = run_cli("check", cwd=built)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    md = built / "output" / "sheet02" / "solutions.md"
+    original = md.read_text()
+    md.write_text(original.replace("Solution", "Solutoin", 1))
+    try:
+        proc = run_cli("check", cwd=built)
+        assert proc.returncode == 1
+        assert "-" in proc.stdout and "Solutoin" in proc.stdout and "@@" in proc.stdout
+    finally:
+        md.write_text(original)
+
+
+def test_check_lists_pending_parts_not_as_passed(built):
+    proc = run_cli("check", cwd=built)
+    doc = json.loads((built / "output" / "sheet02" / "solutions.json").read_text())
+    pending = [p for ex in doc["exercises"] for p in ex["parts"] if p["status"] == "pending"]
+    assert proc.stdout.count("pending (task") == len(pending)
+
+
+def test_build_is_deterministic(built, tmp_path):
+    proc = run_cli("build", cwd=tmp_path)
+    assert proc.returncode == 0
+    for f in (built / "output" / "sheet02").rglob("*"):
+        if f.is_file():
+            assert (tmp_path / "output" / "sheet02" / f.relative_to(built / "output" / "sheet02")).read_bytes() == f.read_bytes()
+
+
+def test_committed_outputs_are_current(tmp_path):
+    """The committed output/ matches a fresh build (what `derive check` enforces in CI)."""
+    if not (ROOT / "output" / "sheet02").is_dir():
+        pytest.skip("no committed outputs yet")
+    shutil.copytree(ROOT / "output", tmp_path / "output")
+    proc = run_cli("check", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("expr", "wrt", "truth"),
+    [
+        ("log(cosh(y - t))", "y", lambda y, t, w, x, b: sp.tanh(y - t)),
+        ("sigmoid(w*x + b)", "w", lambda y, t, w, x, b: x * sigmoid(w * x + b) * (1 - sigmoid(w * x + b))),
+        ("x**x", "x", lambda y, t, w, x, b: x**x * (sp.log(x) + 1)),
+        ("tanh(w*x)**2 / (1 + exp(-b*x))", "x", None),
+        ("softplus(relu(x) * w) + max(x, b)", "w", None),
+    ],
+)
+def test_explain_json_agrees_with_sympy(expr, wrt, truth):
+    proc = run_cli("explain", expr, "--wrt", wrt, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["verified"] is True and doc["wrt"] == wrt and doc["steps"]
+    syms = [symbol(n) for n in "y t w x b".split()]
+    expected = truth(*syms) if truth else sp.diff(parse_expr(expr), symbol(wrt))
+    from derive.verify import check_equal
+
+    assert check_equal(parse_expr(doc["answer"]), expected).ok
+
+
+def test_explain_text_prints_steps():
+    proc = run_cli("explain", "log(cosh(y - t))", "--wrt", "y")
+    assert proc.returncode == 0
+    assert "chain rule" in proc.stdout and "tanh(y - t)" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "__import__('os').system('touch /tmp/derive-pwned')",
+        "().__class__.__bases__[0].__subclasses__()",
+        "open('/etc/passwd').read()",
+        "lambda: 1",
+        "2**10**10",
+    ],
+)
+def test_explain_refuses_code(hostile, tmp_path):
+    proc = run_cli("explain", hostile, "--wrt", "x", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("derive: error:")
+    assert "Traceback" not in proc.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_bad_sheet_exits_2_and_writes_nothing(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[sheet]\nid = "x"\ntitle = "t"\n\n[[exercise]]\ntitle = "e"\nmodel = ["y = x."]\n'
+                   '[[exercise.part]]\ntask = "derivative"\nof = "y"\nwrt = "x"\n')
+    proc = run_cli("build", str(bad), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"{bad}:7: ")
+    assert proc.stderr.count("\n") == 1
+    assert not (tmp_path / "output").exists()
+
+
+def test_list_shows_parts():
+    proc = run_cli("list")
+    assert proc.returncode == 0
+    assert "derivative" in proc.stdout and "(d)" in proc.stdout
+
+
+def test_help_for_every_command():
+    for cmd in ("build", "check", "list", "explain"):
+        proc = run_cli(cmd, "--help")
+        assert proc.returncode == 0 and "usage" in proc.stdout
