@@ -1,0 +1,456 @@
+"""Layout: where things go in a figure, computed once and drawn by both templates.
+
+Coordinates are centimetres with y pointing up (TikZ's convention). Every placed point is a
+:class:`P` that also carries its SVG pixel coordinates (``PX_PER_CM`` per cm, y pointing down,
+origin at the top-left corner of the figure), so the templates only copy numbers.
+
+Network diagrams (:func:`network_diagram`): one column per layer, inputs on the left; an edge that
+skips layers is routed through dummy points in the columns it crosses. Node order within a column
+minimises edge crossings (barycentre sweeps, then adjacent swaps). Each edge label (its weight)
+sits on its own edge, at a fraction of the way chosen so that no two labels overlap and no label
+covers a node, a bias or a name; labels prefer spots that no other edge crosses. If no such spot
+exists the columns move apart and the placement is tried again.
+
+Region plots (:func:`region_plot`): the window with equal scales on both axes, class regions
+filled, the boundary y = 0 thick, piece boundaries dashed, mirror axes dotted, ticks, and a legend.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+import sympy as sp
+
+from derive.figures import PX_PER_CM, Label, Nonlinearity, label
+from derive.functions import symbol
+from derive.latex import TermOrder
+from derive.network import Network
+
+PAD = 0.25  # cm of white space around a figure
+ROW = 2.3  # cm between node centres in a column
+GAP = 2.9  # cm between columns (grows when labels do not fit)
+NODE = 0.95  # minimum node diameter, cm
+
+
+@dataclass(frozen=True)
+class P:
+    """A point: ``x``, ``y`` in cm (TikZ), ``sx``, ``sy`` in px (SVG)."""
+
+    x: float
+    y: float
+    sx: float
+    sy: float
+
+
+@dataclass(frozen=True)
+class Frame:
+    """Maps cm (y up) to SVG px (y down) for a figure spanning [x0, x1] x [y0, y1]."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    def p(self, x: float, y: float) -> P:
+        return P(x, y, (x - self.x0) * PX_PER_CM, (self.y1 - y) * PX_PER_CM)
+
+    @property
+    def width_px(self) -> float:
+        return (self.x1 - self.x0) * PX_PER_CM
+
+    @property
+    def height_px(self) -> float:
+        return (self.y1 - self.y0) * PX_PER_CM
+
+    @property
+    def corners(self) -> tuple[P, P]:
+        return self.p(self.x0, self.y0), self.p(self.x1, self.y1)
+
+
+@dataclass(frozen=True)
+class Text:
+    """A label centred at ``at`` (its box is width x height)."""
+
+    label: Label
+    at: P
+    corner: P  # top-left corner of its box
+    width_px: float = 0.0
+    height_px: float = 0.0
+    background: bool = False
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str
+    kind: str  # input, neuron, output, target, loss
+    shape: str  # circle or box
+    at: P
+    width: float  # cm (diameter for circles)
+    height: float
+    r_px: float
+    w_px: float
+    h_px: float
+    corner: P  # top-left corner (boxes)
+    inner: Text
+    texts: tuple[Text, ...]  # bias above, name below
+
+
+@dataclass(frozen=True)
+class Edge:
+    points: tuple[P, ...]  # from the source's border to the target's border
+    text: Text | None
+
+
+@dataclass(frozen=True)
+class Diagram:
+    frame: Frame
+    nodes: tuple[Node, ...]
+    edges: tuple[Edge, ...]
+    crossings: int
+    overlaps: int  # label boxes that overlap another label or a node (0 when placement succeeded)
+
+
+# --- geometry helpers --------------------------------------------------------------------------
+Box = tuple[float, float, float, float]  # x0, y0, x1, y1
+
+
+def _box(cx: float, cy: float, w: float, h: float) -> Box:
+    return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+
+def _boxes_overlap(a: Box, b: Box, margin: float = 0.0) -> bool:
+    return a[0] < b[2] + margin and b[0] < a[2] + margin and a[1] < b[3] + margin and \
+        b[1] < a[3] + margin
+
+
+def _segment_hits_box(p: tuple[float, float], q: tuple[float, float], b: Box) -> bool:
+    """Liang-Barsky: does segment pq pass through box b?"""
+    t0, t1 = 0.0, 1.0
+    dx, dy = q[0] - p[0], q[1] - p[1]
+    for d, lo, hi, v in ((dx, b[0], b[2], p[0]), (dy, b[1], b[3], p[1])):
+        if abs(d) < 1e-12:
+            if not lo <= v <= hi:
+                return False
+            continue
+        a, c = (lo - v) / d, (hi - v) / d
+        t0, t1 = max(t0, min(a, c)), min(t1, max(a, c))
+        if t0 > t1:
+            return False
+    return True
+
+
+# --- network diagrams ---------------------------------------------------------------------------
+@dataclass
+class _Spec:
+    id: str
+    kind: str
+    column: int
+    inner: Label
+    above: Label | None = None
+    below: Label | None = None
+    width: float = NODE
+    height: float = NODE
+    shape: str = "circle"
+
+
+@dataclass
+class _Graph:
+    specs: dict[str, _Spec]
+    edges: list[tuple[str, str, Label | None]]
+    columns: list[list[str]] = field(default_factory=list)
+
+
+def _inner(n, notation, order) -> Label:
+    act = n.activation
+    if act.kind in ("relu", "tanh", "sigmoid", "softplus", "abs", "identity"):
+        return label(Nonlinearity(act.kind), notation=notation)
+    if act.kind == "leaky_relu":
+        return label(Nonlinearity(act.kind, act.slopes[0]), notation=notation)
+    return label(act.formula, notation=notation, order=order)
+
+
+def _graph(net: Network, notation: dict[str, str], order: TermOrder) -> _Graph:
+    specs: dict[str, _Spec] = {}
+    for x in net.inputs:
+        specs[x] = _Spec(x, "input", 0, label(symbol(x), notation=notation))
+    b = symbol("b")
+    for n in net.neurons:
+        kind = "output" if n.name in net.outputs else "neuron"
+        specs[n.name] = _Spec(
+            n.name, kind, n.layer, _inner(n, notation, order),
+            above=label(sp.Eq(b, n.bias, evaluate=False), notation=notation, order=order),
+            below=label(symbol(n.name), notation=notation))
+    depth = max((n.layer for n in net.neurons), default=0)
+    for loss in net.losses:
+        for s in loss.sources:
+            if s in net.targets and s not in specs:
+                specs[s] = _Spec(s, "target", loss.layer - 1, label(symbol(s), notation=notation))
+        inner = label(sp.Eq(symbol(loss.name), loss.expr, evaluate=False),
+                      notation=notation, order=order)
+        specs[loss.name] = _Spec(loss.name, "loss", loss.layer, inner, shape="box",
+                                 width=inner.width + 0.35, height=max(0.8, inner.height + 0.3))
+        depth = max(depth, loss.layer)
+    for s in specs.values():
+        if s.shape == "circle":
+            s.width = s.height = max(NODE, s.inner.width + 0.2)
+    edges: list[tuple[str, str, Label | None]] = []
+    for n in net.neurons:
+        for src, w in n.weights:
+            edges.append((src, n.name, label(w, notation=notation, order=order)))
+    for loss in net.losses:
+        edges += [(s, loss.name, None) for s in loss.sources]
+    g = _Graph(specs, edges)
+    g.columns = [[s.id for s in specs.values() if s.column == c] for c in range(depth + 1)]
+    return g
+
+
+def _route(g: _Graph) -> list[list[str]]:
+    """Split edges that skip columns into chains through dummy nodes; returns the chains."""
+    chains = []
+    for src, dst, _ in g.edges:
+        chain = [src]
+        for c in range(g.specs[src].column + 1, g.specs[dst].column):
+            d = f"\0{src}>{dst}@{c}"
+            g.specs[d] = _Spec(d, "dummy", c, label(""), width=0.0, height=0.3)
+            g.columns[c].append(d)
+            chain.append(d)
+        chains.append([*chain, dst])
+    return chains
+
+
+def _crossings(columns: list[list[str]], links: list[tuple[str, str]]) -> int:
+    pos = {v: i for col in columns for i, v in enumerate(col)}
+    col_of = {v: c for c, col in enumerate(columns) for v in col}
+    by_gap: dict[int, list[tuple[int, int]]] = {}
+    for a, b in links:
+        by_gap.setdefault(col_of[a], []).append((pos[a], pos[b]))
+    total = 0
+    for pairs in by_gap.values():
+        for i, (a1, b1) in enumerate(pairs):
+            for a2, b2 in pairs[i + 1:]:
+                if (a1 - a2) * (b1 - b2) < 0:
+                    total += 1
+    return total
+
+
+def _order(columns: list[list[str]], links: list[tuple[str, str]]) -> list[list[str]]:
+    """Barycentre sweeps and adjacent swaps; column 0 (the inputs) keeps the sheet's order."""
+    preds: dict[str, list[str]] = {}
+    succs: dict[str, list[str]] = {}
+    for a, b in links:
+        succs.setdefault(a, []).append(b)
+        preds.setdefault(b, []).append(a)
+    best = [list(c) for c in columns]
+    best_n = _crossings(best, links)
+    cols = [list(c) for c in columns]
+    for sweep in range(8):
+        rng = range(1, len(cols)) if sweep % 2 == 0 else range(len(cols) - 2, 0, -1)
+        for c in rng:
+            ref = cols[c - 1] if sweep % 2 == 0 else cols[c + 1]
+            nb = preds if sweep % 2 == 0 else succs
+            pos = {v: i for i, v in enumerate(ref)}
+            cur = {v: i for i, v in enumerate(cols[c])}
+            cols[c].sort(key=lambda v: (sum(pos[u] for u in nb.get(v, []) if u in pos) / max(
+                1, len([u for u in nb.get(v, []) if u in pos])) if nb.get(v) else cur[v], cur[v]))
+        n = _crossings(cols, links)
+        if n < best_n:
+            best, best_n = [list(c) for c in cols], n
+    improved = True
+    while improved and best_n:
+        improved = False
+        for c in range(1, len(best)):
+            for i in range(len(best[c]) - 1):
+                best[c][i], best[c][i + 1] = best[c][i + 1], best[c][i]
+                n = _crossings(best, links)
+                if n < best_n:
+                    best_n, improved = n, True
+                else:
+                    best[c][i], best[c][i + 1] = best[c][i + 1], best[c][i]
+    return best
+
+
+def _extent(s: _Spec) -> tuple[float, float]:
+    """How far a node with its bias (above) and name (below) reaches up and down from its centre."""
+    up = s.height / 2 + (s.above.height + 0.1 if s.above is not None else 0.0)
+    down = s.height / 2 + (s.below.height + 0.1 if s.below is not None else 0.0)
+    return up, down
+
+
+def _positions(g: _Graph, gap: float) -> dict[str, tuple[float, float]]:
+    """Columns ``gap`` apart; in a column, nodes stacked with room for their texts, centred."""
+    at: dict[str, tuple[float, float]] = {}
+    for c, col in enumerate(g.columns):
+        ys, y = [], 0.0
+        for k, v in enumerate(col):
+            up, down = _extent(g.specs[v])
+            if k:
+                prev_down = _extent(g.specs[col[k - 1]])[1]
+                step = prev_down + 0.35 + up
+                both = g.specs[v].kind != "dummy" and g.specs[col[k - 1]].kind != "dummy"
+                y -= max(step, ROW if both else 0.6 * ROW)
+            ys.append(y)
+        shift = -(ys[0] + ys[-1]) / 2 if ys else 0.0
+        for v, yv in zip(col, ys, strict=True):
+            at[v] = (c * gap, yv + shift)
+    for c, col in enumerate(g.columns):  # a lone loss node sits level with its sources
+        if len(col) == 1 and g.specs[col[0]].kind == "loss":
+            srcs = [at[a][1] for a, b, _ in g.edges if b == col[0]]
+            at[col[0]] = (c * gap, sum(srcs) / len(srcs))
+    return at
+
+
+def _border(spec: _Spec, centre: tuple[float, float], towards: tuple[float, float]):
+    """Where the line from the node's centre towards a point leaves the node."""
+    dx, dy = towards[0] - centre[0], towards[1] - centre[1]
+    n = math.hypot(dx, dy) or 1.0
+    if spec.kind == "dummy":
+        return centre
+    if spec.shape == "circle":
+        r = spec.width / 2
+        return (centre[0] + dx / n * r, centre[1] + dy / n * r)
+    t = min((spec.width / 2) / abs(dx) if dx else math.inf, (spec.height / 2) / abs(dy) if dy
+            else math.inf)
+    return (centre[0] + dx * t, centre[1] + dy * t)
+
+
+def _decorations(g: _Graph, at, polylines) -> list[tuple[str, Label, tuple[float, float]]]:
+    """Bias above and name below each node; beside (up/down-left/right) if an edge is in the way."""
+    nodes = [_box(*at[s.id], s.width + 0.1, s.height + 0.1) for s in g.specs.values()
+             if s.kind != "dummy"]
+    segments = [(a, b) for pl in polylines for a, b in pairwise(pl)]
+    out: list[tuple[str, Label, tuple[float, float]]] = []
+    placed: list[Box] = []
+    for s in g.specs.values():
+        x, y = at[s.id]
+        for lab, sign in ((s.above, 1), (s.below, -1)):
+            if lab is None:
+                continue
+            dy = sign * (s.height / 2 + 0.08 + lab.height / 2)
+            side = s.width / 2 + lab.width / 2 - 0.1
+            lift = sign * (lab.height + 0.05)
+            candidates = [(x, y + dy), (x + side, y + dy), (x - side, y + dy),
+                          (x + side + 0.25, y + dy + lift), (x - side - 0.25, y + dy + lift),
+                          (x + side + 0.25, y + dy / 2), (x - side - 0.25, y + dy / 2)]
+            best = None
+            for k, xy in enumerate(candidates):
+                box = _box(*xy, lab.width, lab.height)
+                if any(_boxes_overlap(box, o, 0.02) for o in placed) or any(
+                        _boxes_overlap(box, o) for o in nodes):
+                    continue
+                hits = sum(1 for a, b in segments if _segment_hits_box(a, b, box))
+                if best is None or (hits, k) < best[0]:
+                    best = ((hits, k), xy, box)
+            if best is None:
+                best = (None, candidates[0], _box(*candidates[0], lab.width, lab.height))
+            placed.append(best[2])
+            out.append((s.id, lab, best[1]))
+    return out
+
+
+FRACTIONS = (0.5, 0.38, 0.62, 0.3, 0.7, 0.45, 0.55, 0.24, 0.76, 0.33, 0.67, 0.18, 0.82, 0.42,
+             0.58, 0.27, 0.73)
+
+
+def _place_labels(g: _Graph, at, polylines, decorations):
+    """Greedy: each edge label at the free fraction of its edge that fewest other edges cross."""
+    obstacles: list[Box] = [_box(*at[s.id], s.width + 0.1, s.height + 0.1)
+                            for s in g.specs.values() if s.kind != "dummy"]
+    obstacles += [_box(*xy, lab.width, lab.height) for _, lab, xy in decorations]
+    segments = [(i, p, q) for i, pl in enumerate(polylines) for p, q in pairwise(pl)]
+    placed: list[Box] = []
+    result: list[tuple[float, float] | None] = []
+    failures = 0
+    for i, ((_, _, lab), pl) in enumerate(zip(g.edges, polylines, strict=True)):
+        if lab is None:
+            result.append(None)
+            continue
+        best = None
+        for k, (p, q) in enumerate(pairwise(pl)):
+            for t in FRACTIONS:
+                xy = (p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1]))
+                box = _box(*xy, lab.width, lab.height)
+                if any(_boxes_overlap(box, o, 0.03) for o in obstacles + placed):
+                    continue
+                hits = sum(1 for j, a, b in segments if j != i and _segment_hits_box(a, b, box))
+                wide = _box(*xy, lab.width + 0.3, lab.height + 0.3)
+                near = sum(1 for j, a, b in segments if j != i and _segment_hits_box(a, b, wide))
+                near += sum(1 for o in obstacles if _boxes_overlap(wide, o))
+                score = (hits, near, k, abs(t - 0.5))
+                if best is None or score < best[0]:
+                    best = (score, xy, box)
+        if best is None:
+            failures += 1
+            p, q = pl[0], pl[1]
+            xy = ((p[0] + q[0]) / 2, (p[1] + q[1]) / 2)
+            best = ((99,), xy, _box(*xy, lab.width, lab.height))
+        placed.append(best[2])
+        result.append(best[1])
+    return result, failures
+
+
+def network_diagram(net: Network, notation: dict[str, str] | None = None,
+                    names: Sequence[str] = ()) -> Diagram:
+    """The layout of ``net``: inputs, neurons with bias and nonlinearity, weights on edges."""
+    notation = notation or {}
+    order = TermOrder(names)
+    g = _graph(net, notation, order)
+    chains = _route(g)
+    links = [(a, b) for ch in chains for a, b in pairwise(ch)]
+    g.columns = _order(g.columns, links)
+    crossings = _crossings(g.columns, links)
+    best = None
+    for attempt in range(5):  # move the columns apart until labels and texts are clear
+        at = _positions(g, GAP + 0.4 * attempt)
+        polylines = []
+        for ch in chains:
+            pts = [at[v] for v in ch]
+            pts[0] = _border(g.specs[ch[0]], pts[0], pts[1])
+            pts[-1] = _border(g.specs[ch[-1]], pts[-1], pts[-2])
+            polylines.append(pts)
+        decorations = _decorations(g, at, polylines)
+        spots, failures = _place_labels(g, at, polylines, decorations)
+        covered = sum(1 for pl in polylines for a, b in pairwise(pl) for _, lab, xy in decorations
+                      if _segment_hits_box(a, b, _box(*xy, lab.width, lab.height)))
+        if best is None or (failures, covered) < best[0]:
+            best = ((failures, covered), (at, polylines, decorations, spots))
+        if failures == 0 and covered == 0:
+            break
+    (failures, _), (at, polylines, decorations, spots) = best
+    return _assemble(g, at, polylines, decorations, spots, crossings, failures)
+
+
+def _assemble(g, at, polylines, decorations, spots, crossings, failures) -> Diagram:
+    boxes = [_box(*at[s.id], s.width, s.height) for s in g.specs.values() if s.kind != "dummy"]
+    boxes += [_box(*xy, lab.width, lab.height) for _, lab, xy in decorations]
+    boxes += [_box(*xy, e[2].width, e[2].height) for e, xy in zip(g.edges, spots, strict=True)
+              if xy is not None]
+    boxes += [(x, y, x, y) for pl in polylines for x, y in pl]
+    frame = Frame(min(b[0] for b in boxes) - PAD, min(b[1] for b in boxes) - PAD,
+                  max(b[2] for b in boxes) + PAD, max(b[3] for b in boxes) + PAD)
+    texts_of: dict[str, list[Text]] = {}
+    for sid, lab, xy in decorations:
+        texts_of.setdefault(sid, []).append(_text(frame, lab, xy, background=True))
+    nodes = []
+    for s in g.specs.values():
+        if s.kind == "dummy":
+            continue
+        x, y = at[s.id]
+        nodes.append(Node(
+            s.id, s.kind, s.shape, frame.p(x, y), s.width, s.height,
+            s.width / 2 * PX_PER_CM, s.width * PX_PER_CM, s.height * PX_PER_CM,
+            frame.p(x - s.width / 2, y + s.height / 2), _text(frame, s.inner, (x, y)),
+            tuple(texts_of.get(s.id, ()))))
+    edges = []
+    for (_, _, lab), pl, xy in zip(g.edges, polylines, spots, strict=True):
+        text = _text(frame, lab, xy, background=True) if lab is not None else None
+        edges.append(Edge(tuple(frame.p(*p) for p in pl), text))
+    return Diagram(frame, tuple(nodes), tuple(edges), crossings, failures)
+
+
+def _text(frame: Frame, lab: Label, xy, background: bool = False) -> Text:
+    corner = frame.p(xy[0] - lab.width / 2, xy[1] + lab.height / 2)
+    return Text(lab, frame.p(*xy), corner, lab.width * PX_PER_CM, lab.height * PX_PER_CM,
+                background)
