@@ -15,9 +15,9 @@ import sympy as sp
 
 from derive.build import verify_solution
 from derive.errors import InputError
-from derive.latex import TermOrder, latex, sympy_str
+from derive.latex import SheetStrPrinter, TermOrder, latex, sympy_str
 from derive.markup import to_math
-from derive.model import Align, Solution
+from derive.model import Align, Solution, Table, Text
 from derive.parse import parse_expr
 
 
@@ -74,31 +74,91 @@ def _format(source, expr, results, order, fmt) -> str:
                           "derivatives": docs}, indent=2, ensure_ascii=False)
     out = []
     for var, sol in results:
-        lines = sol.lines()
         if fmt == "text":
-            out.append(f"d/d{var} of {sympy_str(expr, order)}")
-            for ln in lines:
-                lhs = sympy_str(ln.lhs, order) if ln.lhs is not None else ""
-                rule = _plain(ln.rule)
-                out.append(f"  {lhs:>{0}} {ln.relation} {sympy_str(ln.rhs, order)}"
-                           + (f"    [{rule}]" if rule else "") + f"    ({ln.verified_by})")
-            out.append(f"answer: {sympy_str(sol.answer, order)}")
-            out.append(f"verified: {sol.verified_by}")
-            out.append("")
-        else:
-            rows = []
-            for ln in lines:
-                lhs = latex(ln.lhs, order=order) if ln.lhs is not None else ""
-                rel = "=" if ln.relation == "=" else r"\mathrel{:=}"
-                rule = f" && {to_math(ln.rule)}" if ln.rule else ""
-                rows.append(f"{lhs} &{rel} {latex(ln.rhs, order=order)}{rule}")
-            body = "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
-            out.append(f"$$\n{body}\n$$\n" if fmt == "md" else body + "\n")
+            out.append(f"∂/∂{var} of {sympy_str(expr, order)}")
+        out.append(_render_solution(sol, order, fmt))
     return "\n".join(out)
 
 
-def _plain(rule: str) -> str:
-    return rule.replace("$", "")
+def _render_solution(sol: Solution, order: TermOrder, fmt: str) -> str:
+    """A solution for the terminal: plain text, a LaTeX ``aligned`` block, or Markdown."""
+    out: list[str] = []
+    for block in sol.blocks:
+        if isinstance(block, Text):
+            out.append(_plain(block.text) if fmt == "text" else block.text)
+        elif isinstance(block, Align):
+            out.append(_align(block.lines, order, fmt))
+        elif isinstance(block, Table):
+            if block.caption:
+                out.append(_plain(block.caption) + ":")
+            for row in block.rows:
+                cells = [_term(c, order) if isinstance(c, sp.Basic) else _plain(str(c))
+                         for c in row]
+                out.append("  " + "  ".join(f"{c:<14}" for c in cells).rstrip())
+    if sol.answers:
+        for name, value in sol.answers.items():
+            out.append(f"answer ∂/∂{name}: {sympy_str(value, order)}")
+    elif sol.answer is not None:
+        out.append(f"answer: {sympy_str(sol.answer, order)}")
+    out.append(f"verified: {sol.verified_by}")
+    return "\n".join(out) + "\n"
+
+
+def _align(lines, order, fmt) -> str:
+    if fmt == "text":
+        rows = []
+        for ln in lines:
+            lhs = _term(ln.lhs, order) if ln.lhs is not None else ""
+            rule = _plain(ln.rule)
+            rows.append(f"  {lhs} {ln.relation} {_term(ln.rhs, order)}"
+                        + (f"    [{rule}]" if rule else "") + f"    ({ln.verified_by})")
+        return "\n".join(rows)
+    rows = []
+    for ln in lines:
+        lhs = latex(ln.lhs, order=order) if ln.lhs is not None else ""
+        rel = "=" if ln.relation == "=" else r"\mathrel{:=}"
+        rule = f" && {to_math(ln.rule)}" if ln.rule else ""
+        rows.append(f"{lhs} &{rel} {latex(ln.rhs, order=order)}{rule}")
+    body = "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+    return f"$$\n{body}\n$$\n" if fmt == "md" else body + "\n"
+
+
+_TEXT_MACROS = {
+    r"\delta": "δ", r"\partial": "∂", r"\sigma": "σ", r"\rho": "ρ", r"\sum": "Σ", r"\cdot": "·",
+    r"\tanh": "tanh", r"\cosh": "cosh", r"\sinh": "sinh", r"\log": "log", r"\le": "≤",
+    r"\ge": "≥", r"\in": "∈", r"\to": "→", r"\quad": " ", r"\,": " ", r"\left": "",
+    r"\right": "", r"\operatorname": "", r"\mathrm": "", r"\text": "",
+}
+
+
+def _plain(text: str) -> str:
+    """Sheet markup or a LaTeX fragment as terminal text (δ, ∂, a/b, no braces)."""
+    text = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"\1/\2", text)
+    for macro, plain in sorted(_TEXT_MACROS.items(), key=lambda kv: -len(kv[0])):
+        text = re.sub(re.escape(macro) + r"(?![A-Za-z])", plain, text)
+    text = re.sub(r"_\{([^{}]*)\}", r"_\1", text)
+    return text.replace("{", "").replace("}", "").replace("$", "").replace("*", "").strip()
+
+
+class _TerminalPrinter(SheetStrPrinter):
+    """SymPy syntax, except Leibniz derivatives and deltas as a reader writes them."""
+
+    def _print_Derivative(self, expr):
+        var = " ".join(f"∂{self._print(v)}" for v, _ in expr.variable_count)
+        f = self._print(expr.expr)
+        return f"∂{f}/{var}" if expr.expr.is_Symbol else f"∂({f})/{var}"
+
+    def _print_Dot(self, expr):
+        return " · ".join(self.parenthesize(a, 50) for a in expr.args)
+
+    def _print_Symbol(self, expr):
+        name = super()._print_Symbol(expr)
+        m = re.fullmatch(r"delta_?(\w+)", name)
+        return f"δ_{m.group(1)}" if m else name
+
+
+def _term(expr: sp.Basic, order: TermOrder) -> str:
+    return _TerminalPrinter(order).doprint(order.orient(expr))
 
 
 def _json(source, var, sol: Solution, order) -> dict:
@@ -123,10 +183,43 @@ def _json(source, var, sol: Solution, order) -> dict:
     }
 
 
+def _parse_at(at: str) -> dict[str, sp.Expr]:
+    values: dict[str, sp.Expr] = {}
+    for item in filter(None, (p.strip() for p in at.split(","))):
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise InputError(f"--at: expected name=value, got {item!r}")
+        try:
+            number = parse_expr(value.strip())
+        except InputError as e:
+            raise _cli(e, f"--at {name.strip()}") from None
+        if not number.is_number:
+            raise InputError(f"--at: the value of {name.strip()} must be a number")
+        values[name.strip()] = number
+    return values
+
+
 def _explain_graph(exprs, wrt, fmt, at, loss) -> str:
-    try:
-        from derive.backprop import explain_graph
-    except ImportError:
-        raise InputError("computation lists need the backprop engine, which is not installed "
-                         "in this build") from None
-    return explain_graph(exprs, _wrt_list(wrt), fmt=fmt, at=at, loss=loss)
+    from derive.tasks.backprop import explain_graph
+
+    sol = explain_graph(exprs, _wrt_list(wrt), loss=loss,
+                        at=_parse_at(at) if at is not None else None)
+    sol = verify_solution(sol, "explain")
+    order = TermOrder(_names(exprs))
+    if fmt != "json":
+        return _render_solution(sol, order, fmt)
+    doc = {
+        "assignments": list(exprs),
+        "wrt": _wrt_list(wrt),
+        "answers": {k: sympy_str(v, order) for k, v in sol.answers.items()},
+        "steps": [{"rule": ln.rule,
+                   "lhs": sympy_str(ln.lhs, order) if ln.lhs is not None else None,
+                   "rhs": sympy_str(ln.rhs, order), "relation": ln.relation,
+                   "verified_by": ln.verified_by} for ln in sol.lines()],
+        "verified": True,
+        "verified_by": sol.verified_by,
+    }
+    if sol.answer is not None:
+        doc["answer"] = sympy_str(sol.answer, order)
+    doc.update({k: v for k, v in sol.data.items() if k not in doc})
+    return json.dumps(doc, indent=2, ensure_ascii=False)
