@@ -20,6 +20,7 @@ from typing import Any
 
 import jinja2
 import sympy as sp
+from sympy.core.function import AppliedUndef
 from sympy.printing.str import StrPrinter
 
 from derive.functions import leaky_relu, relu, sigmoid, softplus
@@ -143,6 +144,9 @@ class RunsPrinter(StrPrinter):
             return f"log cosh({self._print(expr.args[0].args[0])})"
         if isinstance(expr, sp.Abs):
             return f"|{self._print(expr.args[0])}|"
+        if isinstance(expr, AppliedUndef) and len(expr.func.__name__) == 1:
+            args = ", ".join(self._print(a) for a in expr.args)
+            return f"{_IT[0]}{expr.func.__name__}{_IT[1]}({args})"
         return super()._print_Function(expr)
 
     def _print_Nonlinearity(self, expr) -> str:
@@ -264,3 +268,13 @@ def network_figure(net, notation: dict[str, str] | None = None, names=(), title:
     d = network_diagram(net, notation, names)
     return render("network", d=d, colors=COLORS, font_family=FONT_FAMILY,
                   title=title or "network diagram")
+
+
+def regions_figure(analysis, classes: dict[str, str], notation: dict[str, str] | None = None,
+                   title: str = "") -> tuple[str, str]:
+    """``(tikz, svg)`` drawings of a :class:`derive.regions.Analysis`."""
+    from derive.layout import region_plot
+
+    p = region_plot(analysis, classes, notation)
+    return render("regions", p=p, colors=COLORS, font_family=FONT_FAMILY,
+                  title=title or "decision regions")

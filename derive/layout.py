@@ -28,6 +28,7 @@ from derive.figures import PX_PER_CM, Label, Nonlinearity, label
 from derive.functions import symbol
 from derive.latex import TermOrder
 from derive.network import Network
+from derive.regions import Analysis, nice_step
 
 PAD = 0.25  # cm of white space around a figure
 ROW = 2.3  # cm between node centres in a column
@@ -80,6 +81,7 @@ class Text:
     width_px: float = 0.0
     height_px: float = 0.0
     background: bool = False
+    anchor: str = "middle"  # "middle": centred on ``at``; "start": ``at`` is its left middle
 
 
 @dataclass(frozen=True)
@@ -450,7 +452,205 @@ def _assemble(g, at, polylines, decorations, spots, crossings, failures) -> Diag
     return Diagram(frame, tuple(nodes), tuple(edges), crossings, failures)
 
 
-def _text(frame: Frame, lab: Label, xy, background: bool = False) -> Text:
+def _text(frame: Frame, lab: Label, xy, background: bool = False, anchor: str = "middle"
+          ) -> Text:
     corner = frame.p(xy[0] - lab.width / 2, xy[1] + lab.height / 2)
-    return Text(lab, frame.p(*xy), corner, lab.width * PX_PER_CM, lab.height * PX_PER_CM,
-                background)
+    at = frame.p(xy[0] - lab.width / 2, xy[1]) if anchor == "start" else frame.p(*xy)
+    return Text(lab, at, corner, lab.width * PX_PER_CM, lab.height * PX_PER_CM, background,
+                anchor)
+
+
+# --- region plots -------------------------------------------------------------------------------
+PLOT = 6.5  # cm, the longer side of the window
+TICK = 0.12  # cm
+
+
+@dataclass(frozen=True)
+class Area:
+    sign: str
+    rings: tuple[tuple[P, ...], ...]  # outer ring, then holes (filled with the even-odd rule)
+
+
+@dataclass(frozen=True)
+class Seg:
+    a: P
+    b: P
+
+
+@dataclass(frozen=True)
+class Swatch:
+    kind: str  # negative, positive, zero (filled boxes) or boundary, edge, mirror (lines)
+    a: P  # box corner (top-left) or line start
+    b: P  # line end
+    w_px: float
+    h_px: float
+    text: Text
+
+
+@dataclass(frozen=True)
+class Plot:
+    frame: Frame
+    lo: P  # window corners
+    hi: P
+    corner: P  # top-left corner of the window (SVG)
+    w_px: float
+    h_px: float
+    areas: tuple[Area, ...]
+    axes: tuple[Seg, ...]  # x1 = 0 and x2 = 0 where they cross the window
+    edges: tuple[Seg, ...]
+    mirrors: tuple[Seg, ...]
+    boundary: tuple[Seg, ...]
+    ticks: tuple[Seg, ...]
+    texts: tuple[Text, ...]  # tick labels, axis names, region names
+    legend: tuple[Swatch, ...]
+
+
+def region_plot(a: Analysis, classes: dict[str, str], notation: dict[str, str] | None = None
+                ) -> Plot:
+    """The figure of a region analysis; ``classes`` names the negative/positive classes."""
+    from derive.regions import Affine, _clip_segment
+
+    notation = notation or {}
+    (x0, x1), (y0, y1) = a.window.x1, a.window.x2
+    s = PLOT / float(max(x1 - x0, y1 - y0))
+    w, h = float(x1 - x0) * s, float(y1 - y0) * s
+
+    def cm(p) -> tuple[float, float]:
+        return (float(p[0] - x0) * s, float(p[1] - y0) * s)
+
+    xs = [symbol(n) for n in a.inputs]
+    y_sym = symbol(a.output)
+    rel = {"negative": sp.Lt(y_sym, 0), "positive": sp.Gt(y_sym, 0), "zero": sp.Eq(y_sym, 0)}
+    name = {"negative": classes["negative"], "positive": classes["positive"], "zero": ""}
+    # texts outside the window: ticks and axis names, then the legend to the right
+    step = nice_step(max(x1 - x0, y1 - y0) / 6)
+    ticks: list[tuple[tuple[float, float], tuple[float, float]]] = []
+    texts: list[tuple[Label, tuple[float, float]]] = []
+    k = math.ceil(x0 / step)
+    while k * step <= x1:
+        x = float(k * step - x0) * s
+        ticks.append(((x, 0.0), (x, -TICK)))
+        lab = label(sp.Rational(k * step), notation=notation)
+        texts.append((lab, (x, -TICK - 0.08 - lab.height / 2)))
+        k += 1
+    k = math.ceil(y0 / step)
+    left = 0.0
+    while k * step <= y1:
+        y = float(k * step - y0) * s
+        ticks.append(((0.0, y), (-TICK, y)))
+        lab = label(sp.Rational(k * step), notation=notation)
+        texts.append((lab, (-TICK - 0.08 - lab.width / 2, y)))
+        left = max(left, lab.width)
+        k += 1
+    lab_x1, lab_x2 = label(xs[0], notation=notation), label(xs[1], notation=notation)
+    texts.append((lab_x1, (w - lab_x1.width / 2, -TICK - 0.55 - lab_x1.height / 2)))
+    texts.append((lab_x2, (-TICK - 0.15 - left - lab_x2.width / 2, h - lab_x2.height / 2)))
+    # geometry
+    areas = [(r.sign, [[cm(p) for p in ring] for wr in r.window for ring in (wr.outer, *wr.holes)])
+             for r in a.regions if r.window]
+    edges = [(cm(e.p), cm(e.q)) for e in a.edges]
+    boundary = [(cm(e.p), cm(e.q)) for e in a.boundary]
+    axes = []
+    for f in (Affine(1, 0, 0), Affine(0, 1, 0)):
+        far = _clip_segment(*_long(f, x0, x1, y0, y1), a.window)
+        if far is not None:
+            axes.append((cm(far[0]), cm(far[1])))
+    mirrors = []
+    for sym in a.symmetries:
+        if sym.sign == 1 and sym.axis is not None:
+            far = _clip_segment(*_long(sym.axis, x0, x1, y0, y1), a.window)
+            if far is not None and (cm(far[0]), cm(far[1])) not in mirrors:
+                mirrors.append((cm(far[0]), cm(far[1])))
+    # region names inside the regions, where they fit
+    lines = edges + boundary + mirrors
+    for r in a.regions:
+        if not r.window or not name[r.sign]:
+            continue
+        lab = label(name[r.sign], notation=notation)
+        spot = _free_spot([[cm(p) for p in ring] for wr in r.window
+                           for ring in (wr.outer, *wr.holes)], lab, lines, w, h)
+        if spot is not None:
+            texts.append((lab, spot))
+    # legend
+    entries: list[tuple[str, Label]] = []
+    for sign in ("negative", "positive", "zero"):
+        if any(r.sign == sign for r in a.regions):
+            parts = (f"{name[sign]}: ", rel[sign]) if name[sign] else ("neither class: ", rel[sign])
+            entries.append((sign, label(*parts, notation=notation)))
+    entries.append(("boundary", label("decision boundary ", rel["zero"], notation=notation)))
+    if edges:
+        entries.append(("edge", label("boundary between linear pieces", notation=notation)))
+    if mirrors:
+        entries.append(("mirror", label("mirror axis of y" if len(mirrors) == 1 else
+                                        "mirror axes of y", notation=notation)))
+    lx, ly = w + 0.5, h
+    legend_geo = []
+    for kind, lab in entries:
+        row = max(0.45, lab.height + 0.12)
+        ly -= row
+        legend_geo.append((kind, (lx, ly + row / 2 - 0.15), (lx + 0.6, ly + row / 2 - 0.15),
+                           lab, (lx + 0.75 + lab.width / 2, ly + row / 2)))
+    boxes = [(0.0, 0.0, w, h)] + [_box(*xy, lab.width, lab.height) for lab, xy in texts]
+    boxes += [_box(*xy, lab.width, lab.height) for _, _, _, lab, xy in legend_geo]
+    frame = Frame(min(b[0] for b in boxes) - PAD, min(b[1] for b in boxes) - PAD,
+                  max(b[2] for b in boxes) + PAD, max(b[3] for b in boxes) + PAD)
+    seg = lambda pq: Seg(frame.p(*pq[0]), frame.p(*pq[1]))  # noqa: E731
+    legend = []
+    for kind, p, q, lab, xy in legend_geo:
+        filled = kind in ("negative", "positive", "zero")
+        legend.append(Swatch(kind, frame.p(p[0], p[1] + 0.3 if filled else p[1]), frame.p(*q),
+                             0.6 * PX_PER_CM, 0.3 * PX_PER_CM, _text(frame, lab, xy,
+                                                                     anchor="start")))
+    return Plot(
+        frame, frame.p(0, 0), frame.p(w, h), frame.p(0, h), w * PX_PER_CM, h * PX_PER_CM,
+        tuple(Area(sign, tuple(tuple(frame.p(*p) for p in ring) for ring in rings))
+              for sign, rings in areas),
+        tuple(map(seg, axes)), tuple(map(seg, edges)), tuple(map(seg, mirrors)),
+        tuple(map(seg, boundary)), tuple(map(seg, ticks)),
+        tuple(_text(frame, lab, xy) for lab, xy in texts), tuple(legend))
+
+
+def _long(f, x0, x1, y0, y1):
+    """Two points on the line f = 0 far outside the window."""
+    from fractions import Fraction
+
+    n = f.a1 * f.a1 + f.a2 * f.a2
+    foot = (Fraction(-f.c * f.a1, 1) / n, Fraction(-f.c * f.a2, 1) / n)
+    big = 4 * (abs(x0) + abs(x1) + abs(y0) + abs(y1) + 1)
+    d = (-f.a2 * big, f.a1 * big)
+    return (foot[0] - d[0], foot[1] - d[1]), (foot[0] + d[0], foot[1] + d[1])
+
+
+def _free_spot(rings, lab: Label, lines, w: float, h: float):
+    """The point inside the rings farthest from every drawn line, if the label fits there."""
+    edges = [(p, q) for ring in rings for p, q in zip(ring, ring[1:] + ring[:1], strict=True)]
+    best = None
+    n = 24
+    for i in range(n):
+        for j in range(n):
+            pt = ((i + 0.5) * w / n, (j + 0.5) * h / n)
+            box = _box(*pt, lab.width + 0.15, lab.height + 0.1)
+            corners = [(box[0], box[1]), (box[2], box[1]), (box[0], box[3]), (box[2], box[3])]
+            if not all(_inside(c, edges) for c in corners):
+                continue
+            if any(_segment_hits_box(p, q, box) for p, q in lines + edges):
+                continue
+            clearance = min((_dist(pt, p, q) for p, q in lines + edges), default=w)
+            if best is None or clearance > best[0]:
+                best = (clearance, pt)
+    return best[1] if best else None
+
+
+def _inside(pt, edges) -> bool:
+    hit = False
+    for (ax, ay), (bx, by) in edges:
+        if (ay > pt[1]) != (by > pt[1]) and pt[0] < ax + (pt[1] - ay) * (bx - ax) / (by - ay):
+            hit = not hit
+    return hit
+
+
+def _dist(pt, p, q) -> float:
+    dx, dy = q[0] - p[0], q[1] - p[1]
+    n = dx * dx + dy * dy
+    t = 0.0 if n == 0 else max(0.0, min(1.0, ((pt[0] - p[0]) * dx + (pt[1] - p[1]) * dy) / n))
+    return math.hypot(pt[0] - p[0] - t * dx, pt[1] - p[1] - t * dy)
