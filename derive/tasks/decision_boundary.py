@@ -1,0 +1,253 @@
+"""Task ``decision-boundary``: exact decision regions of a piecewise-linear network (1b).
+
+Parameters (TOML, in the part): ``of`` (a name in the model) or ``expr`` (an expression), as for
+the ``network`` task, and optionally
+
+* ``window``: the drawn part of the plane, ``{ x1 = [-2, 2], x2 = [-2, 2] }`` or
+  ``[[-2, 2], [-2, 2]]`` (numbers or strings such as ``"3/2"``); default: every vertex of the
+  pieces and of the boundary plus a margin;
+* ``classes``: names of the two classes, ``{ negative = "class 1", positive = "class 2" }`` or
+  ``["class 1", "class 2"]`` (the first is where y < 0); default as on the seed sheet;
+* ``threshold``: classify by the sign of ``y - threshold`` (default 0);
+* ``inputs``, ``output``: as for ``network``.
+
+The solution: the pieces (activation patterns) with their conditions and the affine y on each,
+where y < 0 and y > 0 on each piece; the symmetries found (checked exactly, piece by piece), used
+to mark pieces that mirror earlier ones; the class regions in closed form (strict inequalities
+where they meet the boundary, which belongs to neither class); the boundary segments; the figure.
+``data``: ``window``, ``classes``, ``threshold``, ``pieces``, ``regions``, ``boundary``,
+``symmetries`` (exact numbers as strings such as ``"3/2"``).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import sympy as sp
+
+from derive.errors import InputError
+from derive.figures import regions_figure
+from derive.functions import symbol
+from derive.latex import latex
+from derive.model import Figure, Solution, Table, Text
+from derive.network import build_network, expanded, verify_network
+from derive.regions import NEG, POS, ZERO, Analysis, Piece, Side, Window, analyze, verify
+from derive.tasks import Context, task
+from derive.tasks.network import model_for
+
+DEFAULT_CLASSES = {"negative": "class 1", "positive": "class 2"}
+
+
+class Conditions(sp.Basic):
+    """Inequalities that hold together, printed ``x_1 < 0,\\ x_2 > 0``."""
+
+    def _latex(self, printer) -> str:
+        return r",\ ".join(printer._print(a) for a in self.args)
+
+    def _sympystr(self, printer) -> str:
+        return ", ".join(printer._print(a) for a in self.args)
+
+
+class SetOf(sp.Basic):
+    """``{ conditions } ∪ { conditions } ∪ ...`` (a union of convex sets)."""
+
+    def _latex(self, printer) -> str:
+        return r" \cup ".join(r"\left\{" + printer._print(a) + r"\right\}" for a in self.args)
+
+    def _sympystr(self, printer) -> str:
+        return " | ".join("{" + printer._print(a) + "}" for a in self.args)
+
+
+@task(
+    "decision-boundary",
+    optional={"of": str, "expr": str, "inputs": list, "output": str, "window": (dict, list),
+              "classes": (dict, list), "threshold": (int, float, str)},
+    summary="exact decision regions of a piecewise-linear network of two inputs",
+)
+def run(ctx: Context) -> Solution:
+    model, of = model_for(ctx)
+    key = "expr" if "expr" in ctx.params else "of"
+    try:
+        net = build_network(model, of, ctx.params.get("inputs"), include_loss=False)
+        window = _window(ctx.params["window"]) if "window" in ctx.params else None
+        threshold = _number(ctx.params.get("threshold", 0), "threshold")
+        a = analyze(net, output=of, window=window, threshold=threshold)
+    except InputError as e:
+        where = next((k for k in ("window", "threshold") if k in e.message), key)
+        raise ctx.error(e.message, where if where in ctx.params else key) from None
+    classes = _classes(ctx)
+    checked = verify_network(net, model, of)
+    sampled = verify(a, expanded(model, of, set()))
+    return solve(a, classes, ctx.notation, ctx.stem, f"{sampled}; {checked}")
+
+
+def _number(value: Any, what: str) -> Fraction:
+    try:
+        return Fraction(str(value))
+    except (ValueError, ZeroDivisionError):
+        raise InputError(f"{what}: {value!r} is not a number") from None
+
+
+def _window(value: Any) -> Window:
+    pairs = [value.get("x1"), value.get("x2")] if isinstance(value, dict) else value
+    if not (isinstance(pairs, list) and len(pairs) == 2 and all(
+            isinstance(p, list) and len(p) == 2 for p in pairs)):
+        raise InputError("window must be { x1 = [lo, hi], x2 = [lo, hi] } or [[lo, hi], [lo, hi]]")
+    (a, b), (c, d) = ((_number(v, "window") for v in p) for p in pairs)
+    if not (a < b and c < d):
+        raise InputError("window: each range must be [lo, hi] with lo < hi")
+    return Window((a, b), (c, d))
+
+
+def _classes(ctx: Context) -> dict[str, str]:
+    value = ctx.params.get("classes", DEFAULT_CLASSES)
+    if isinstance(value, list):
+        if len(value) != 2 or not all(isinstance(v, str) for v in value):
+            raise ctx.error("classes must be two names: [class for y < 0, class for y > 0]",
+                            "classes")
+        return {"negative": value[0], "positive": value[1]}
+    if set(value) != {"negative", "positive"} or not all(isinstance(v, str)
+                                                         for v in value.values()):
+        raise ctx.error("classes must be { negative = \"...\", positive = \"...\" }", "classes")
+    return dict(value)
+
+
+# --- write-up -----------------------------------------------------------------------------------
+def _where(piece: Piece, sign: str, x) -> sp.Basic | str:
+    """Where on the piece y has the sign: an inequality, or the whole piece, or nowhere."""
+    y = piece.y
+    if y.constant:
+        holds = (y.c < 0) if sign == NEG else (y.c > 0)
+        return "the whole piece" if holds else "nowhere"
+    side = Side(y.scale(Fraction(-1))) if sign == NEG else Side(y)
+    poly = piece.polygon
+    values = [side.f.at(v) for v in poly]
+    if all(v >= 0 for v in values):
+        return "the whole piece"
+    if all(v <= 0 for v in values):
+        return "nowhere"
+    return side.relation(x)
+
+
+def _y(a: Analysis, piece: Piece, x) -> sp.Expr:
+    return piece.y.expr(x) + sp.Rational(a.threshold.numerator, a.threshold.denominator)
+
+
+def solve(a: Analysis, classes: dict[str, str], notation, stem: str, checked: str) -> Solution:
+    x = a.symbols
+    ysym = symbol(a.output)
+    name = {NEG: classes["negative"], POS: classes["positive"], ZERO: "neither class"}
+    cut = sp.Rational(a.threshold.numerator, a.threshold.denominator)
+    lt, gt = sp.Lt(ysym, cut), sp.Gt(ysym, cut)
+    blocks: list = [Text(
+        f"${latex(ysym, notation)}$ is piecewise linear: on each cell of the activation "
+        "pattern of its units (which unit is active) it is affine. The cells are cut out by the "
+        "lines where a unit's pre-activation is 0. Below, each piece is given by its defining "
+        "inequalities, with the formula of the output on it and where on it "
+        f"${latex(lt, notation)}$ ({name[NEG]}) and ${latex(gt, notation)}$ ({name[POS]}).")]
+    syms = list(a.symmetries)
+    if syms:
+        stated = ", ".join(f"${latex(s.statement(x), notation)}$" for s in syms)
+        blocks.append(Text(
+            f"Symmetry: {stated} (checked exactly on every pair of overlapping pieces). A piece "
+            "marked as the mirror image of an earlier one has the mirrored formula, so it needs "
+            "no new computation."))
+    rows = []
+    for i, p in enumerate(a.pieces):
+        label = f"{i + 1}" + (f" (mirror of {p.mirror_of + 1})" if p.mirror_of is not None else "")
+        condition = Conditions(*(s.relation(x) for s in p.sides)) if p.sides else "all inputs"
+        rows.append((label, condition, sp.Eq(ysym, _y(a, p, x), evaluate=False),
+                     _where(p, NEG, x), _where(p, POS, x)))
+    blocks.append(Table(
+        ("piece", "condition", "output", f"${latex(lt, notation)}$ where",
+         f"${latex(gt, notation)}$ where"),
+        tuple(rows), caption="Conditions are strict: on a line between two pieces both formulas "
+        "agree (y is continuous)."))
+    blocks.append(Text(
+        f"Points with ${latex(sp.Eq(ysym, cut), notation)}$ form the decision boundary and belong "
+        "to neither class, so the class regions use strict inequalities where they meet it:"))
+    for sign in (NEG, POS, ZERO):
+        parts = [r for r in a.regions if r.sign == sign]
+        if not parts:
+            continue
+        form = SetOf(*(Conditions(*(s.relation(x) for s in g)) for r in parts for g in r.groups))
+        extra = "" if not any(r.extra for r in parts) else \
+            " (together with the segments listed in the data)"
+        bounded = [("unbounded" if r.unbounded else "bounded") for r in parts]
+        shape = (f"{len(parts)} connected parts, " if len(parts) > 1 else "") + ", ".join(
+            dict.fromkeys(bounded))
+        blocks.append(Text(f"{name[sign].capitalize()} ({shape}): ${latex(form, notation)}$"
+                           f"{extra}."))
+    if a.boundary:
+        rows = []
+        for seg in a.boundary:
+            rel = Side(seg.line).relation(x)
+            rows.append((sp.Eq(rel.lhs, rel.rhs), _point(seg.p), _point(seg.q)))
+        blocks.append(Table(("boundary line", "from", "to"), tuple(rows),
+                            caption="Segments of the decision boundary inside the window."))
+    tikz, svg = regions_figure(a, classes, notation, title=f"decision regions of {a.output}")
+    blocks.append(Figure(stem, tikz, svg, caption=(
+        f"Decision regions in the window; the boundary ${latex(sp.Eq(ysym, cut), notation)}$ "
+        "is thick, boundaries between linear pieces are dashed.")))
+    return Solution(blocks=blocks, data=to_json(a, classes), verified_by=checked)
+
+
+def _point(p) -> sp.Tuple:
+    return sp.Tuple(*(sp.Rational(v.numerator, v.denominator) for v in p))
+
+
+def to_json(a: Analysis, classes: dict[str, str]) -> dict[str, Any]:
+    x = a.symbols
+
+    def pt(p):
+        return [str(p[0]), str(p[1])]
+
+    def rel(s: Side) -> str:
+        return sp.sstr(s.relation(x))
+
+    names = {NEG: classes["negative"], POS: classes["positive"], ZERO: None}
+    return {
+        "inputs": list(a.inputs),
+        "output": a.output,
+        "window": {a.inputs[0]: [str(v) for v in a.window.x1],
+                   a.inputs[1]: [str(v) for v in a.window.x2]},
+        "classes": dict(classes),
+        "threshold": str(a.threshold),
+        "pieces": [{
+            "number": i + 1,
+            "pattern": p.pattern,
+            "condition": [rel(s) for s in p.sides],
+            "y": sp.sstr(_y(a, p, x)),
+            "negative": _str(_where(p, NEG, x)),
+            "positive": _str(_where(p, POS, x)),
+            "unbounded": p.unbounded,
+            "mirror_of": None if p.mirror_of is None else p.mirror_of + 1,
+        } for i, p in enumerate(a.pieces)],
+        "regions": [{
+            "class": names[r.sign],
+            "sign": r.sign,
+            "unbounded": r.unbounded,
+            "closed_form": [[rel(s) for s in g] for g in r.groups],
+            "extra_segments": [[pt(p), pt(q)] for p, q in r.extra],
+            "polygons": [{"outer": [pt(p) for p in w.outer],
+                          "holes": [[pt(p) for p in h] for h in w.holes]} for w in r.window],
+        } for r in a.regions],
+        "boundary": [{
+            "line": sp.sstr(sp.Eq(*_sides(Side(s.line).relation(x)))),
+            "from": pt(s.p), "to": pt(s.q),
+        } for s in a.boundary],
+        "symmetries": [{
+            "statement": " = ".join(map(sp.sstr, _sides(s.statement(x)))),
+            "image": [sp.sstr(e) for e in s.statement(x).lhs.args],
+            "sign": s.sign,
+        } for s in a.symmetries],
+    }
+
+
+def _sides(r: sp.Basic) -> tuple[sp.Expr, sp.Expr]:
+    return r.lhs, r.rhs
+
+
+def _str(v) -> str:
+    return v if isinstance(v, str) else sp.sstr(v)

@@ -1,0 +1,164 @@
+"""Exact decision regions (1b and networks never seen), checked by sampling."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+import sympy as sp
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from derive.errors import InputError
+from derive.functions import relu, symbol
+from derive.network import build_network, network_from_expr
+from derive.parse import parse_assignment, parse_expr
+from derive.regions import NEG, POS, Window, analyze, forward, verify
+
+EX1 = "1 - relu(x1) - relu(x2) + relu(x1 + x2)"
+X = (symbol("x1"), symbol("x2"))
+
+
+def regions_of(text, **kw):
+    expr = parse_expr(text)
+    a = analyze(network_from_expr(expr), **kw)
+    return a, expr
+
+
+def closed_forms(a, sign):
+    return sorted(sorted(sp.sstr(s.relation(X)) for s in g)
+                  for r in a.regions if r.sign == sign for g in r.groups)
+
+
+def y_at(a, p):
+    return forward(a.stats["units"], a.inputs, p)[a.output] - a.threshold
+
+
+def test_ex1b_class_1_is_exactly_two_quadrants():
+    a, expr = regions_of(EX1)
+    assert closed_forms(a, NEG) == [["x1 < -1", "x2 > 1"], ["x1 > 1", "x2 < -1"]]
+    assert all(r.unbounded for r in a.regions)
+    assert "0 disagreements" in verify(a, expr)
+
+
+def test_ex1b_symmetry_is_reported_and_used():
+    a, _ = regions_of(EX1)
+    statements = [sp.sstr(s.statement(X)) for s in a.symmetries]
+    assert "Eq(y(x2, x1), y(x1, x2))" in statements
+    assert sum(p.mirror_of is not None for p in a.pieces) >= 3
+    assert a.window == Window((Fraction(-2), Fraction(2)), (Fraction(-2), Fraction(2)))
+
+
+def test_ex1b_pieces_and_boundary_are_exact():
+    a, _ = regions_of(EX1)
+    assert len(a.pieces) == 6
+    formulas = sorted(sp.sstr(p.y.expr(X)) for p in a.pieces)
+    assert formulas == sorted(["1", "1", "x1 + 1", "1 - x1", "x2 + 1", "1 - x2"])
+    for seg in a.boundary:
+        assert y_at(a, seg.p) == 0 and y_at(a, seg.q) == 0
+    # the corner (-1, 1) is on the boundary: in neither class
+    for r in a.regions:
+        for g in r.groups:
+            assert not all(s.f.at((Fraction(-1), Fraction(1))) > 0 if s.strict else
+                           s.f.at((Fraction(-1), Fraction(1))) >= 0 for s in g)
+
+
+@pytest.mark.parametrize("text", [
+    "relu(x1 + x2 - 1) + relu(-x1 - x2 - 1) - relu(x1 - x2) - relu(x2 - x1) + 1/2",  # XOR-like
+    "leaky_relu(x1 - 1, 0.1) - leaky_relu(x2 + 1, 0.25) + 1/3",
+    "relu(relu(x1) - relu(x2) + 1) - 2*relu(x1 + x2 - 1) - 1/2",  # two hidden layers
+    "max(x1, x2) - min(2*x1, 1)",
+    "x1 - 2*x2 + 1",
+])
+def test_unseen_networks_agree_with_sampling(text):
+    a, expr = regions_of(text)
+    assert "0 disagreements" in verify(a, expr)
+
+
+def test_bounded_region_with_a_hole_around_it():
+    a, expr = regions_of("abs(x1) + abs(x2) - 1")
+    (inner,) = [r for r in a.regions if r.sign == NEG]
+    (outer,) = [r for r in a.regions if r.sign == POS]
+    assert not inner.unbounded and outer.unbounded
+    assert len(outer.window[0].holes) == 1
+    assert closed_forms(a, NEG) == [["x1 + x2 < 1", "x1 + x2 > -1", "x1 - x2 < 1",
+                                     "x1 - x2 > -1"]]
+    assert len(a.symmetries) == 7
+    verify(a, expr)
+
+
+def test_window_and_threshold_params():
+    w = Window((Fraction(-3), Fraction(1)), (Fraction(-1), Fraction(5, 2)))
+    a, expr = regions_of(EX1, window=w, threshold=Fraction(1, 2))
+    assert a.window == w
+    assert closed_forms(a, NEG) == [["2*x1 < -1", "2*x2 > 1"], ["2*x1 > 1", "2*x2 < -1"]] or \
+        closed_forms(a, NEG) == [["x1 < -1/2", "x2 > 1/2"], ["x1 > 1/2", "x2 < -1/2"]]
+    verify(a, expr)
+
+
+def test_computation_list_network():
+    lines = ["z3 = x1 - x2 + 1", "a3 = relu(z3)", "z4 = x2 - 2", "a4 = relu(z4)",
+             "y = a3 - 2*a4 - 1"]
+    net = build_network([parse_assignment(s) for s in lines], "y")
+    a = analyze(net)
+    assert a.output == "y"
+    expr = parse_expr("relu(x1 - x2 + 1) - 2*relu(x2 - 2) - 1")
+    verify(a, expr)
+
+
+@pytest.mark.parametrize("text, words", [
+    ("relu(x1 + x2 + x3)", "exactly 2 inputs"),
+    ("tanh(x1) + x2", "not piecewise linear"),
+])
+def test_unfit_networks_are_input_errors(text, words):
+    with pytest.raises(InputError, match=words):
+        analyze(network_from_expr(parse_expr(text)))
+
+
+def test_symbolic_weights_are_input_errors():
+    net = build_network([parse_assignment("y = w1*relu(x1) + x2")], "y")
+    with pytest.raises(InputError, match="not a number"):
+        analyze(net)
+
+
+# --- random networks ----------------------------------------------------------------------------
+small = st.integers(-3, 3)
+bias = st.builds(Fraction, st.integers(-4, 4), st.sampled_from([1, 2, 3]))
+
+
+@st.composite
+def relu_networks(draw):
+    """2 inputs, 1 or 2 hidden ReLU layers of 1..8 units, small rational weights."""
+    layer = [symbol("x1"), symbol("x2")]
+    for _ in range(draw(st.integers(1, 2))):
+        width = draw(st.integers(1, 8))
+        layer = [relu(sum(draw(small) * v for v in layer) + sp.Rational(draw(bias)))
+                 for _ in range(width)]
+    expr = sum(draw(small) * v for v in layer) + sp.Rational(draw(bias))
+    assume(any(isinstance(a, relu) for a in sp.preorder_traversal(expr)))
+    return expr
+
+
+def check_random(expr):
+    try:
+        net = network_from_expr(expr)
+    except InputError:
+        assume(False)
+    a = analyze(net)
+    assert "0 disagreements" in verify(a, expr)
+    for piece in a.pieces:  # exact: every vertex of every piece on its formula
+        for v in piece.polygon:
+            assert y_at(a, v) == piece.y.at(v)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(relu_networks())
+def test_random_relu_networks_agree_with_sampling(expr):
+    check_random(expr)
+
+
+@pytest.mark.slow
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(relu_networks())
+def test_random_relu_networks_agree_with_sampling_long(expr):
+    check_random(expr)
