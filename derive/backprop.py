@@ -124,11 +124,12 @@ class BackwardPass:
 # --- choosing the loss and the targets ----------------------------------------------------------
 def select(graph: Graph, loss: str | None, wrt: str | Sequence[str], fail: Fail
            ) -> tuple[str, tuple[str, ...]]:
-    """Validate ``loss`` (default: the last assignment) and ``wrt`` (a name, names or "all")."""
+    """Validate ``loss`` (default: the last assignment in computation order, which is the last
+    one written when the list is written in order) and ``wrt`` (a name, names or "all")."""
     if not graph.order:
         raise fail("the model has no assignments", "model")
     if loss is None:
-        loss = list(graph.exprs)[-1]  # the last assignment written
+        loss = graph.order[-1]  # the last assignment, in computation order
     elif not isinstance(loss, str) or not graph.is_node(loss):
         raise fail(f"loss {loss!r} is not assigned in the model (assigned: "
                    f"{', '.join(graph.exprs)})", "loss")
@@ -163,15 +164,16 @@ def backward(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder | Non
         expr, v = g.exprs[k], g.sym(var)
         if isinstance(expr, sp.Add):  # only the terms that contain var: linear in the edges
             expr = sp.Add(*(t for t in expr.args if t.has(v)))
-        return local_derivative(expr, v, reserved=reserved, order=order)
+        loc = local_derivative(expr, v, reserved=reserved, order=order)
+        return loc if loc.rule else Local(loc.result, "linearity", loc.lines)
 
     folded: dict[str, str] = {}
     for a in g.order:
         if a not in relevant or a == loss or a in wrt:
             continue
         nodes = [p for p in g.parents[a] if g.is_node(p)]
-        if len(nodes) != 1 or any(p in wrt for p in g.parents[a]):
-            continue
+        if len(nodes) != 1 or any(p in wrt and p != nodes[0] for p in g.parents[a]):
+            continue  # a = f(z) only; a target leaf read by a needs a term of its own
         z = nodes[0]
         if z in relevant and z != loss and z not in folded and readers[z] == (a,):
             folded[a] = z
@@ -302,8 +304,14 @@ def truth(bp: BackwardPass, name: str, limit: int = SYMBOLIC_LIMIT) -> sp.Expr |
 def loss_truth(graph: Graph, loss: str, name: str, limit: int = SYMBOLIC_LIMIT
                ) -> sp.Expr | None:
     """As :func:`truth`, for any graph and loss."""
-    expanded = graph.expand(graph.sym(loss), graph.descendants(name), limit)
+    expanded = graph.expand(graph.sym(loss), _over(graph, name), limit)
     return None if expanded is None else sheet_form(sp.diff(expanded, graph.sym(name)))
+
+
+def _over(graph: Graph, name: str) -> set[str]:
+    """The nodes substituted for checks about ``name``: those that depend on it, and the plain
+    products of leaves, which answers may already show substituted (``z3 = x1 w13``)."""
+    return (set(graph.descendants(name)) | {s.name for s in monomials(graph)}) - {name}
 
 
 def sheet_form(expr: sp.Expr) -> sp.Expr:
@@ -318,7 +326,7 @@ def substituted(bp: BackwardPass, expr: sp.Expr, name: str, limit: int = SYMBOLI
                 ) -> sp.Expr | None:
     """``expr`` (in forward quantities) with the nodes that depend on ``name`` substituted,
     i.e. as a function of ``name`` and quantities independent of it; None when too large."""
-    return bp.graph.expand(expr, bp.graph.descendants(name), limit)
+    return bp.graph.expand(expr, _over(bp.graph, name), limit)
 
 
 def numeric_checks(bp: BackwardPass, points: int = POINTS, digits: int = DIGITS, seed: int = 0

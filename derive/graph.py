@@ -105,7 +105,8 @@ class Graph:
     # --- substitution -------------------------------------------------------------------------
     def expanded_size(self, expr: sp.Expr, over: Collection[str]) -> int:
         """Tree size of ``expr`` after substituting the definitions of the nodes in ``over``
-        (recursively), computed without building it: linear in the graph."""
+        (recursively), estimated without building it (SymPy's flattening changes it a little):
+        linear in the graph, whatever the size of the result."""
         size: dict[str, int] = {}
         for n in self.order:
             if n in over:
