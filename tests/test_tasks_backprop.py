@@ -1,0 +1,267 @@
+"""Tasks backprop, shared-parameter and chain-rule: the bundled sheet's 2b, 2c, 3b, 4b, 4c, 4d,
+sheets written from scratch, derive explain's computation lists, and every input error."""
+
+from __future__ import annotations
+
+import pytest
+import sympy as sp
+
+from derive.build import solve_sheet, verify_solution
+from derive.errors import InputError
+from derive.functions import index, indexed_base, sigmoid, symbol
+from derive.sheet import bundled_sheet_path, load_sheet, parse_sheet
+from derive.tasks import REGISTRY, Context, load_all
+from derive.tasks.backprop import explain_graph
+from derive.verify import numeric_equal
+
+S = symbol
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    """The bundled sheet's parts solved by these tasks (verified), by name ("3b")."""
+    load_all()
+    sheet = load_sheet(bundled_sheet_path())
+    out = {}
+    for ex in sheet.exercises:
+        earlier = {}
+        for part in ex.parts:
+            if part.task not in ("backprop", "shared-parameter", "chain-rule"):
+                continue
+            sol = verify_solution(REGISTRY[part.task].run(_ctx(sheet.file, ex, part, earlier)))
+            earlier[part.label] = out[f"{ex.number}{part.label}"] = sol
+    return out
+
+
+def _ctx(file, ex, part, earlier=None, **override):
+    params = {**part.params, **override}
+    return Context(file=file, exercise=ex.number, label=part.label, model=ex.model,
+                   params=params, param_lines={k: 77 for k in params}, line=part.line,
+                   notation=ex.notation, names=ex.names, earlier=dict(earlier or {}))
+
+
+# --- the bundled sheet ---------------------------------------------------------------------------
+def test_3b_records_exactly_the_deltas_on_the_paths_from_w13(bundled):
+    sol = bundled["3b"]
+    assert list(sol.data["deltas"]) == ["y", "z6", "z5", "z3"]
+    assert "z4" not in sol.data["deltas"] and "z4" in sol.data["skipped"]
+    assert sol.data["delta_symbols"]["y"] == "delta_y"
+    assert sol.data["checks"] == "symbolic"
+    x1, z3, z5, z6, y, t = (S(n) for n in ("x1", "z3", "z5", "z6", "y", "t"))
+    w35, w36, w57, w67 = (S(n) for n in ("w35", "w36", "w57", "w67"))
+    seed = (sp.tanh(y - t) * w57 * (1 - sp.tanh(z5) ** 2) * w35
+            + sp.tanh(y - t) * w67 * (1 - sp.tanh(z6) ** 2) * w36) * (1 - sp.tanh(z3) ** 2) * x1
+    assert sp.simplify(sol.answer - seed) == 0  # the seed's last line, in forward quantities
+    texts = " ".join(b.text for b in sol.blocks if hasattr(b, "text"))
+    assert r"\partial E/\partial z_j" in texts  # says which δ convention it uses
+
+
+def test_4b_answers(bundled):
+    sol = bundled["4b"]
+    x1, x2, w13, w24, y, t = (S(n) for n in ("x1", "x2", "w13", "w24", "y", "t"))
+    assert sp.expand(sol.answers["w13"] - 2 * (y - t) * x1**2 * w13) == 0
+    assert sp.expand(sol.answers["w24"] - 2 * (y - t) * x2**2 * w24) == 0
+    assert list(sol.data["deltas"]) == ["y", "z4", "z3"]
+
+
+def test_4c_states_the_multivariate_chain_rule(bundled):
+    sol = bundled["4c"]
+    E, v, w13, w24 = (S(n) for n in ("E", "v", "w13", "w24"))
+    D = sp.Derivative
+    assert sol.answer == D(E, w13) * D(w13, v) + D(E, w24) * D(w24, v)
+    assert sol.answer_checks and sol.data["form"] == "rule"
+
+
+def test_4d_analytic_with_sigmoids(bundled):
+    sol = bundled["4d"]
+    x1, x2, w13, w24, y, t, v = (S(n) for n in ("x1", "x2", "w13", "w24", "y", "t", "v"))
+    expected = 2 * (y - t) * (x1**2 * w13 * sigmoid(v) + x2**2 * w24 * sigmoid(-v))
+    assert sp.expand(sol.answer - expected) == 0
+    assert sol.data["tie_derivatives"] == {"w13": "sigmoid(v)", "w24": "sigmoid(-v)"}
+    assert sol.data["from_part"] == {"w13": "b", "w24": "b"}
+    rules = [ln.rule for ln in sol.lines()]
+    assert any(r"\operatorname{softplus}' = \sigma" in r for r in rules)
+
+
+def test_2b_chain_rule_with_symbolic_prediction(bundled):
+    sol = bundled["2b"]
+    k, N = index("k"), sp.Symbol("N", integer=True, positive=True)
+    y, t = indexed_base("y"), indexed_base("t")
+    expected = sp.Sum(sp.tanh(y[k] - t[k]) * sp.Derivative(y[k], S("w")), (k, 1, N)) / N
+    assert sp.simplify(sol.answer - expected) == 0
+    assert sol.data["checks"] == "instantiated" and len(sol.data["instances"]) >= 3
+
+
+def test_2c_chain_rule_with_linear_model(bundled):
+    sol = bundled["2c"]
+    k, i, N = index("k"), index("i"), sp.Symbol("N", integer=True, positive=True)
+    y, t, x = indexed_base("y"), indexed_base("t"), indexed_base("x")
+    expected = sp.Sum(sp.tanh(y[k] - t[k]) * x[i, k], (k, 1, N)) / N
+    assert sp.simplify(sol.answer - expected) == 0
+    sizes = {(c["N"], c["d"]) for c in sol.data["instances"]}
+    assert len(sizes) >= 3  # several N and d
+
+
+def test_every_line_has_a_check_or_is_a_definition(bundled):
+    for name, sol in bundled.items():
+        for ln in sol.lines():
+            assert ln.check is not None or ln.relation == ":=", (name, ln)
+            assert ln.verified_by, (name, ln)
+
+
+# --- sheets written from scratch -----------------------------------------------------------------
+MAZUR = '''
+[sheet]
+id = "scratch"
+title = "From scratch"
+
+[[exercise]]
+title = "Mazur's 2-2-2 network"
+model = [
+  "z3 = w1*x1 + w2*x2 + b1", "a3 = sigmoid(z3)",
+  "z4 = w3*x1 + w4*x2 + b1", "a4 = sigmoid(z4)",
+  "z5 = w5*a3 + w6*a4 + b2", "y1 = sigmoid(z5)",
+  "z6 = w7*a3 + w8*a4 + b2", "y2 = sigmoid(z6)",
+  "E = (t1 - y1)**2/2 + (t2 - y2)**2/2",
+]
+
+[[exercise.part]]
+task = "backprop"
+wrt = "all"
+
+[[exercise]]
+title = "Logistic regression with a tied weight"
+model = ["z = w*x1 + w*x2 + b", "p = sigmoid(z)", "L = -(t*log(p) + (1 - t)*log(1 - p))"]
+
+[[exercise.part]]
+task = "backprop"
+wrt = ["w", "b"]
+
+[[exercise.part]]
+task = "shared-parameter"
+shared = "u"
+ties = ["w = exp(u)", "b = u**2"]
+
+[[exercise]]
+title = "Mean squared error over a data set"
+model = ["E = (y - t)**2/2"]
+
+[[exercise.part]]
+task = "chain-rule"
+network = "tanh(Sum(w[j]*x[j, k], (j, 1, d)))"
+wrt = "w[i]"
+'''
+
+
+def test_sheet_written_from_scratch_solves_and_verifies():
+    results = solve_sheet(parse_sheet(MAZUR, "scratch.toml"))
+    by_name = {r.name: r.solution for r in results}
+    mazur = by_name["1a"]
+    assert len(mazur.answers) == 10 and mazur.data["checks"] == "symbolic"
+    assert set(mazur.data["deltas"]) == {"z3", "z4", "z5", "z6"}
+    tied = by_name["2a"]
+    assert [e for e in tied.data["deltas"]] == ["z"]  # p folded into z; sigmoid + CE
+    shared = by_name["2b"]
+    assert shared.data["from_part"] == {"w": "a", "b": "a"}
+    mse = by_name["3a"]
+    assert "x[i, k]" in sp.sstr(mse.answer) and "tanh" in sp.sstr(mse.answer)
+
+
+# --- derive explain with a computation list ------------------------------------------------------
+def test_explain_micrograd():
+    sol = verify_solution(explain_graph(["q = x + y", "f = q*z"], "x,y,z".split(","),
+                                        at={"x": -2, "y": 5, "z": -4}))
+    assert sol.data["values"] == {"x": "-2", "y": "5", "z": "-4", "q": "3", "f": "-12"}
+    assert sol.data["gradients"] == {"x": "-4", "y": "-4", "z": "3"}
+    assert sol.data["deltas"] == {"q": "z"} and sol.data["deltas_at"] == {"q": "-4"}
+    assert sol.data["loss"] == "f"
+
+
+def test_explain_mazur_published_numbers():
+    r = sp.Rational
+    model = ["z3 = w1*x1 + w2*x2 + b1", "a3 = sigmoid(z3)", "z4 = w3*x1 + w4*x2 + b1",
+             "a4 = sigmoid(z4)", "z5 = w5*a3 + w6*a4 + b2", "y1 = sigmoid(z5)",
+             "z6 = w7*a3 + w8*a4 + b2", "y2 = sigmoid(z6)", "E = (t1 - y1)**2/2 + (t2 - y2)**2/2"]
+    at = {"x1": r("0.05"), "x2": r("0.10"), "w1": r("0.15"), "w2": r("0.20"), "w3": r("0.25"),
+          "w4": r("0.30"), "b1": r("0.35"), "w5": r("0.40"), "w6": r("0.45"), "w7": r("0.50"),
+          "w8": r("0.55"), "b2": r("0.60"), "t1": r("0.01"), "t2": r("0.99")}
+    sol = verify_solution(explain_graph(model, ["w5", "w1"], at=at))
+    value = {n: sp.Float(v) for n, v in sol.data["gradients"].items()}
+    assert abs(sp.Float(sol.data["values"]["E"]) - sp.Float("0.298371109")) < 1e-9
+    assert abs(value["w5"] - sp.Float("0.082167041")) < 1e-9  # published: 0.082167041
+    assert abs(value["w1"] - sp.Float("0.000438568")) < 1e-9  # published: 0.000438568
+    assert [b for b in sol.blocks if type(b).__name__ == "Table"]
+
+
+def test_explain_loss_option_and_all():
+    sol = explain_graph(["h = tanh(w*x + b)", "y = v*h", "L = (y - t)**2"], "all", loss="y")
+    assert sol.data["loss"] == "y" and set(sol.answers) == {"w", "b", "v"}
+    assert numeric_equal(sol.answers["v"], S("h"))
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        ((["q = x + ", "f = q*z"], ["x"]), "assignment 1"),
+        ((["q = x + y", "f = q*z"], ["w"]), "--wrt: wrt 'w' is not a name"),
+        ((["q = x + y", "f = q*z"], ["x"], "g"), "--loss"),
+        ((["q = x + y", "q = q*z"], ["x"]), "assigned twice"),
+        ((["q = x + r", "r = q*z"], ["x"]), "cycle"),
+    ],
+)
+def test_explain_errors(args, needle):
+    with pytest.raises(InputError) as e:
+        explain_graph(*args)
+    assert needle in str(e.value) and str(e.value).startswith("derive: error:")
+
+
+@pytest.mark.parametrize(
+    ("at", "needle"),
+    [({"x": 1, "y": 2}, "no value for z"), ({"x": 1, "y": 2, "z": 3, "q": 1}, "computed by"),
+     ({"x": 1, "y": 2, "z": 3, "k": 1}, "not a name"),
+     ({"x": -1, "y": 0, "z": 1}, "not a finite real number")],
+)
+def test_explain_at_errors(at, needle):
+    with pytest.raises(InputError, match=needle):
+        explain_graph(["q = x + y", "f = log(q)*z"], ["x"], at=at)
+
+
+# --- input errors of the tasks -------------------------------------------------------------------
+def _part(exercise: int, label: str):
+    sheet = load_sheet(bundled_sheet_path())
+    ex = sheet.exercises[exercise - 1]
+    return sheet.file, ex, next(p for p in ex.parts if p.label == label)
+
+
+@pytest.mark.parametrize(
+    ("where", "override", "needle"),
+    [
+        ((3, "b"), {"wrt": "w99"}, "not a name in the model"),
+        ((3, "b"), {"wrt": "E"}, "the loss itself"),
+        ((3, "b"), {"loss": "L"}, "not assigned"),
+        ((3, "b"), {"parameters": ["w13", "q"]}, "not used by the model"),
+        ((4, "d"), {"form": "numeric"}, "form must be"),
+        ((4, "d"), {"shared": "z3"}, "used by the model itself"),
+        ((4, "d"), {"shared": "2v"}, "must be a name"),
+        ((4, "d"), {"ties": ["z3 = v"]}, "computed by the model"),
+        ((4, "d"), {"ties": ["w99 = v"]}, "not used by the model"),
+        ((4, "d"), {"ties": ["w13 = 2"]}, "does not depend on v"),
+        ((4, "d"), {"ties": ["w13 = v", "w13 = 2*v"]}, "tied twice"),
+        ((4, "d"), {"ties": ["w13 = v + w24", "w24 = v"]}, "uses w24"),
+        ((4, "d"), {"ties": ["w13 = log(("]}, "tie"),
+        ((4, "d"), {"ties": []}, "list of assignments"),
+        ((2, "c"), {"output": "q"}, "does not contain the output q"),
+        ((2, "c"), {"network": "Sum(v[i]*x[i, k], (i, 1, d))"}, "does not depend on w[i]"),
+        ((2, "c"), {"network": "Sum(w[i]*x[i], (i, 1, d))"}, "data point index"),
+        ((2, "c"), {"wrt": "w + 1"}, "wrt must be a name"),
+        ((2, "c"), {"samples": "2N"}, "samples must be a name"),
+        ((2, "c"), {"loss": "log(cosh(y - t)"}, "loss"),
+    ],
+)
+def test_task_input_errors_point_at_the_parameter(where, override, needle):
+    load_all()
+    file, ex, part = _part(*where)
+    with pytest.raises(InputError) as e:
+        REGISTRY[part.task].run(_ctx(file, ex, part, **override))
+    assert needle in str(e.value), str(e.value)
+    assert e.value.line == 77 and e.value.file == file
