@@ -29,6 +29,7 @@ import heapq
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import sympy as sp
@@ -103,14 +104,30 @@ class Graph:
         return _reach(name, self.consumers)
 
     # --- substitution -------------------------------------------------------------------------
+    @cached_property
+    def _shapes(self) -> dict[str, tuple[int, dict[str, int]]]:
+        """Per node: tree size of its expression and how often it reads each node."""
+        out = {}
+        for n, e in self.exprs.items():
+            counts: dict[str, int] = {}
+            total = 0
+            for a in sp.preorder_traversal(e):
+                total += 1
+                if isinstance(a, sp.Symbol) and a.name in self.exprs:
+                    counts[a.name] = counts.get(a.name, 0) + 1
+            out[n] = (total, counts)
+        return out
+
     def expanded_size(self, expr: sp.Expr, over: Collection[str]) -> int:
         """Tree size of ``expr`` after substituting the definitions of the nodes in ``over``
         (recursively), estimated without building it (SymPy's flattening changes it a little):
-        linear in the graph, whatever the size of the result."""
+        integer arithmetic over the nodes involved, whatever the size of the result."""
+        needed = _needed(expr, over, self)
         size: dict[str, int] = {}
         for n in self.order:
-            if n in over:
-                size[n] = _size_with(self.exprs[n], size, self.symbols)
+            if n in needed:
+                total, counts = self._shapes[n]
+                size[n] = total + sum(c * (size[m] - 1) for m, c in counts.items() if m in size)
         return _size_with(expr, size, self.symbols)
 
     def expand(self, expr: sp.Expr, over: Collection[str], limit: int) -> sp.Expr | None:
