@@ -4,10 +4,12 @@ Run: ``.venv/bin/python benchmarks/bench_backprop.py`` (add ``--quick`` for a sh
 
 Columns: depth and width of the MLP, the number of edges of its computation graph, the seconds
 for the derivation (:func:`derive.backprop.backward`: every δ and gradient, one local derivative
-per edge), seconds per edge, the seconds for the lines of the solution (closed forms where small,
-:func:`derive.tasks.backprop.solve` without the numeric verification), and the seconds for the
-numeric verification (forward-mode ``sympy.diff`` at 3 random points for every gradient, which is
-quadratic: one forward pass per target). A derivation that substituted the graph into itself
+per edge), milliseconds per edge, the seconds for the whole solution without its numeric
+verification (:func:`derive.tasks.backprop.solve`: lines, closed forms, and symbolic
+``sympy.diff`` truths for the targets whose substituted loss stays under ``SYMBOLIC_LIMIT`` tree
+nodes, so each costs a bounded amount), and the seconds for the numeric verification
+(forward-mode ``sympy.diff`` at 3 random points for every gradient, which is quadratic: one
+forward pass per target). A derivation that substituted the graph into itself
 would grow like width^depth; the seconds per edge stay flat instead.
 """
 
