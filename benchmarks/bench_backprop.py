@@ -71,7 +71,7 @@ def main() -> None:
     if quick:
         sizes = [(2, 2), (4, 2), (8, 2), (4, 4)]
     print(f"{'depth':>5} {'width':>5} {'edges':>6} {'derive s':>9} {'ms/edge':>8} "
-          f"{'lines s':>8} {'verify s':>9}")
+          f"{'solve s':>8} {'verify s':>9}")
     for depth, width in sizes:
         edges, derive_s, lines_s, verify_s = measure(depth, width)
         print(f"{depth:5d} {width:5d} {edges:6d} {derive_s:9.3f} {1000 * derive_s / edges:8.2f} "

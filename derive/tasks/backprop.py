@@ -48,6 +48,11 @@ from derive.tasks import Assignment, Context, task
 
 D = sp.Derivative
 LIST = (str, list)
+SHOWN_PRODUCT = 30  # tree nodes: longer closed forms are shown collected, not factor by factor
+
+
+def _tree(e: sp.Basic) -> int:
+    return sum(1 for _ in sp.preorder_traversal(e))
 
 
 @task(
@@ -104,6 +109,10 @@ def solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
     forms: dict[str, str] = {}
     checks: list[tuple[str, sp.Expr, sp.Expr]] = []
     symbolic = True
+    targets = sheet.names([graph.sym(w) for w in bp.wrt])
+    blocks.append(Text(f"Then the gradient{'s' if len(bp.wrt) > 1 else ''} with respect to "
+                       f"{targets}, from the δ's of the nodes that read "
+                       f"{'them' if len(bp.wrt) > 1 else 'it'}:"))
     for gr in bp.gradients:
         lines, answer, form = _gradient_lines(bp, gr, closed, notes, sheet)
         blocks.append(Align(tuple(lines)))
@@ -144,8 +153,9 @@ def _intro(bp: BackwardPass, sheet: _Sheet) -> str:
     targets = sheet.names([g.sym(w) for w in bp.wrt])
     if bp.folded:
         text = (r"We write $\delta_j = \partial " + latex(E) + r"/\partial z_j$ for the derivative "
-                "of the error with respect to a pre-activation (some solutions call "
-                r"$\partial " + latex(E) + r"/\partial a_j$ δ instead); backpropagation computes "
+                "of the error with respect to a pre-activation (not "
+                r"$\partial " + latex(E) + r"/\partial a_j$, as some solutions write); "
+                r"backpropagation computes "
                 r"$\delta_j = f'(z_j) \sum_k w_{jk} \delta_k$, where $k$ runs over the nodes "
                 r"that read $a_j = f(z_j)$. ")
     else:
@@ -154,8 +164,8 @@ def _intro(bp: BackwardPass, sheet: _Sheet) -> str:
                 r"\delta_k$ over the nodes $k$ that read $n$. ")
     owners = [g.sym(d.node) for d in bp.deltas]
     if owners:
-        text += (f"Only the nodes on a path from {targets} to {sheet.tex(E)} need one, each "
-                 f"computed once: {sheet.names(owners)}")
+        text += (f"Only the nodes on a path from {targets} to {sheet.tex(E)} need a δ, each "
+                 f"computed once and reused: {sheet.names(owners)}")
         if bp.folded:
             acts = [g.sym(a) for a in bp.folded]
             text += f" (the activations {sheet.names(acts)} are folded into their δ's)"
@@ -264,19 +274,18 @@ def _gradient_lines(bp: BackwardPass, gr, closed: Mapping[str, Closed], notes, s
     if c is None:
         return lines, gr.value, "recurrence"
     used = _used_deltas(bp, gr.value)
-    if used:
-        lines.append(Line(None, c.shown, f"substitute {sheet.names(used)}",
-                          (c.value, gr.value.xreplace({d.symbol: closed[d.node].value
-                                                       for d in bp.deltas
-                                                       if d.node in closed}))))
+    substituted_value = gr.value.xreplace({d.symbol: closed[d.node].value for d in bp.deltas
+                                           if d.node in closed})
     mono = {m: e for m, e in monomials(g).items() if m in c.value.free_symbols}
     answer = sp.factor_terms(c.value.xreplace(mono))
-    if answer != c.value or mono:
-        rule = "collect common factors"
-        if mono:
-            rule = "; ".join(f"{sheet.tex(sp.Eq(m, e, evaluate=False))}"
-                             for m, e in mono.items())
-        lines.append(Line(None, answer, rule, (answer, c.value.xreplace(mono))))
+    rules = [f"substitute {sheet.names(used)}"] if used else []
+    if used and _tree(c.shown) <= SHOWN_PRODUCT:  # short enough to show factor by factor
+        lines.append(Line(None, c.shown, rules.pop(), (c.value, substituted_value)))
+    if answer != c.value or mono or rules:
+        rules.append("; ".join(sheet.tex(sp.Eq(m, e, evaluate=False)) for m, e in mono.items())
+                     if mono else "collect common factors")
+        lines.append(Line(None, answer, "; ".join(rules),
+                          (answer, substituted_value.xreplace(mono))))
     return lines, answer, "closed"
 
 
