@@ -28,7 +28,7 @@ from __future__ import annotations
 import random
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import mpmath
@@ -329,9 +329,11 @@ def substituted(bp: BackwardPass, expr: sp.Expr, name: str, limit: int = SYMBOLI
     return bp.graph.expand(expr, _over(bp.graph, name), limit)
 
 
-def numeric_checks(bp: BackwardPass, points: int = POINTS, digits: int = DIGITS, seed: int = 0
+def numeric_checks(bp: BackwardPass, targets: Collection[str] | None = None,
+                   points: int = POINTS, digits: int = DIGITS, seed: int = 0
                    ) -> list[tuple[str, sp.Float, sp.Float]]:
-    """Every gradient at random points: (label, derived value, forward-mode sympy.diff truth).
+    """Each gradient (of ``targets``, default all) at random points: (label, derived value,
+    forward-mode sympy.diff truth).
 
     Forward values are computed node by node in topological order (never substituted
     symbolically); the derived gradient comes from the δ recurrences of the derivation; the
@@ -347,7 +349,8 @@ def numeric_checks(bp: BackwardPass, points: int = POINTS, digits: int = DIGITS,
         for n in live
     }
     delta_fn = [(d.symbol, _compile_free(d.value)) for d in bp.deltas]
-    grad_fn = [(gr.wrt, _compile_free(gr.value)) for gr in bp.gradients]
+    grad_fn = [(gr.wrt, _compile_free(gr.value)) for gr in bp.gradients
+               if targets is None or gr.wrt in targets]
     rng = random.Random(seed)
     out: list[tuple[str, sp.Float, sp.Float]] = []
     found = attempts = 0

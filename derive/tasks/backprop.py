@@ -92,6 +92,11 @@ class _Sheet:
 def solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
           notation: Mapping[str, str] | None = None) -> Solution:
     """Backward pass, lines, checks and data for ``wrt``."""
+    return _solve(graph, loss, wrt, order, notation)[0]
+
+
+def _solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
+           notation: Mapping[str, str] | None) -> tuple[Solution, BackwardPass]:
     bp = backward(graph, loss, wrt, order)
     closed = closed_forms(bp)
     sheet = _Sheet(order, notation)
@@ -108,7 +113,7 @@ def solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
     answers: dict[str, sp.Expr] = {}
     forms: dict[str, str] = {}
     checks: list[tuple[str, sp.Expr, sp.Expr]] = []
-    symbolic = True
+    numeric: list[str] = []  # targets whose substituted loss is too large for sympy.diff
     targets = sheet.names([graph.sym(w) for w in bp.wrt])
     blocks.append(Text(f"Then the gradient{'s' if len(bp.wrt) > 1 else ''} with respect to "
                        f"{targets}, from the δ's of the nodes that read "
@@ -120,15 +125,20 @@ def solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
         t = truth(bp, gr.wrt)
         s = substituted(bp, answer, gr.wrt) if form == "closed" else None
         if t is None or s is None:
-            symbolic = False
+            numeric.append(gr.wrt)
         else:
             checks.append((f"dE/d{gr.wrt} = sympy.diff of the substituted loss", s, t))
-    if not symbolic:
-        checks = numeric_checks(bp)
-    how = ("symbolic: sympy.diff of the loss with the graph substituted" if symbolic else
-           "numeric: forward-mode sympy.diff through the graph at 3 random points, 40 digits")
+    if numeric:
+        checks.extend(numeric_checks(bp, numeric))
+    how = {
+        "symbolic": "sympy.diff of the loss with the graph substituted",
+        "numeric": "forward-mode sympy.diff through the graph at 3 random points, 40 digits",
+    }
+    kind = "numeric" if len(numeric) == len(bp.wrt) else "symbolic+numeric" if numeric else \
+        "symbolic"
+    verified = "; ".join(f"{k}: {v}" for k, v in how.items() if k in kind)
     answer = next(iter(answers.values())) if len(answers) == 1 else sp.Tuple(*answers.values())
-    return Solution(
+    solution = Solution(
         blocks=blocks,
         answer=answer,
         answers=answers,
@@ -140,11 +150,12 @@ def solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
             "folded": dict(bp.folded),
             "skipped": list(bp.skipped),
             "answer_form": forms,
-            "checks": "symbolic" if symbolic else "numeric",
+            "checks": kind,
         },
-        verified_by=f"every line checked; gradients against {how}",
+        verified_by=f"every line checked; gradients against {verified}",
         answer_checks=checks,
     )
+    return solution, bp
 
 
 def _intro(bp: BackwardPass, sheet: _Sheet) -> str:
@@ -338,13 +349,14 @@ def explain_graph(
     chosen, targets = select(graph, loss, list(wrt) if not isinstance(wrt, str) else wrt, fail)
     names = tuple(dict.fromkeys(m.group(0) for s in assignments for m in _NAME.finditer(s)))
     order = TermOrder(names)
-    solution = solve(graph, chosen, targets, order, notation)
+    solution, bp = _solve(graph, chosen, targets, order, notation)
     if at is not None:
-        _at(solution, graph, chosen, targets, at, order, notation)
+        _at(solution, bp, at, order, notation)
     return solution
 
 
-def _at(solution: Solution, graph: Graph, loss: str, wrt, at, order, notation) -> None:
+def _at(solution: Solution, bp: BackwardPass, at, order, notation) -> None:
+    graph, loss = bp.graph, bp.loss
     needed = [n for n in graph.leaves if n in graph.ancestors(loss)]
     for name in at:
         if graph.is_node(name):
@@ -359,7 +371,6 @@ def _at(solution: Solution, graph: Graph, loss: str, wrt, at, order, notation) -
     for n in graph.order:
         if n == loss or n in graph.ancestors(loss):
             env[graph.sym(n)] = _number(graph.exprs[n].xreplace(env), n)
-    bp = backward(graph, loss, wrt, order)
     for d in bp.deltas:
         env[d.symbol] = _number(d.value.xreplace(env), d.symbol.name)
     grads = {gr.wrt: _number(gr.value.xreplace(env), gr.wrt) for gr in bp.gradients}
