@@ -25,6 +25,7 @@ forward mode with ``sympy.diff`` of every node (an independent algorithm), at ra
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from collections import Counter
@@ -41,6 +42,7 @@ from derive.graph import Graph
 from derive.latex import Dot, TermOrder
 
 SYMBOLIC_LIMIT = 400  # tree nodes: larger closed forms / substituted losses are not built
+SIMPLIFY_LIMIT = 80  # tree nodes: larger δ's are not tried for a shorter form
 POINTS = 3
 DIGITS = 40
 
@@ -69,6 +71,13 @@ class Delta:
     activation: str | None
     activation_local: Local | None  # f'(node) = ∂activation/∂node
     edges: tuple[Edge, ...]  # over the consumers of the activation (or of the node)
+    # a much shorter form written with the activation's own name: σ'(z) ∂L/∂p -> p - t
+    simplified: sp.Expr | None = None
+
+    @property
+    def result(self) -> sp.Expr:
+        """The δ as the derivation goes on with it: the simplified form when there is one."""
+        return self.value if self.simplified is None else self.simplified
 
     @property
     def source(self) -> str:
@@ -189,7 +198,8 @@ def backward(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder | Non
         a = activation_of.get(n)
         src = a or n
         edges = tuple(Edge(k, local(k, src), upstream(k)) for k in readers[src])
-        deltas[n] = Delta(n, names[n], a, local(a, n) if a else None, edges)
+        d = Delta(n, names[n], a, local(a, n) if a else None, edges)
+        deltas[n] = dataclasses.replace(d, simplified=_simplify(g, d))
 
     gradients = []
     for w in wrt:
@@ -200,6 +210,19 @@ def backward(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder | Non
             gradients.append(Gradient(w, tuple(Edge(k, local(k, w), upstream(k)) for k in ks)))
     return BackwardPass(g, loss, tuple(wrt), relevant, tuple(deltas.values()),
                         tuple(gradients), folded)
+
+
+def _simplify(g: Graph, d: Delta) -> sp.Expr | None:
+    """δ written with the activation's name (σ(z) -> p where p = σ(z)) and cancelled, when that
+    is much shorter: the classic δ = p - t of a sigmoid output under cross-entropy."""
+    if d.activation is None or _tree(d.value) > SIMPLIFY_LIMIT:
+        return None
+    f_z = g.exprs[d.activation]
+    named = d.value.xreplace({f_z: g.sym(d.activation)})
+    if named == d.value:
+        return None
+    candidate = sp.factor(sp.cancel(named))
+    return candidate if _tree(candidate) <= 0.6 * _tree(d.value) else None
 
 
 _INDEXED = re.compile(r"^[A-Za-z]+_?(\d+)$")
@@ -255,8 +278,16 @@ def closed_forms(bp: BackwardPass, limit: int = SYMBOLIC_LIMIT) -> dict[str, Clo
     for d in bp.deltas:
         s = edges_size(d.edges) + (_tree(d.activation_local.result) if d.activation_local else 0)
         size[d.symbol] = s
-        if s <= limit:
+        if d.simplified is not None:
+            s = _tree(d.simplified) + sum(size.get(u, limit + 1) for u in
+                                          d.simplified.free_symbols & set(size))
+        if s > limit:
+            continue
+        if d.simplified is None:
             out[d.symbol] = result[d.node] = build(d.edges, d.activation_local)
+        elif all(u in out for u in d.simplified.free_symbols & set(size)):
+            value = d.simplified.xreplace({u: out[u].value for u in size if u in out})
+            out[d.symbol] = result[d.node] = Closed(value, value)
     for gr in bp.gradients:
         if gr.delta is not None:
             if gr.delta.node in result:

@@ -162,6 +162,17 @@ def test_unseen_graphs_verify_and_match_sympy(lines):
     assert sol.data["checks"] == "symbolic"
 
 
+def test_sigmoid_output_under_cross_entropy_gives_p_minus_t():
+    g = graph(["z1 = w1*x + b1", "h1 = relu(z1)", "z2 = w2*h1 + b2", "p = sigmoid(z2)",
+               "L = -(t*log(p) + (1 - t)*log(1 - p))"])
+    bp = backward(g, "L", ["w1", "w2"])
+    assert bp.delta("z2").simplified == g.sym("p") - g.sym("t")
+    assert bp.delta("z1").simplified is None  # nothing shorter to say
+    sol = verify_solution(solve(g, "L", ["w1", "w2"], TermOrder()))
+    assert sol.data["deltas"]["z2"] == "p - t"
+    assert sp.expand(sol.answers["w2"] - g.sym("h1") * (g.sym("p") - g.sym("t"))) == 0
+
+
 # --- random DAGs ---------------------------------------------------------------------------------
 OPS = ("affine", "product", "tanh", "sigmoid", "softplus", "relu", "square", "exp", "logsq")
 

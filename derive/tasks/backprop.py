@@ -145,7 +145,7 @@ def _solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
         data={
             "loss": loss,
             "wrt": list(bp.wrt),
-            "deltas": {d.node: sympy_str(d.value, order) for d in bp.deltas},
+            "deltas": {d.node: sympy_str(d.result, order) for d in bp.deltas},
             "delta_symbols": {d.node: d.symbol.name for d in bp.deltas},
             "folded": dict(bp.folded),
             "skipped": list(bp.skipped),
@@ -254,6 +254,12 @@ def _delta_lines(bp: BackwardPass, d, closed: Mapping[str, Closed], notes) -> li
         if s is not None and t is not None:
             check = (s, t)
     lines.append(Line(None, shown, _rules(locals_, notes), check))
+    if d.simplified is not None:
+        a, f_z = g.sym(d.activation), g.exprs[d.activation]
+        back = {a: f_z}
+        lines.append(Line(None, d.simplified,
+                          "$" + latex(sp.Eq(a, f_z, evaluate=False)) + "$; simplify",
+                          (value.xreplace(back), d.simplified.xreplace(back))))
     return lines
 
 
