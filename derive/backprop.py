@@ -403,7 +403,7 @@ def numeric_checks(bp: BackwardPass, targets: Collection[str] | None = None,
                 continue
             found += 1
             for w, derived, true in rows:
-                out.append((f"dE/d{w} at random point {found}: forward-mode sympy.diff",
+                out.append((f"d{bp.loss}/d{w} at random point {found}: forward-mode sympy.diff",
                             sp.Float(mpmath.nstr(derived, digits), digits),
                             sp.Float(mpmath.nstr(true, digits), digits)))
     if found < points:

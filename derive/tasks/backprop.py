@@ -127,7 +127,7 @@ def _solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
         if t is None or s is None:
             numeric.append(gr.wrt)
         else:
-            checks.append((f"dE/d{gr.wrt} = sympy.diff of the substituted loss", s, t))
+            checks.append((f"d{loss}/d{gr.wrt} = sympy.diff of the substituted loss", s, t))
     if numeric:
         checks.extend(numeric_checks(bp, numeric))
     how = {

@@ -341,6 +341,6 @@ class _Instances:
         out = []
         for size in self.sizes:
             label = ", ".join(f"{k}={v}" for k, v in zip(self.keys, size, strict=False))
-            out.append((f"dE/d{sp.sstr(self.p.wrt)} at {label}",
+            out.append((f"d{self.p.E}/d{sp.sstr(self.p.wrt)} at {label}",
                         self.concrete(answer, size), self.truth(lhs, size)))
         return out

@@ -121,7 +121,7 @@ def run(ctx: Context) -> Solution:
                            f"{origin}:"))
         blocks.append(Align(tuple(lines)))
         if s is not None:
-            checks.append((f"dE/d{shared.name} = sympy.diff of the substituted loss",
+            checks.append((f"d{loss}/d{shared.name} = sympy.diff of the substituted loss",
                            ext.expand(answer, ext.descendants(shared.name), LIMIT), t_v))
         else:
             symbolic = False
@@ -133,7 +133,7 @@ def run(ctx: Context) -> Solution:
     how = ("symbolic: sympy.diff of the loss with the ties and the graph substituted"
            if symbolic else "numeric: forward-mode sympy.diff through the tied graph")
     return Solution(blocks=blocks, answer=answer, answers={shared.name: answer}, data=data,
-                    verified_by=f"every line checked; ∂E/∂{shared.name} against {how}",
+                    verified_by=f"every line checked; ∂{loss}/∂{shared.name} against {how}",
                     answer_checks=checks)
 
 
