@@ -142,6 +142,8 @@ def select(graph: Graph, loss: str | None, wrt: str | Sequence[str], fail: Fail
     elif not isinstance(loss, str) or not graph.is_node(loss):
         raise fail(f"loss {loss!r} is not assigned in the model (assigned: "
                    f"{', '.join(graph.exprs)})", "loss")
+    if isinstance(wrt, (list, tuple)) and list(wrt) == ["all"] and "all" not in graph:
+        wrt = "all"  # --wrt all at the terminal
     if isinstance(wrt, str):
         wrt = list(graph.parameters) if wrt == "all" else [wrt]
         if not wrt:

@@ -149,6 +149,7 @@ def test_select_all_and_default_loss():
     g = graph(EX3)
     loss, wrt = select(g, None, "all", fail)
     assert loss == "E" and wrt == g.parameters
+    assert select(g, None, ["all"], fail)[1] == g.parameters  # --wrt all
     g2 = graph(["z = x + 1", "E = z**2"], declared={"inputs": ["x"]})
     with pytest.raises(InputError, match="no parameters"):
         select(g2, None, "all", fail)
