@@ -527,11 +527,13 @@ def region_plot(a: Analysis, classes: dict[str, str], notation: dict[str, str] |
     ticks: list[tuple[tuple[float, float], tuple[float, float]]] = []
     texts: list[tuple[Label, tuple[float, float]]] = []
     k = math.ceil(x0 / step)
+    right = 0.0  # half the width of the last tick label at the right end
     while k * step <= x1:
         x = float(k * step - x0) * s
         ticks.append(((x, 0.0), (x, -TICK)))
         lab = label(sp.Rational(k * step), notation=notation)
         texts.append((lab, (x, -TICK - 0.08 - lab.height / 2)))
+        right = max(0.0, x + lab.width / 2 - w)
         k += 1
     k = math.ceil(y0 / step)
     left = 0.0
@@ -543,8 +545,9 @@ def region_plot(a: Analysis, classes: dict[str, str], notation: dict[str, str] |
         left = max(left, lab.width)
         k += 1
     lab_x1, lab_x2 = label(xs[0], notation=notation), label(xs[1], notation=notation)
-    texts.append((lab_x1, (w - lab_x1.width / 2, -TICK - 0.55 - lab_x1.height / 2)))
-    texts.append((lab_x2, (-TICK - 0.15 - left - lab_x2.width / 2, h - lab_x2.height / 2)))
+    texts.append((lab_x1, (w + max(right, TICK) + 0.15 + lab_x1.width / 2,
+                           -TICK - 0.08 - lab_x1.height / 2)))
+    texts.append((lab_x2, (-TICK - 0.08 - left / 2, h + 0.15 + lab_x2.height / 2)))
     # geometry
     areas = [(r.sign, [[cm(p) for p in ring] for wr in r.window for ring in (wr.outer, *wr.holes)])
              for r in a.regions if r.window]
@@ -562,7 +565,7 @@ def region_plot(a: Analysis, classes: dict[str, str], notation: dict[str, str] |
             if far is not None and (cm(far[0]), cm(far[1])) not in mirrors:
                 mirrors.append((cm(far[0]), cm(far[1])))
     # region names inside the regions, where they fit
-    lines = edges + boundary + mirrors
+    lines = edges + boundary + mirrors + axes
     for r in a.regions:
         if not r.window or not name[r.sign]:
             continue

@@ -311,9 +311,9 @@ def build_network(
     free = sorted({s.name for n in names for s in defs[n].free_symbols} - set(defs), key=_natural)
     if inputs is None:
         inputs = [s for s in free if s.startswith("x")] or free
-    for x in inputs:
-        if x not in free:
-            raise InputError(f"input {x!r} does not occur in the computation of {of}")
+    for x in inputs:  # an input may be unused (y = relu(x1) on the (x1, x2) plane)
+        if x in defs:
+            raise InputError(f"input {x!r} is computed in the model, so it is not an input")
     todo = [n for n in order if n in names]
     b = _Builder({n: defs[n] for n in todo}, sorted(inputs, key=_natural))
     for n in todo:

@@ -123,6 +123,7 @@ class Region:
     extra: tuple[tuple[Point, Point], ...]  # closed segments that the groups leave out (rare)
     window: tuple[Ring, ...]  # the part inside the window
     cells: tuple[Poly, ...]  # convex parts in the square
+    shapes: tuple[Poly, ...] = ()  # the convex sets of ``groups``, in the square
 
 
 @dataclass(frozen=True)
@@ -413,6 +414,7 @@ def _enumerate(us: Sequence[_Unit], inputs: Sequence[str], radius: Fraction) -> 
 def _needed_radius(states: Sequence[_State]) -> Fraction:
     """Twice the largest coordinate of any vertex the cells' lines can make, plus one."""
     bound = F(0)
+    fbound = 0.0
     seen: set[tuple] = set()
     done: set[tuple] = set()
     for s in states:
@@ -426,16 +428,21 @@ def _needed_radius(states: Sequence[_State]) -> Fraction:
                     continue
                 seen.add((a, b))
                 det = a[0] * b[1] - a[1] * b[0]
-                if det != 0:
-                    x = (a[1] * b[2] - a[2] * b[1]) / det
-                    y = (a[2] * b[0] - a[0] * b[2]) / det
-                    bound = max(bound, abs(x), abs(y))
-    return 2 * bound + 1
+                if det != 0:  # an upper bound is enough: floats, rounded up by 1e-9 relative
+                    fd = float(det)
+                    x = float(a[1] * b[2] - a[2] * b[1]) / fd
+                    y = float(a[2] * b[0] - a[0] * b[2]) / fd
+                    fbound = max(fbound, abs(x), abs(y))
+    return 2 * max(bound, F(math.ceil(fbound * (1 + 1e-9)))) + 1
 
 
-def pieces_of(us: Sequence[_Unit], inputs: Sequence[str], at_least: Fraction | int = 4
+def pieces_of(us: Sequence[_Unit], inputs: Sequence[str], output: str,
+              threshold: Fraction | int = 0, at_least: Fraction | int = 4
               ) -> tuple[Fraction, list]:
-    """The square's radius R and the states of every feasible activation pattern."""
+    """The square's radius R and the states of every feasible activation pattern.
+
+    R bounds every vertex that the cells' lines, and the lines where the output crosses the
+    threshold, can make (so the boundary y = 0 has all its vertices inside the square too)."""
     first = [u for u in us if all(src in inputs for src, _ in u.sources)]
     lines = [(f, 0, f.key()) for u in first for f in [Affine(
         sum((w for src, w in u.sources if src == inputs[0]), F(0)),
@@ -446,7 +453,10 @@ def pieces_of(us: Sequence[_Unit], inputs: Sequence[str], at_least: Fraction | i
         radius *= 2
     for _ in range(64):
         states = _enumerate(us, inputs, radius)
-        need = _needed_radius(states)
+        shift = Affine(F(0), F(0), -F(threshold))
+        need = _needed_radius([_State(s.poly, s.value, s.pattern, [*s.lines, (y, -1, y.key())])
+                               if not (y := s.value[output] + shift).constant else s
+                               for s in states])
         if radius >= need:
             return radius, states
         while radius < need:
@@ -563,7 +573,7 @@ def _closed_form(sign: str, cells: Sequence[Poly], rings: Sequence[Poly], r: Fra
                     seg = (_lerp(p, q, t0), _lerp(p, q, t1))
                     if seg not in extra:
                         extra.append(seg)
-    return tuple(conds), tuple(extra)
+    return tuple(conds), tuple(extra), tuple(groups)
 
 
 def _bbox(poly: Sequence[Point]) -> tuple[Fraction, Fraction, Fraction, Fraction]:
@@ -602,11 +612,11 @@ def _regions(subcells: Sequence[tuple[str, Poly]], r: Fraction, w: Window) -> li
         for ring in union(polys):
             mine = [p for p in polys if _inside(_centroid(p), ring.outer)
                     and not any(_inside(_centroid(p), h) for h in ring.holes)]
-            groups, extra = _closed_form(sign, mine, (ring.outer, *ring.holes), r)
+            groups, extra, shapes = _closed_form(sign, mine, (ring.outer, *ring.holes), r)
             clipped = [c for c in (_clip_window(p, w) for p in mine) if c]
             out.append(Region(
                 sign, any(abs(c) == r for p in ring.outer for c in p), groups, extra,
-                tuple(union(clipped)), tuple(mine)))
+                tuple(union(clipped)), tuple(mine), shapes))
     return out
 
 
@@ -750,7 +760,7 @@ def analyze(net: Network, output: str | None = None, window: Window | None = Non
     threshold = F(threshold)
     us = units(net)
     reach = max((abs(a) for a in (*window.x1, *window.x2)), default=F(0)) if window else F(0)
-    r, states = pieces_of(us, net.inputs, at_least=2 * reach + 1)
+    r, states = pieces_of(us, net.inputs, output, threshold, at_least=2 * reach + 1)
     offset = Affine(F(0), F(0), -threshold)
     pieces = [_piece(s, s.value[output] + offset, r) for s in states]
     syms = _symmetries(pieces, us, net.inputs, output, threshold)
@@ -835,8 +845,10 @@ def verify(a: Analysis, expr: sp.Expr) -> str:
     pts += [(rng.uniform(x0, x1), rng.uniform(y0, y1)) for _ in range(RANDOM)]
     cx, cy, hx, hy = (x0 + x1) / 2, (y0 + y1) / 2, 5 * (x1 - x0), 5 * (y1 - y0)
     far = [(rng.uniform(cx - hx, cx + hx), rng.uniform(cy - hy, cy + hy)) for _ in range(RANDOM)]
-    groups = [(r.sign, [[(float(s.f.a1), float(s.f.a2), float(s.f.c), s.strict) for s in g]
-                        for g in r.groups]) for r in a.regions]
+    groups = [(r.sign, [([(float(s.f.a1), float(s.f.a2), float(s.f.c), s.strict) for s in g],
+                         _open_box(_bbox(shape), a.radius))
+                        for g, shape in zip(r.groups, r.shapes, strict=True)])
+              for r in a.regions]
     rings = [(r.sign, [[(float(p[0]), float(p[1])) for p in ring] for ring in (w.outer, *w.holes)],
               tuple(float(v) for v in _bbox(w.outer))) for r in a.regions for w in r.window]
     scale = max(1.0, abs(x0), abs(x1), abs(y0), abs(y1), abs(cx) + hx, abs(cy) + hy)
@@ -865,6 +877,13 @@ def verify(a: Analysis, expr: sp.Expr) -> str:
             f"times as large), 0 disagreements ({near} within 1e-9 of the boundary not counted)")
 
 
+def _open_box(box: tuple, r: Fraction) -> tuple[float, ...]:
+    """A bounding box in floats; the whole plane for a set that reaches the square's edge."""
+    if any(abs(v) == r for v in box):
+        return (-math.inf, -math.inf, math.inf, math.inf)
+    return tuple(float(v) for v in box)
+
+
 def _pt(p: Point) -> str:
     return f"({p[0]}, {p[1]})"
 
@@ -875,7 +894,9 @@ def _classify(p, groups, tol) -> str | None:
     for sign, gs in groups:
         if sign in inside:
             continue
-        for g in gs:
+        for g, (bx0, by0, bx1, by1) in gs:
+            if not (bx0 - tol <= p[0] <= bx1 + tol and by0 - tol <= p[1] <= by1 + tol):
+                continue
             vals = [(a1 * p[0] + a2 * p[1] + c, (abs(a1) + abs(a2)) * tol, strict)
                     for a1, a2, c, strict in g]
             if all(v > t if strict else v >= -t for v, t, strict in vals):

@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 import sympy as sp
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from derive.errors import InputError
@@ -141,7 +141,7 @@ def relu_networks(draw):
 
 def check_random(expr):
     try:
-        net = network_from_expr(expr)
+        net = network_from_expr(expr, inputs=["x1", "x2"])
     except InputError:
         assume(False)
     a = analyze(net)
@@ -153,6 +153,10 @@ def check_random(expr):
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(relu_networks())
+@example(parse_expr("relu(x1) - relu(x2) + 4"))  # boundary far from the units' lines
+@example(parse_expr("-relu(x2 - 2) - 2*relu(-3*x1 + 3*x2 - 3) + 3*relu(-3*x1 + 3*x2 + 1) "
+                    "+ relu(-x1 + x2 - 4) + relu(3*x1 - 3*x2 + 3) - 1"))
+@example(parse_expr("2*relu(2*x1 - 1)"))  # one input used, still a network on the plane
 def test_random_relu_networks_agree_with_sampling(expr):
     check_random(expr)
 
