@@ -362,6 +362,10 @@ def _place_labels(g: _Graph, at, polylines, decorations):
                             for s in g.specs.values() if s.kind != "dummy"]
     obstacles += [_box(*xy, lab.width, lab.height) for _, lab, xy in decorations]
     segments = [(i, p, q) for i, pl in enumerate(polylines) for p, q in pairwise(pl)]
+
+    def shared(i: int, j: int) -> bool:  # edges from one source (or into one target) fan out
+        return g.edges[i][0] == g.edges[j][0] or g.edges[i][1] == g.edges[j][1]
+
     placed: list[Box] = []
     result: list[tuple[float, float] | None] = []
     failures = 0
@@ -378,7 +382,8 @@ def _place_labels(g: _Graph, at, polylines, decorations):
                     continue
                 hits = sum(1 for j, a, b in segments if j != i and _segment_hits_box(a, b, box))
                 wide = _box(*xy, lab.width + 0.3, lab.height + 0.3)
-                near = sum(1 for j, a, b in segments if j != i and _segment_hits_box(a, b, wide))
+                near = sum(1 for j, a, b in segments if j != i and not shared(i, j)
+                           and _segment_hits_box(a, b, wide))
                 near += sum(1 for o in obstacles if _boxes_overlap(wide, o))
                 score = (hits, near, k, abs(t - 0.5))
                 if best is None or score < best[0]:
