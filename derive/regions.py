@@ -871,7 +871,9 @@ def verify(a: Analysis, expr: sp.Expr) -> str:
             if drawn not in (want, None):
                 raise VerificationFailure(f"at {p} y = {value} but the figure shows {drawn}")
     total = len(pts) + len(far)
-    return (f"exact: y at {vertices} piece vertices equals the piece's formula, y = 0 at {ends} "
+    return (f"exact at {vertices} piece vertices and {ends} boundary endpoints, {total:,} sampled "
+            f"points agree; exact: y at {vertices} piece vertices equals the piece's formula, "
+            f"y = 0 at {ends} "
             f"boundary endpoints; sampling: {total:,} points ({GRID}x{GRID} grid and "
             f"{len(pts) - GRID * GRID:,} random in the window, {len(far):,} random in a window ten "
             f"times as large), 0 disagreements ({near} within 1e-9 of the boundary not counted)")
