@@ -217,7 +217,9 @@ def backward(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder | Non
 def _simplify(g: Graph, d: Delta) -> sp.Expr | None:
     """δ written with the activation's name (σ(z) -> p where p = σ(z)) and cancelled, when that
     is much shorter: the classic δ = p - t of a sigmoid output under cross-entropy."""
-    if d.activation is None or _tree(d.value) > SIMPLIFY_LIMIT:
+    if d.activation is None or g.sym(d.activation) not in d.value.free_symbols:
+        return None  # only when the activation's name is already there (∂L/∂p = -t/p + ...)
+    if _tree(d.value) > SIMPLIFY_LIMIT:
         return None
     f_z = g.exprs[d.activation]
     named = d.value.xreplace({f_z: g.sym(d.activation)})
