@@ -128,7 +128,7 @@ class Graph:
             if n in needed:
                 total, counts = self._shapes[n]
                 size[n] = total + sum(c * (size[m] - 1) for m, c in counts.items() if m in size)
-        return _size_with(expr, size, self.symbols)
+        return _size_with(expr, size)
 
     def expand(self, expr: sp.Expr, over: Collection[str], limit: int) -> sp.Expr | None:
         """``expr`` with the nodes in ``over`` replaced by their definitions, recursively; None
@@ -165,7 +165,7 @@ def _needed(expr: sp.Expr, over: Collection[str], g: Graph) -> set[str]:
     return needed
 
 
-def _size_with(expr: sp.Expr, size: Mapping[str, int], symbols: Mapping[str, sp.Symbol]) -> int:
+def _size_with(expr: sp.Expr, size: Mapping[str, int]) -> int:
     total = 0
     for node in sp.preorder_traversal(expr):
         if isinstance(node, sp.Symbol) and node.name in size:

@@ -14,9 +14,11 @@ topological order, each once (definition, chain rule in Leibniz form, then the e
 symbols); then for each target ∂E/∂w = δ_j · ∂z_j/∂w, and the closed form in forward quantities
 (when it is small enough to print). ``data``: ``loss``, ``wrt``, ``deltas`` (node -> δ in SymPy
 syntax, in the order computed), ``delta_symbols`` (node -> symbol name), ``folded`` (activation
--> pre-activation), ``skipped`` (nodes needing no δ), ``answer_form`` (target -> "closed" or
-"recurrence"), ``checks`` ("symbolic" or "numeric"); with ``at``, also ``values``, ``deltas_at``
-and ``gradients`` (exact rationals where possible, else 20 significant digits).
+-> pre-activation), ``skipped`` (nodes needing no δ), ``answer_form`` (target -> "closed", in
+forward quantities, or "recurrence", in δ's, when the closed form would be too large to print),
+``checks`` ("symbolic", "numeric" or "symbolic+numeric": how the gradients were compared with
+sympy.diff); with ``at``, also ``values``, ``deltas_at`` and ``gradients`` (exact rationals where
+possible, else 20 significant digits).
 
 :func:`explain_graph` is the same for a computation list given at the terminal.
 """
@@ -74,8 +76,8 @@ def graph_for(ctx: Context) -> Graph:
 
 
 # --- the solution ------------------------------------------------------------------------------
-class _Sheet:
-    """LaTeX for names and expressions in the sheet's notation (for prose and rule notes)."""
+class Prose:
+    """Math in sentences and rule notes: ``$...$`` in the sheet's notation and term order."""
 
     def __init__(self, order: TermOrder, notation: Mapping[str, str] | None):
         self.order, self.notation = order, dict(notation or {})
@@ -99,7 +101,7 @@ def _solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
            notation: Mapping[str, str] | None) -> tuple[Solution, BackwardPass]:
     bp = backward(graph, loss, wrt, order)
     closed = closed_forms(bp)
-    sheet = _Sheet(order, notation)
+    sheet = Prose(order, notation)
     blocks: list = [Text(_intro(bp, sheet))]
     derived = _chain_rule_locals(bp)
     if derived:
@@ -158,7 +160,7 @@ def _solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
     return solution, bp
 
 
-def _intro(bp: BackwardPass, sheet: _Sheet) -> str:
+def _intro(bp: BackwardPass, sheet: Prose) -> str:
     g = bp.graph
     E = g.sym(bp.loss)
     targets = sheet.names([g.sym(w) for w in bp.wrt])
@@ -263,7 +265,7 @@ def _delta_lines(bp: BackwardPass, d, closed: Mapping[str, Closed], notes) -> li
     return lines
 
 
-def _gradient_lines(bp: BackwardPass, gr, closed: Mapping[str, Closed], notes, sheet: _Sheet
+def _gradient_lines(bp: BackwardPass, gr, closed: Mapping[str, Closed], notes, sheet: Prose
                     ) -> tuple[list[Line], sp.Expr, str]:
     g = bp.graph
     w, E = g.sym(gr.wrt), g.sym(bp.loss)
@@ -384,7 +386,7 @@ def _at(solution: Solution, bp: BackwardPass, at, order, notation) -> None:
     solution.data["values"] = {n: _str(v) for n, v in values.items()}
     solution.data["deltas_at"] = {d.node: _str(env[d.symbol]) for d in bp.deltas}
     solution.data["gradients"] = {w: _str(v) for w, v in grads.items()}
-    sheet = _Sheet(order, notation)
+    sheet = Prose(order, notation)
     E = graph.sym(loss)
     solution.blocks.append(Table(
         ("quantity", "value"),

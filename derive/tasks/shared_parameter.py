@@ -31,7 +31,7 @@ from derive.graph import Graph, build_graph
 from derive.latex import Dot, TermOrder, latex, sympy_str
 from derive.model import Align, Line, Solution, Text
 from derive.tasks import Assignment, Context, task
-from derive.tasks.backprop import _Sheet, solve
+from derive.tasks.backprop import Prose, solve
 
 D = sp.Derivative
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -57,7 +57,7 @@ def run(ctx: Context) -> Solution:
         return ctx.error(message, "ties" if key == "wrt" else key)
 
     loss, tied = select(graph, ctx.params.get("loss"), list(ties), fail)
-    order, sheet = TermOrder(ctx.names), _Sheet(TermOrder(ctx.names), ctx.notation)
+    order, sheet = TermOrder(ctx.names), Prose(TermOrder(ctx.names), ctx.notation)
     v, E = shared, graph.sym(loss)
     ext = _tied_graph(ctx, graph, ties, declared)
     bp = backward(ext, loss, [shared.name], order)
