@@ -162,7 +162,7 @@ def test_random_relu_networks_agree_with_sampling(expr):
 
 
 @pytest.mark.slow
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(relu_networks())
 def test_random_relu_networks_agree_with_sampling_long(expr):
     check_random(expr)
