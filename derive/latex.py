@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import sympy as sp
 from sympy.core.mul import _keep_coeff
 from sympy.printing.latex import LatexPrinter
+from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
 
 GREEK = {
@@ -40,7 +41,8 @@ NOTATION_CHOICES = {
 
 
 def name_latex(name: str) -> str:
-    """``w13`` -> ``w_{13}``, ``x1`` -> ``x_{1}``, ``delta3`` -> ``\\delta_{3}``, ``E_k`` -> ``E_{k}``."""
+    """``w13`` -> ``w_{13}``, ``x1`` -> ``x_{1}``, ``delta3`` -> ``\\delta_{3}``,
+    ``E_k`` -> ``E_{k}``."""
     m = _NAME.match(name) or _SPLIT.match(name)
     if m:
         head, sub = m.groups()
@@ -75,6 +77,10 @@ class Dot(sp.Expr):
 
 
 # --- orientation and term order ----------------------------------------------------------------
+_ELEMENTARY = (
+    sp.sin, sp.cos, sp.tan, sp.cot, sp.sec, sp.csc, sp.sinh, sp.cosh, sp.tanh, sp.coth,
+    sp.sech, sp.csch, sp.asin, sp.acos, sp.atan, sp.asinh, sp.acosh, sp.atanh,
+)
 _EVEN = (sp.cosh, sp.cos, sp.sech, sp.sec)
 _ODD = (sp.sinh, sp.tanh, sp.sin, sp.tan, sp.asinh, sp.atanh, sp.asin, sp.atan)
 
@@ -192,19 +198,57 @@ class SheetPrinter(LatexPrinter):
         self,
         notation: dict[str, str] | None = None,
         order: TermOrder | None = None,
+        sheet_factors: bool = False,
         **settings,
     ):
         settings.setdefault("mul_symbol", None)
         settings.setdefault("ln_notation", False)
         super().__init__(settings)
         self.term_order = order or TermOrder()
+        self.sheet_factors = sheet_factors  # order plain factors as the sheet does: x_1 w_{13}
         self.fn = dict(NOTATION_DEFAULTS)
         for key, choice in (notation or {}).items():
             if key in NOTATION_CHOICES and choice in NOTATION_CHOICES[key]:
                 self.fn[key] = NOTATION_CHOICES[key][choice]
 
     def doprint(self, expr):
-        return super().doprint(self.term_order.orient(expr))
+        return flat_parens(super().doprint(self.term_order.orient(expr)))
+
+    def print_piece(self, expr: sp.Basic) -> str:
+        """LaTeX for a piece of an already oriented expression (see :meth:`split`)."""
+        return flat_parens(self._print(expr))
+
+    def split(self, expr: sp.Basic) -> list[tuple[str, sp.Basic, bool]] | None:
+        """The top-level pieces of a sum or product, for breaking a long line.
+
+        Returns ``(operator before the piece, piece, needs parentheses)`` triples, or None when
+        ``expr`` is not a sum or a product of several pieces. ``expr`` must already be oriented
+        (:meth:`TermOrder.orient`). The operator of an ordinary product's factors is ``""``
+        (juxtaposition).
+        """
+        if isinstance(expr, sp.Add):
+            out = []
+            for i, term in enumerate(self._as_ordered_terms(expr)):
+                op = "+" if i else ""
+                if i and term.could_extract_minus_sign():
+                    op, term = "-", -term
+                out.append((op, term, self._needs_add_brackets(term)))
+            return out
+        if isinstance(expr, Dot):
+            return [(r"\cdot" if i else "", a,
+                     isinstance(a, sp.Add) or (i > 0 and a.could_extract_minus_sign()))
+                    for i, a in enumerate(expr.args)]
+        if isinstance(expr, sp.Mul) and not expr.could_extract_minus_sign():
+            numer, denom = sp.fraction(expr, exact=True)
+            if denom != 1:
+                return None
+            factors = self.ordered_factors(expr)
+            if any(f.is_Number for f in factors[1:]):
+                return None
+            n = len(factors)
+            return [("", f, self._needs_mul_brackets(f, first=i == 0, last=i == n - 1))
+                    for i, f in enumerate(factors)]
+        return None
 
     def _as_ordered_terms(self, expr, order=None):
         return self.term_order.order(expr.args)
@@ -217,6 +261,53 @@ class SheetPrinter(LatexPrinter):
                 tex = rf"\left({tex}\right)"
             parts.append(tex)
         return r" \cdot ".join(parts)
+
+    def _print_Mul(self, expr):
+        """Rational coefficients and averages in front: ``\\frac{1}{2} z_{3}^{2}``,
+        ``\\frac{1}{N} \\sum_{k=1}^{N} E_{k}`` (not ``\\frac{z_{3}^{2}}{2}``)."""
+        sign = ""
+        if expr.could_extract_minus_sign():
+            sign, expr = "- ", -expr
+        coeff, rest = expr.as_coeff_Mul()
+        if coeff.is_Rational and coeff.q != 1 and not rest.is_Atom and sp.fraction(rest)[1] == 1:
+            return (sign + self._print(coeff) + " "
+                    + self.parenthesize(rest, PRECEDENCE["Mul"], strict=True))
+        numer, denom = sp.fraction(expr, exact=True)
+        if denom != 1 and numer.has(sp.Sum):
+            if isinstance(numer, sp.Sum) and numer.function.could_extract_minus_sign():
+                sign = "" if sign else "- "
+                numer = sp.Sum(-numer.function, *numer.limits)
+            tex = self._print(numer)
+            if self._needs_mul_brackets(numer, last=True):
+                tex = rf"\left({tex}\right)"
+            return sign + rf"\frac{{1}}{{{self._print(denom)}}} " + tex
+        if self.sheet_factors and denom == 1 and not any(a.is_Number for a in expr.args[1:]):
+            factors = self.ordered_factors(expr)
+            out = []
+            for i, f in enumerate(factors):
+                tex = self._print(f)
+                if self._needs_mul_brackets(f, first=i == 0, last=i == len(factors) - 1):
+                    tex = rf"\left({tex}\right)"
+                if out and factors[i - 1].is_Number and tex[:1].isdigit():
+                    out.append(r"\cdot")
+                out.append(tex)
+            return sign + " ".join(out)
+        return sign + super()._print_Mul(expr)
+
+    def ordered_factors(self, expr: sp.Mul) -> list[sp.Basic]:
+        """SymPy's factor order, except that plain factors (``x_{1}``, ``w_{13}^{2}``) take the
+        order in which the sheet introduced them (``x_{1} w_{13}``, not ``w_{13} x_{1}``)."""
+        factors = list(expr.as_ordered_factors())
+        if not self.sheet_factors:
+            return factors
+        simple = [f for f in factors if _plain_factor(f)]
+        ranked = iter(sorted(simple, key=self.term_order.term_key))
+        return [next(ranked) if _plain_factor(f) else f for f in factors]
+
+    def _print_Sum(self, expr):
+        if expr.function.could_extract_minus_sign():  # - \sum f, never \sum - f
+            return "- " + self._print(sp.Sum(-expr.function, *expr.limits))
+        return super()._print_Sum(expr)
 
     # names -----------------------------------------------------------------------------------
     def _print_Symbol(self, expr, style="plain"):
@@ -274,7 +365,14 @@ class SheetPrinter(LatexPrinter):
             arg = arg.shown
         if isinstance(arg, sp.cosh) and exp is None:
             return rf"\log\cosh\left({self._print(arg.args[0])}\right)"
-        return super()._print_log(expr, exp)
+        return self._fn(self._pow(r"\log", exp), arg)
+
+    def _print_Function(self, expr, exp=None):
+        """Elementary functions as ``\\tanh^{2}(z_{3})``; the rest as SymPy prints them."""
+        if isinstance(expr, _ELEMENTARY) and len(expr.args) == 1:
+            name = self._hprint_Function(type(expr).__name__)
+            return self._fn(self._pow(name, exp), expr.args[0])
+        return super()._print_Function(expr, exp)
 
     def _pow(self, tex: str, exp) -> str:
         return tex if exp is None else f"{tex}^{{{exp}}}"
@@ -295,6 +393,48 @@ class SheetPrinter(LatexPrinter):
 
     def _print_Float(self, expr):  # floats never belong on a sheet; print exactly
         return self._print(sp.nsimplify(expr, rational=True))
+
+
+def _plain_factor(f: sp.Basic) -> bool:
+    base = f.base if isinstance(f, sp.Pow) and f.exp.is_Number else f
+    return isinstance(base, (sp.Symbol, sp.Indexed)) and not isinstance(base, _Shown)
+
+
+# --- parentheses -------------------------------------------------------------------------------
+_TALL = re.compile(r"\\(d?frac|tfrac|sum|prod|int|binom|sqrt|begin|substack)(?![A-Za-z])")
+_DELIM = re.compile(r"\\(left|right)(\\[{}|]|[()\[\]|.])")
+
+
+def flat_parens(tex: str) -> str:
+    """``\\left(x_{1}\\right)`` -> ``(x_{1})`` unless the content is tall (a fraction, a sum, ...).
+
+    ``\\left``/``\\right`` only pay off around tall content; around a flat argument they add
+    spacing (``\\cosh\\left(y\\right)`` sets a gap after ``\\cosh``) and cannot break.
+    """
+    keep: set[int] = set()  # start offsets of \left( ... \right) pairs that stay
+    spans: list[tuple[int, int, int, int]] = []  # (left start, left end, right start, right end)
+    stack: list[tuple[int, int, str]] = []
+    for m in _DELIM.finditer(tex):
+        if m.group(1) == "left":
+            stack.append((m.start(), m.end(), m.group(2)))
+        elif stack:
+            start, end, opener = stack.pop()
+            inner = tex[end : m.start()]
+            inner_kept = any(start < k < m.start() for k in keep)
+            if opener == "(" and m.group(2) == ")" and not inner_kept and not _TALL.search(inner):
+                spans.append((start, end, m.start(), m.end()))
+            else:
+                keep.add(start)
+    if not spans:
+        return tex
+    edits = sorted([(a, b, "(") for a, b, _, _ in spans] + [(c, d, ")") for _, _, c, d in spans])
+    out, pos = [], 0
+    for a, b, text in edits:
+        out.append(tex[pos:a])
+        out.append(text)
+        pos = b
+    out.append(tex[pos:])
+    return "".join(out)
 
 
 def latex(

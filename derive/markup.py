@@ -2,8 +2,8 @@
 
 Text is escaped for LaTeX and for Markdown; math is passed through after a safety check that
 rejects TeX primitives which read or write files, run commands or change category codes
-(``\\input``, ``\\write18``, ``\\catcode``, ``^^`` escapes, ...). A hostile statement therefore either
-prints literally (text) or is refused with a ``file:line`` error (math); it never runs.
+(``\\input``, ``\\write18``, ``\\catcode``, ``^^`` escapes, ...). A hostile statement therefore
+either prints literally (text) or is refused with a ``file:line`` error (math); it never runs.
 """
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ FORBIDDEN_MATH = re.compile(
     r"|pdfprimitive|primitive|afterassignment|aftergroup|globaldefs|openin|verbatiminput"
     r"|lstinputlisting|href|url)(?![A-Za-z])"
 )
-MATH_ENVIRONMENTS = {"array", "aligned", "cases", "matrix", "pmatrix", "bmatrix", "vmatrix", "split"}
+MATH_ENVIRONMENTS = {
+    "array", "aligned", "cases", "matrix", "pmatrix", "bmatrix", "vmatrix", "split",
+}
 _ENV = re.compile(r"\\(begin|end)\s*(\{([^}]*)\})?")
 MAX_TEXT = 20_000
 
@@ -83,18 +85,28 @@ def check_markup(text: str) -> None:
 
 
 def to_tex(text: str) -> str:
-    """LaTeX for a markup string (text escaped, math passed through)."""
-    parts = []
+    """LaTeX for a markup string (text escaped, math passed through).
+
+    A display belongs to its paragraph: no blank line is set before it (that would make an empty
+    paragraph and allow a page break between a sentence and its display); after it, the author's
+    paragraph break is kept.
+    """
+    out = ""
     for seg in parse_markup(text):
+        if seg.kind == "display":
+            out = out.rstrip() + "\n\\[\n" + seg.content + "\n\\]\n"
+            continue
+        if out.endswith("\\]\n") and seg.kind == "text":
+            new_paragraph = re.match(r"[ \t]*\n[ \t]*\n", seg.content)
+            out += "\n" if new_paragraph else ""
+            seg = Segment("text", seg.content.lstrip())
         if seg.kind == "text":
-            parts.append(_paragraphs_tex(escape_tex(seg.content)))
+            out += _paragraphs_tex(escape_tex(seg.content))
         elif seg.kind == "emph":
-            parts.append(r"\emph{" + escape_tex(seg.content) + "}")
-        elif seg.kind == "math":
-            parts.append("$" + seg.content + "$")
+            out += r"\emph{" + escape_tex(seg.content) + "}"
         else:
-            parts.append("\n\\[\n" + seg.content + "\n\\]\n")
-    return "".join(parts).strip()
+            out += "$" + seg.content + "$"
+    return out.strip()
 
 
 def _paragraphs_tex(text: str) -> str:
@@ -102,6 +114,26 @@ def _paragraphs_tex(text: str) -> str:
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
+_ONE_CHAR_ARG = re.compile(r"(\\[A-Za-z]+)\{([A-Za-z0-9])\}_")
+_OPENER = re.compile(r"(?<![A-Za-z0-9\\])_")
+
+
+def md_math(tex: str) -> str:
+    """Math LaTeX that survives Markdown parsers which do not know about math (MkDocs without
+    arithmatex, many previewers) and still means the same to MathJax.
+
+    * ``_`` after a non-alphanumeric (``\\mathbf{x}_k``, ``)_``) could open emphasis that a later
+      ``w_{13}`` closes: ``\\mathbf{x}_k`` becomes ``\\mathbf x_k``, other cases get a zero kern
+      (``\\kern0em_``), so every ``_`` follows a letter or digit (never an emphasis opener);
+    * ``*`` becomes ``\\ast``; ``<``, ``>`` become ``\\lt``, ``\\gt`` (no HTML tags); ``|``
+      becomes ``\\vert`` (no table cells).
+    """
+    tex = _ONE_CHAR_ARG.sub(r"\1 \2_", tex)
+    tex = _OPENER.sub(r"\\kern0em_", tex)
+    for char, macro in (("*", r"\ast"), ("<", r"\lt"), (">", r"\gt"), ("|", r"\vert")):
+        tex = re.sub(r"(?<!\\)" + re.escape(char) + r"(?=([A-Za-z])?)",
+                     lambda m, macro=macro: macro + (" " if m.group(1) else ""), tex)
+    return tex
 
 
 def to_md(text: str) -> str:
@@ -113,9 +145,9 @@ def to_md(text: str) -> str:
         elif seg.kind == "emph":
             parts.append("*" + _MD_SPECIAL.sub(r"\\\1", seg.content) + "*")
         elif seg.kind == "math":
-            parts.append("$" + seg.content + "$")
+            parts.append("$" + md_math(seg.content) + "$")
         else:
-            parts.append("\n\n$$\n" + seg.content + "\n$$\n\n")
+            parts.append("\n\n$$\n" + md_math(seg.content) + "\n$$\n\n")
     return re.sub(r"\n{3,}", "\n\n", "".join(parts)).strip()
 
 

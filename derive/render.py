@@ -1,13 +1,22 @@
 """Rendering: solved parts -> a view model of strings -> Jinja templates -> files.
 
 All mathematics is printed here, once, by :mod:`derive.latex` (the same LaTeX serves the ``.tex``
-files and the MathJax-rendered Markdown); templates only place strings. ``render_all`` returns the
-complete set of output files as ``{relative path: text}``, so ``build`` and ``check`` share it.
+files and, through :func:`derive.markup.md_math`, the MathJax-rendered Markdown); templates only
+place strings. Long derivation lines are broken here too (:mod:`derive.linebreak`), against
+:data:`LINE_EM`, so that every row fits the text block of an ordinary document.
+
+``render_all`` returns the complete set of output files as ``{relative path: text}``, so ``build``
+and ``check`` share it: for ``tex`` the student sheet ``exercises.tex``, ``solutions.tex``, one
+statement and one solution fragment per part (``parts/ex2-a-statement.tex``,
+``parts/ex2-a-solution.tex``), one intro fragment per exercise (``parts/ex2-intro.tex``) and the
+``derive.sty`` they need; for ``md`` ``exercises.md`` and ``solutions.md``; for ``json``
+``solutions.json``; and the figures.
 """
 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,12 +26,23 @@ import sympy as sp
 
 from derive import __version__
 from derive.build import PartResult
-from derive.latex import TermOrder, escape_tex, latex, sympy_str
-from derive.markup import to_math, to_md, to_tex
-from derive.model import Align, Figure, Line, Table, Text
+from derive.latex import SheetPrinter, TermOrder, escape_tex, sympy_str
+from derive.linebreak import break_expr, text_width, width
+from derive.markup import md_math, to_math, to_md, to_tex
+from derive.model import Align, Figure, Line, Solution, Table, Text
 from derive.sheet import Exercise, Sheet
 
 FORMATS = ("tex", "md", "json")
+STYLE = "derive.sty"
+
+# Layout, in ems of the body font. Rows are broken to fit LINE_EM, the text width of the standard
+# classes at 10pt (345pt); the standalone sheets set 11pt on a 16 cm block (41 em), which leaves
+# room for the rule annotations beside most rows.
+LINE_EM = 34.0
+SHEET_EM = 41.0
+RULE_SCALE = 0.91  # the rule annotations are \small
+REL_EM = 1.9  # "=" with its spaces, and the gap after the alignment point
+INDENT_EM = 3.2  # "\qquad {}+" that starts a continuation row
 
 
 def template_dir() -> Path:
@@ -35,7 +55,7 @@ def template_dir() -> Path:
 
 
 def environment(kind: str) -> jinja2.Environment:
-    """A Jinja environment for ``tex`` (LaTeX-safe delimiters) or ``md``/``svg``."""
+    """A Jinja environment for ``tex`` (LaTeX-safe delimiters) or ``md``."""
     common = dict(
         loader=jinja2.FileSystemLoader(str(template_dir())),
         undefined=jinja2.StrictUndefined,
@@ -54,7 +74,9 @@ def environment(kind: str) -> jinja2.Environment:
             comment_end_string="#>",
             **common,
         )
-    return jinja2.Environment(**common)
+    env = jinja2.Environment(**common)
+    env.filters["mdmath"] = md_math
+    return env
 
 
 @dataclass
@@ -68,42 +90,73 @@ class Printer:
     def for_exercise(cls, ex: Exercise) -> Printer:
         return cls(ex.notation, TermOrder(ex.names))
 
+    @property
+    def sheet_printer(self) -> SheetPrinter:
+        return SheetPrinter(self.notation, self.order, sheet_factors=True)
+
     def tex(self, expr: sp.Basic) -> str:
-        return latex(expr, self.notation, self.order)
+        return self.sheet_printer.doprint(expr)
 
     def str(self, expr: sp.Basic) -> str:
         return sympy_str(expr, self.order)
 
-
-# --- view model ---------------------------------------------------------------------------------
-def _line_view(line: Line, p: Printer) -> dict[str, str]:
-    return {
-        "lhs": p.tex(line.lhs) if line.lhs is not None else "",
-        "rel": line.relation if line.relation == "=" else r"\coloneqq",
-        "rhs": p.tex(line.rhs),
-        "rule": to_math(line.rule) if line.rule else "",
-    }
+    def lines(self, expr: sp.Basic, first: float, rest: float) -> list[str]:
+        """``expr`` broken into rows of at most ``first`` (then ``rest``) ems."""
+        return break_expr(expr, self.sheet_printer, first, rest)
 
 
-def _cell(cell: Any, p: Printer, kind: str) -> str:
+# --- derivations ---------------------------------------------------------------------------------
+def rows(lines: list[tuple[str, str, sp.Basic, str]], p: Printer) -> list[dict[str, str]]:
+    """Display rows for ``(lhs LaTeX, relation, rhs, rule markup)`` lines, long ones broken.
+
+    Each row is ``{lhs, rel, rhs, rule_tex, rule_md}``; a continuation row has an empty ``lhs``
+    and ``rel`` and an ``rhs`` that starts with its operator. A row is broken when it would not
+    fit :data:`LINE_EM`, or when its rule annotation would not fit beside it on the standalone
+    sheet and breaking keeps the first part reasonably long.
+    """
+    lhs_em = max((width(lhs) for lhs, *_ in lines), default=0.0)
+    room = LINE_EM - lhs_em - REL_EM
+    out = []
+    for lhs, rel, rhs, rule in lines:
+        rule_tex = to_tex(rule) if rule else ""
+        beside = SHEET_EM - lhs_em - REL_EM - RULE_SCALE * text_width(rule_tex) - 2.0
+        first = beside if rule and beside >= 0.6 * room else room
+        broken = p.lines(rhs, min(first, room), room - INDENT_EM)
+        for k, text in enumerate(broken):
+            out.append({
+                "lhs": lhs if k == 0 else "",
+                "rel": rel if k == 0 else "",
+                "rhs": text,
+                "rule_tex": rule_tex if k == 0 else "",
+                "rule_md": to_math(rule) if rule and k == 0 else "",
+            })
+    return out
+
+
+def _align(block: Align, p: Printer) -> dict[str, Any]:
+    lines = [(p.tex(ln.lhs) if ln.lhs is not None else "", ln.relation, ln.rhs, ln.rule)
+             for ln in block.lines]
+    return {"kind": "align", "rows": rows(lines, p)}
+
+
+def _cell(cell: Any, p: Printer) -> dict[str, str]:
     if isinstance(cell, sp.Basic):
-        return f"${p.tex(cell)}$"
-    return to_tex(str(cell)) if kind == "tex" else to_md(str(cell))
+        return {"math": p.tex(cell), "tex": "", "md": ""}
+    return {"math": "", "tex": to_tex(str(cell)), "md": to_md(str(cell))}
 
 
-def _block_view(block, p: Printer, stem: str) -> dict[str, Any]:
+def _block_view(block, p: Printer) -> dict[str, Any]:
     if isinstance(block, Text):
         return {"kind": "text", "tex": to_tex(block.text), "md": to_md(block.text)}
     if isinstance(block, Align):
-        return {"kind": "align", "rows": [_line_view(ln, p) for ln in block.lines]}
+        return _align(block, p)
     if isinstance(block, Table):
         return {
             "kind": "table",
             "columns": len(block.header),
             "header_tex": [to_tex(h) for h in block.header],
             "header_md": [to_md(h) for h in block.header],
-            "rows_tex": [[_cell(c, p, "tex") for c in row] for row in block.rows],
-            "rows_md": [[_cell(c, p, "md") for c in row] for row in block.rows],
+            "rows": [[_cell(c, p) for c in row] for row in block.rows],
             "caption_tex": to_tex(block.caption),
             "caption_md": to_md(block.caption),
         }
@@ -118,56 +171,103 @@ def _block_view(block, p: Printer, stem: str) -> dict[str, Any]:
     raise TypeError(f"unknown block {block!r}")
 
 
+# --- answers and verification --------------------------------------------------------------------
+def _answer_lhs(sol: Solution, wrt: str | None) -> sp.Basic | None:
+    """The quantity an answer is the value of: the last derivation line ``∂L/∂wrt = ...``."""
+    for line in reversed(sol.lines()):
+        lhs = line.lhs
+        if isinstance(lhs, sp.Derivative) and len(lhs.variables) == 1:
+            if wrt is None or sympy_str(lhs.variables[0]) == wrt:
+                return lhs
+    return None
+
+
+def answer_rows(sol: Solution, p: Printer) -> list[dict[str, str]]:
+    """Rows ``∂E/∂w = value`` for the part's answers (none for drawings, or when the only
+    derivation line already says exactly that)."""
+    named = list(sol.answers.items()) or ([(None, sol.answer)] if sol.answer is not None else [])
+    lines = []
+    for wrt, value in named:
+        lhs = _answer_lhs(sol, wrt)
+        lines.append((p.tex(lhs) if lhs is not None else "", "=", value, ""))
+    every = sol.lines()
+    if len(lines) == 1 and len(every) == 1 and every[0].lhs is not None \
+            and lines[0][0] == p.tex(every[0].lhs):
+        return []  # the derivation is one line, and it is the answer
+    return rows(lines, p)
+
+
+def verified_summary(sol: Solution) -> str:
+    """A short account of the checks, e.g. ``6 steps symbolically; answer = sympy.diff``.
+
+    The full account (every line's method, every answer check) is in ``solutions.json``.
+    """
+    methods = Counter(ln.verified_by.split(" ")[0] for ln in sol.lines()
+                      if ln.verified_by and ln.verified_by != "definition")
+    parts = []
+    if methods:
+        n = sum(methods.values())
+        how = " and ".join(f"{m}ally" if len(methods) == 1 else f"{c} {m}ally"
+                           for m, c in sorted(methods.items()))
+        parts.append(f"{n} step{'s' if n != 1 else ''} {how}")
+    checks = [label for label, _, _ in sol.answer_checks]
+    if checks:
+        against = "sympy.diff" if "sympy.diff" in sol.verified_by else "an independent check"
+        parts.append(f"answer = {against}"
+                     + (f" ({len(checks)} instances)" if len(checks) > 1 else ""))
+    if not parts:
+        return sol.verified_by.split(";")[0]
+    return "; ".join(parts)
+
+
+# --- the sheet -----------------------------------------------------------------------------------
 def _points(value) -> str:
     if value is None:
         return ""
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+def _part_view(r: PartResult, p: Printer) -> dict[str, Any]:
+    sol = r.solution
+    summary = verified_summary(sol) if sol else ""
+    return {
+        "label": r.part.label,
+        "stem": f"ex{r.exercise.number}-{r.part.label}",
+        "points": f"{_points(r.part.points)} P" if r.part.points is not None else "",
+        "task": r.part.task,
+        "text_tex": to_tex(r.part.text),
+        "text_md": to_md(r.part.text),
+        "hint_tex": to_tex(r.part.hint),
+        "hint_md": to_md(r.part.hint),
+        "status": r.status,
+        "blocks": [_block_view(b, p) for b in (sol.blocks if sol else [])],
+        "answer": answer_rows(sol, p) if sol else [],
+        "verified_tex": escape_tex(summary),
+        "verified_md": to_md(summary.replace("$", r"\$")),
+    }
+
+
 def view(sheet: Sheet, results: list[PartResult]) -> dict[str, Any]:
-    exercises = []
+    """Everything the templates show, as strings."""
     by_ex: dict[int, list[PartResult]] = {}
     for r in results:
         by_ex.setdefault(r.exercise.number, []).append(r)
+    exercises = []
     for ex in sheet.exercises:
         p = Printer.for_exercise(ex)
         pts = [_points(part.points) for part in ex.parts if part.points is not None]
         total = _points(ex.points)
         points = f"{' + '.join(pts)} = {total} P" if len(pts) > 1 else (f"{total} P" if pts else "")
-        parts = []
-        for r in by_ex.get(ex.number, []):
-            sol = r.solution
-            parts.append(
-                {
-                    "label": r.part.label,
-                    "points": _points(r.part.points),
-                    "task": r.part.task,
-                    "text_tex": to_tex(r.part.text),
-                    "text_md": to_md(r.part.text),
-                    "hint_tex": to_tex(r.part.hint),
-                    "hint_md": to_md(r.part.hint),
-                    "status": r.status,
-                    "blocks": [_block_view(b, p, f"ex{ex.number}-{r.part.label}")
-                               for b in (sol.blocks if sol else [])],
-                    "answer": p.tex(sol.answer) if sol and sol.answer is not None else "",
-                    "answers": [
-                        {"lhs": name, "rhs": p.tex(v)} for name, v in (sol.answers if sol else {}).items()
-                    ],
-                    "verified_by_tex": escape_tex(sol.verified_by) if sol else "",
-                    "verified_by_md": to_md(sol.verified_by.replace("$", r"\$")) if sol else "",
-                }
-            )
-        exercises.append(
-            {
-                "number": ex.number,
-                "title_tex": to_tex(ex.title),
-                "title_md": to_md(ex.title),
-                "points": points,
-                "text_tex": to_tex(ex.text),
-                "text_md": to_md(ex.text),
-                "parts": parts,
-            }
-        )
+        exercises.append({
+            "number": ex.number,
+            "stem": f"ex{ex.number}",
+            "title_tex": to_tex(ex.title),
+            "title_md": to_md(ex.title),
+            "points": points,
+            "text_tex": to_tex(ex.text),
+            "text_md": to_md(ex.text),
+            "parts": [_part_view(r, p) for r in by_ex.get(ex.number, [])],
+        })
     return {
         "id": sheet.id,
         "title_tex": to_tex(sheet.title),
@@ -182,6 +282,18 @@ def view(sheet: Sheet, results: list[PartResult]) -> dict[str, Any]:
 
 
 # --- JSON ----------------------------------------------------------------------------------------
+def _step(ln: Line, p: Printer) -> dict[str, Any]:
+    return {
+        "rule": ln.rule,
+        "lhs": p.str(ln.lhs) if ln.lhs is not None else None,
+        "rhs": p.str(ln.rhs),
+        "relation": ln.relation,
+        "latex": (p.tex(ln.lhs) + " " if ln.lhs is not None else "")
+        + ("=" if ln.relation == "=" else ":=") + " " + p.tex(ln.rhs),
+        "verified_by": ln.verified_by,
+    }
+
+
 def json_document(sheet: Sheet, results: list[PartResult]) -> dict[str, Any]:
     exercises = []
     for ex in sheet.exercises:
@@ -196,27 +308,18 @@ def json_document(sheet: Sheet, results: list[PartResult]) -> dict[str, Any]:
                 "status": r.status,
             }
             if sol is None:
-                entry["message"] = f"solution not generated: task `{r.part.task}` is not implemented yet"
+                entry["message"] = (f"solution not generated: task `{r.part.task}` is not "
+                                    "implemented yet")
                 entry["verified"] = False
             else:
                 entry["answer"] = p.str(sol.answer) if sol.answer is not None else None
                 entry["answer_latex"] = p.tex(sol.answer) if sol.answer is not None else None
                 if sol.answers:
                     entry["answers"] = {k: p.str(v) for k, v in sol.answers.items()}
-                entry["steps"] = [
-                    {
-                        "rule": ln.rule,
-                        "lhs": p.str(ln.lhs) if ln.lhs is not None else None,
-                        "rhs": p.str(ln.rhs),
-                        "relation": ln.relation,
-                        "latex": (p.tex(ln.lhs) + " " if ln.lhs is not None else "")
-                        + ("=" if ln.relation == "=" else ":=") + " " + p.tex(ln.rhs),
-                        "verified_by": ln.verified_by,
-                    }
-                    for ln in sol.lines()
-                ]
+                entry["steps"] = [_step(ln, p) for ln in sol.lines()]
                 entry["verified"] = True
                 entry["verified_by"] = sol.verified_by
+                entry["verified_summary"] = verified_summary(sol)
                 for key, value in sol.data.items():
                     entry.setdefault(key, value)
             parts.append(entry)
@@ -226,14 +329,39 @@ def json_document(sheet: Sheet, results: list[PartResult]) -> dict[str, Any]:
 
 
 # --- all files -----------------------------------------------------------------------------------
+def style_text() -> str:
+    """The text of ``derive.sty``, shipped with the templates."""
+    return (template_dir() / STYLE).read_text(encoding="utf-8")
+
+
+def _tex_files(v: dict[str, Any]) -> dict[str, str]:
+    env = environment("tex")
+    files = {
+        "exercises.tex": env.get_template("exercises.tex.j2").render(sheet=v),
+        "solutions.tex": env.get_template("solutions.tex.j2").render(sheet=v),
+        STYLE: style_text(),
+    }
+    fragment = env.get_template("fragment.tex.j2")
+    for ex in v["exercises"]:
+        files[f"parts/{ex['stem']}-intro.tex"] = fragment.render(sheet=v, ex=ex, part=None,
+                                                                  what="intro")
+        for part in ex["parts"]:
+            for what in ("statement", "solution"):
+                files[f"parts/{part['stem']}-{what}.tex"] = fragment.render(
+                    sheet=v, ex=ex, part=part, what=what)
+    return files
+
+
 def render_all(sheet: Sheet, results: list[PartResult], formats=FORMATS) -> dict[str, str]:
     """Every output file of the sheet, relative to ``<out>/<sheet id>/``."""
     files: dict[str, str] = {}
     v = view(sheet, results)
     if "tex" in formats:
-        files["solutions.tex"] = environment("tex").get_template("solutions.tex.j2").render(sheet=v)
+        files.update(_tex_files(v))
     if "md" in formats:
-        files["solutions.md"] = environment("md").get_template("solutions.md.j2").render(sheet=v)
+        env = environment("md")
+        files["exercises.md"] = env.get_template("exercises.md.j2").render(sheet=v)
+        files["solutions.md"] = env.get_template("solutions.md.j2").render(sheet=v)
     if "json" in formats:
         files["solutions.json"] = (
             json.dumps(json_document(sheet, results), indent=2, ensure_ascii=False) + "\n"
