@@ -77,15 +77,16 @@ def verify_solution(solution: Solution, where: str = "") -> Solution:
             block = Align(tuple(lines))
         blocks.append(block)
     answer_labels = []
+    answer_verdicts = []
     for label, computed, truth in solution.answer_checks:
         v = check_equal(computed, truth)
         if not v.ok:
             raise VerificationFailure(
                 f"{where}: {label} failed: {sp.sstr(computed)} is not {sp.sstr(truth)}"
             )
-        verdicts.append(v)
+        answer_verdicts.append(v)
         answer_labels.append(f"{label} ({v.method})")
-    summary = _summary(verdicts, answer_labels)
+    summary = _summary(verdicts + answer_verdicts, answer_labels)
     if solution.verified_by:
         summary = f"{solution.verified_by}; {summary}" if verdicts else solution.verified_by
     return replace(solution, blocks=blocks, verified_by=summary)
@@ -105,13 +106,20 @@ def _verify_line(line: Line, where: str, verdicts: list[Verdict]) -> Line:
 
 
 def _summary(verdicts: list[Verdict], answers: list[str]) -> str:
+    """``"9 steps checked (8 symbolic, 1 numeric); 2 answers = sympy.diff (2 symbolic)"``."""
     if not verdicts:
         return ""
-    methods = Counter(v.method for v in verdicts)
-    n = len(verdicts) - len(answers)
+    n_steps = len(verdicts) - len(answers)
+    steps, ends = Counter(v.method for v in verdicts[:n_steps]), Counter(
+        v.method for v in verdicts[n_steps:])
     parts = []
-    if n:
-        how = ", ".join(f"{count} {method}" for method, count in sorted(methods.items()))
-        parts.append(f"{len(verdicts)} equalities checked ({how})")
-    parts.extend(answers)
+    if n_steps:
+        parts.append(f"{n_steps} steps checked ({_count(steps)})")
+    if answers:
+        noun = "answer" if len(answers) == 1 else "answers"
+        parts.append(f"{len(answers)} {noun} = sympy.diff ({_count(ends)})")
     return "; ".join(parts)
+
+
+def _count(methods: Counter) -> str:
+    return ", ".join(f"{count} {method}" for method, count in sorted(methods.items()))

@@ -97,7 +97,7 @@ def _diff(expr: sp.Expr, var: sp.Symbol, namer: Namer) -> Step:
     if not expr.has(var):
         return Step("constant", expr, var, sp.S.Zero)
     if expr == var:
-        return Step("variable", expr, var, sp.S.One)
+        return Step("variable", expr, var, sp.S.One, formula=_variable_formula(var))
     coefficient = _linear_coefficient(expr, var)
     if coefficient is not None:
         return Step("linear", expr, var, coefficient, formula=_linear_formula(var, coefficient))
@@ -124,6 +124,13 @@ def _diff(expr: sp.Expr, var: sp.Symbol, namer: Namer) -> Step:
         f, formula = ELEMENTARY[type(expr)]
         return _chain_or_leaf(expr, var, namer, f, formula)
     return Step("sympy.diff", expr, var, sp.diff(expr, var), formula=FALLBACK_FORMULA)
+
+
+def _variable_formula(var: sp.Symbol) -> str:
+    from derive.latex import latex
+
+    v = latex(var)
+    return rf"$\partial {v}/\partial {v} = 1$"
 
 
 def _linear_coefficient(expr: sp.Expr, var: sp.Symbol) -> sp.Expr | None:
