@@ -60,7 +60,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        return COMMANDS[args.command](args)
+        from derive.verify import cpu_budget  # a pathological sheet ends, with exit 2
+
+        with cpu_budget(what=f"derive {args.command}"):
+            return COMMANDS[args.command](args)
     except InputError as e:
         print(str(e), file=sys.stderr)
         return 2

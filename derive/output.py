@@ -263,11 +263,13 @@ def write_outputs(folder: Path, files: dict[str, str]) -> list[Path]:
     for rel in files:
         if not _safe_rel(rel):
             raise ValueError(f"refusing to write outside the output folder: {rel!r}")
+    from derive.verify import cpu_budget_paused
+
     folder = _real_folder(Path(folder))
     p = _Paths(folder)
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
-        with _locked(p):
+        with cpu_budget_paused(), _locked(p):
             _recover(p)
             if os.path.lexists(folder) and not folder.is_dir():
                 raise InputError(f"{folder} exists and is not a folder; move it away")

@@ -32,6 +32,7 @@ header, key and array element.
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -46,6 +47,9 @@ from derive.tasks import REGISTRY, TASK_NAMES, Assignment, load_all
 
 MAX_SHEET_BYTES = 1_000_000
 MAX_MODEL_LINES = 200
+MAX_TOML_NESTING = 50  # brackets and braces
+MAX_EXPRESSION_NODES = 2_000  # SymPy tree nodes of one model expression
+MAX_EXPRESSION_DEPTH = 100  # SymPy tree levels (SymPy differentiates and prints recursively)
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 LABEL_RE = re.compile(r"^[a-z0-9]{1,8}$")
 
@@ -93,7 +97,7 @@ class Sheet:
 
 
 # --- locating keys ------------------------------------------------------------------------------
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\" ]+?)\s*(\]\]?)\s*(#.*)?$")
+_HEADER_KEY = re.compile(r'[A-Za-z0-9_\-]+|"[^"\n]*"|\'[^\'\n]*\'')
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+|\"[^\"]*\")\s*=")
 
 
@@ -123,10 +127,10 @@ def locate(text: str) -> dict[tuple, int]:
             if depth <= 0:
                 array_path = None
             continue
-        h = _HEADER.match(line)
-        if h and h.group(1) == h.group(3)[::-1].replace("]", "["):
-            name = tuple(p.strip().strip('"') for p in h.group(2).split("."))
-            if h.group(1) == "[[":
+        header = _header(line)
+        if header is not None:
+            double, name = header
+            if double:
                 parent = _parent_path(name[:-1], counts)
                 key = (*parent, name[-1])
                 counts[key] = counts.get(key, -1) + 1
@@ -153,6 +157,86 @@ def locate(text: str) -> dict[tuple, int]:
                 if depth > 0:
                     array_path = path
     return where
+
+
+def _header(line: str) -> tuple[bool, tuple[str, ...]] | None:
+    """``(is_array_of_tables, dotted name)`` for a table header line, else None.
+
+    A scan, not a backtracking regular expression: a long header line must cost linear time.
+    """
+    s = line.strip()
+    if not s.startswith("["):
+        return None
+    double = s.startswith("[[")
+    pos, name = (2 if double else 1), []
+    while True:
+        while pos < len(s) and s[pos] in " \t":
+            pos += 1
+        m = _HEADER_KEY.match(s, pos)
+        if not m:
+            return None
+        name.append(m.group(0).strip("\"'"))
+        pos = m.end()
+        while pos < len(s) and s[pos] in " \t":
+            pos += 1
+        if s.startswith(".", pos):
+            pos += 1
+            continue
+        close = "]]" if double else "]"
+        if not s.startswith(close, pos):
+            return None
+        rest = s[pos + len(close):].strip()
+        return (double, tuple(name)) if not rest or rest.startswith("#") else None
+
+
+def _too_deep(value: Any, depth: int = 0) -> bool:
+    """True when lists/tables nest more than MAX_TOML_NESTING levels (checked without recursion
+    limits being reached: the depth is bounded by the check itself)."""
+    if depth > MAX_TOML_NESTING:
+        return True
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return any(_too_deep(v, depth + 1) for v in items if isinstance(v, dict | list))
+
+
+def _deepest_line(text: str) -> int | None:
+    """The line where brackets first nest more than MAX_TOML_NESTING deep (strings ignored)."""
+    depth = 0
+    quote = None
+    for no, line in enumerate(text.splitlines(), start=1):
+        for ch in line:
+            if quote:
+                if ch == quote:
+                    quote = None
+            elif ch in "\"'":
+                quote = ch
+            elif ch == "#":
+                break
+            elif ch in "[{":
+                depth += 1
+                if depth > MAX_TOML_NESTING:
+                    return no
+            elif ch in "]}":
+                depth -= 1
+        if quote == '"':
+            quote = None  # basic strings end at the line (multi-line ones rarely nest brackets)
+    return None
+
+
+def check_size(expr: Any) -> None:
+    """Raise InputError when an expression exceeds MAX_EXPRESSION_NODES or
+    MAX_EXPRESSION_DEPTH (counted iteratively, so a deep tree cannot exhaust the stack)."""
+    nodes = 0
+    stack = [(expr, 1)]
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if depth > MAX_EXPRESSION_DEPTH:
+            raise InputError(f"expression is nested too deeply (more than {MAX_EXPRESSION_DEPTH} "
+                             "levels of operations)")
+        if nodes > MAX_EXPRESSION_NODES:
+            raise InputError(f"expression is too large (more than {MAX_EXPRESSION_NODES} "
+                             "operations and symbols)")
+        stack.extend((arg, depth + 1) for arg in getattr(node, "args", ()))
 
 
 def _parent_path(names: tuple, counts: dict[tuple, int]) -> tuple:
@@ -207,7 +291,10 @@ def parse_sheet(text: str, display: str) -> Sheet:
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
         raise InputError(f"invalid TOML: {msg}", file=display, line=line) from None
     except RecursionError:
-        raise InputError("invalid TOML: nested too deeply", file=display) from None
+        data = None
+    if data is None or _too_deep(data):
+        raise InputError(f"invalid TOML: arrays or tables nested more than {MAX_TOML_NESTING} "
+                         "levels deep", file=display, line=_deepest_line(text)) from None
     where = locate(text)
     return _Loader(display, where).sheet(data)
 
@@ -232,9 +319,8 @@ class _Loader:
                 raise self.err(f"unknown key {key!r} in {what} (allowed: {names})", (*path, key))
             want_types = allowed.get(key, object)
             as_tuple = want_types if isinstance(want_types, tuple) else (want_types,)
-            if key in allowed and (
-                not isinstance(value, want_types) or (isinstance(value, bool) and bool not in as_tuple)
-            ):
+            wrong_bool = isinstance(value, bool) and bool not in as_tuple
+            if key in allowed and (not isinstance(value, want_types) or wrong_bool):
                 want = _type_name(want_types)
                 raise self.err(f"{what} key {key!r} must be {want}, not "
                                f"{_type_name(type(value))}", (*path, key))
@@ -306,6 +392,7 @@ class _Loader:
                 raise self.err("model entries must be strings such as \"a3 = tanh(z3)\"", mpath)
             try:
                 name, expr = parse_assignment(src)
+                check_size(expr)
             except InputError as e:
                 raise e.at(self.file, line) from None
             if name in seen:
@@ -360,7 +447,7 @@ class _Loader:
             raise self.err(f"part label {label!r} must be 1-8 lowercase letters or digits",
                            (*path, "label"))
         points = p.get("points")
-        if points is not None and (points < 0 or points > 1000):
+        if points is not None and not (math.isfinite(points) and 0 <= points <= 1000):
             raise self.err("points must be between 0 and 1000", (*path, "points"))
         return Part(
             label=label,

@@ -3,16 +3,24 @@
 Every equality derive prints is checked here, in this order:
 
 1. **symbolic**: ``lhs - rhs`` (activations rewritten to SymPy built-ins) reduces to 0 by
-   ``cancel``/``expand``, or by ``simplify`` within a time budget;
-2. **numeric**: otherwise, both sides are evaluated at several random points with high precision
-   (``POINTS`` points, ``DIGITS`` significant digits) and must agree to ``TOLERANCE`` relative error.
+   ``cancel``/``expand``, or by ``simplify`` within a time budget (``SIMPLIFY_SECONDS`` of wall
+   time for the whole symbolic attempt; ``simplify`` is skipped above ``SIMPLIFY_MAX_OPS``);
+2. **numeric**: otherwise, both sides are evaluated at several random points with high
+   precision (``POINTS`` points, ``DIGITS`` significant digits) and must agree to ``TOLERANCE``
+   relative error.
 
-A verdict records which method ran, so that sheets can say how each line was checked. A failed
-check is never silently accepted: callers raise :class:`~derive.errors.VerificationFailure`.
+A verdict records which method ran, so that sheets can say how each line was checked; when the
+symbolic attempt ran out of time the label says so: ``numeric (simplify timed out after 2 s;
+6 random points, 40 digits)``. A failed check is never silently accepted: callers raise
+:class:`~derive.errors.VerificationFailure`.
+
+:func:`cpu_budget` bounds a whole computation (a build) by CPU seconds, so that a pathological
+sheet ends with a clear error instead of running for hours.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import threading
@@ -21,6 +29,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from derive.errors import InputError
 from derive.functions import to_elementary
 
 POINTS = 6
@@ -42,13 +51,15 @@ class Verdict:
         return f"{self.method} ({self.detail})" if self.detail else self.method
 
 
-class _Timeout(Exception):
-    pass
+class _Timeout(BaseException):
+    """Raised by the alarm. A BaseException, so that SymPy's ``except Exception`` blocks cannot
+    swallow it (and the alarm repeats every 0.1 s until it gets through)."""
 
 
 @contextmanager
 def _time_limit(seconds: float):
-    """Raise _Timeout after ``seconds`` (only in the main thread; elsewhere no limit is set)."""
+    """Raise _Timeout after ``seconds`` of wall time (only in the main thread; elsewhere no limit
+    is set). An alarm that was already pending is restored afterwards."""
     if threading.current_thread() is not threading.main_thread() or seconds <= 0:
         yield
         return
@@ -57,16 +68,21 @@ def _time_limit(seconds: float):
         raise _Timeout
 
     old = signal.signal(signal.SIGALRM, handler)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    outer = signal.setitimer(signal.ITIMER_REAL, seconds, 0.1)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
+        if outer[0] > 0:  # an enclosing alarm: give it back what is left of it
+            signal.setitimer(signal.ITIMER_REAL, max(outer[0] - seconds, 0.001), outer[1])
 
 
-def _symbolic_zero(diff: sp.Expr, budget: float) -> bool | None:
-    """True if ``diff`` is provably 0; None when undecided within the budget."""
+TIMED_OUT = "timed out"
+
+
+def _symbolic_zero(diff: sp.Expr, budget: float) -> bool | str | None:
+    """True if ``diff`` is provably 0; ``TIMED_OUT`` when the budget ran out; else None."""
     try:
         with _time_limit(budget):
             if sp.cancel(sp.expand(diff)) == 0:
@@ -74,7 +90,7 @@ def _symbolic_zero(diff: sp.Expr, budget: float) -> bool | None:
             if sp.count_ops(diff) <= SIMPLIFY_MAX_OPS and sp.simplify(diff) == 0:
                 return True
     except _Timeout:
-        return None
+        return TIMED_OUT
     except (RecursionError, TypeError, ValueError, NotImplementedError, ZeroDivisionError):
         return None
     return None
@@ -124,8 +140,75 @@ def check_equal(lhs: sp.Expr, rhs: sp.Expr, *, budget: float = SIMPLIFY_SECONDS)
     if lhs == rhs:
         return Verdict(True, "symbolic", "identical")
     diff = to_elementary(lhs - rhs)
-    if _symbolic_zero(diff, budget):
+    symbolic = _symbolic_zero(diff, budget)
+    if symbolic is True:
         return Verdict(True, "symbolic", "simplifies to 0")
+    how = f"{POINTS} random points, {DIGITS} digits"
+    if symbolic == TIMED_OUT:
+        how = f"simplify timed out after {budget:g} s; {how}"
     if numeric_equal(lhs, rhs):
-        return Verdict(True, "numeric", f"{POINTS} random points, {DIGITS} digits")
+        return Verdict(True, "numeric", how)
     return Verdict(False, "failed", f"{sp.sstr(lhs)} != {sp.sstr(rhs)}")
+
+
+# --- a CPU budget for a whole computation ---------------------------------------------------------
+CPU_SECONDS = 600.0  # default for one command; DERIVE_TIME_LIMIT overrides (0: no limit)
+
+
+class _OutOfTime(BaseException):
+    pass
+
+
+def budget_seconds() -> float:
+    """The CPU budget: ``DERIVE_TIME_LIMIT`` seconds if set (0 disables it), else CPU_SECONDS."""
+    raw = os.environ.get("DERIVE_TIME_LIMIT", "")
+    try:
+        value = float(raw) if raw.strip() else CPU_SECONDS
+    except ValueError:
+        raise InputError(f"DERIVE_TIME_LIMIT must be a number of seconds, not {raw!r}") from None
+    return value if value > 0 else 0.0
+
+
+@contextmanager
+def cpu_budget(seconds: float | None = None, what: str = "the build"):
+    """Stop the enclosed computation with :class:`InputError` after ``seconds`` of CPU time.
+
+    Uses the process's virtual timer (SIGVTALRM), which is independent of the wall-clock alarm
+    of :func:`_time_limit`. Only in the main thread; ``seconds`` of 0 means no limit.
+    """
+    seconds = budget_seconds() if seconds is None else seconds
+    if threading.current_thread() is not threading.main_thread() or seconds <= 0 \
+            or not hasattr(signal, "SIGVTALRM"):
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _OutOfTime
+
+    old = signal.signal(signal.SIGVTALRM, handler)
+    signal.setitimer(signal.ITIMER_VIRTUAL, seconds, 0.5)
+    try:
+        yield
+    except _OutOfTime:
+        raise InputError(f"gave up: {what} used more than {seconds:g} s of CPU time (the sheet "
+                         "is too large or pathological; DERIVE_TIME_LIMIT sets the budget)"
+                         ) from None
+    finally:
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        signal.signal(signal.SIGVTALRM, old)
+
+
+@contextmanager
+def cpu_budget_paused():
+    """Suspend a running :func:`cpu_budget` (e.g. while outputs are written, so that a build is
+    never stopped halfway through writing); the remaining budget resumes afterwards."""
+    if threading.current_thread() is not threading.main_thread() \
+            or not hasattr(signal, "ITIMER_VIRTUAL"):
+        yield
+        return
+    remaining = signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+    try:
+        yield
+    finally:
+        if remaining[0] > 0:
+            signal.setitimer(signal.ITIMER_VIRTUAL, *remaining)
