@@ -124,7 +124,7 @@ def _align(lines, order, fmt) -> str:
 
 
 _TEXT_MACROS = {
-    r"\delta": "δ", r"\partial": "∂", r"\sigma": "σ", r"\rho": "ρ", r"\sum": "Σ", r"\cdot": "·",
+    r"\delta": "δ", r"\partial ": "∂", r"\partial": "∂", r"\sigma": "σ", r"\rho": "ρ", r"\sum": "Σ", r"\cdot": "·",
     r"\tanh": "tanh", r"\cosh": "cosh", r"\sinh": "sinh", r"\log": "log", r"\le": "≤",
     r"\ge": "≥", r"\in": "∈", r"\to": "→", r"\quad": " ", r"\,": " ", r"\left": "",
     r"\right": "", r"\operatorname": "", r"\mathrm": "", r"\text": "",
@@ -137,6 +137,7 @@ def _plain(text: str) -> str:
     for macro, plain in sorted(_TEXT_MACROS.items(), key=lambda kv: -len(kv[0])):
         text = re.sub(re.escape(macro) + r"(?![A-Za-z])", plain, text)
     text = re.sub(r"_\{([^{}]*)\}", r"_\1", text)
+    text = re.sub(r"\\([A-Za-z]+)", r"\1", text)  # any other macro: its name
     return text.replace("{", "").replace("}", "").replace("$", "").replace("*", "").strip()
 
 
