@@ -138,6 +138,7 @@ def _plain(text: str) -> str:
         text = re.sub(re.escape(macro) + r"(?![A-Za-z])", plain, text)
     text = re.sub(r"_\{([^{}]*)\}", r"_\1", text)
     text = re.sub(r"\\([A-Za-z]+)", r"\1", text)  # any other macro: its name
+    text = text.replace("∂ ", "∂")
     return text.replace("{", "").replace("}", "").replace("$", "").replace("*", "").strip()
 
 
