@@ -144,10 +144,18 @@ class TermOrder:
                 shown = _Shown.make(type(f)(-f.args[0], evaluate=False))
                 reps[f] = shown if isinstance(f, _EVEN) else -shown
         out = expr.xreplace(reps) if reps else expr
-        return out.replace(
-            lambda e: isinstance(e, sp.Add) and e.primitive()[0] not in (1, -1),
-            lambda e: _keep_coeff(*e.primitive()),
-        )
+        return out.replace(_has_common_factor, lambda e: _keep_coeff(*e.primitive()))
+
+
+def _has_common_factor(e: sp.Basic) -> bool:
+    """``2 y - 2 t`` (shown as ``2 (y - t)``) or ``x/2 + y/2`` (``\\frac{1}{2} (x + y)``), but not
+    ``x + 1/4``, which would turn into ``\\frac{1}{4} (4 x + 1)``."""
+    if not isinstance(e, sp.Add):
+        return False
+    content, rest = e.primitive()
+    if content in (1, -1):
+        return False
+    return content.is_Integer or all(abs(t.as_coeff_Mul()[0]) == 1 for t in rest.args)
 
 
 class _Shown(sp.Symbol):

@@ -290,15 +290,19 @@ def break_expr(expr: sp.Basic, printer: SheetPrinter, first: float, rest: float)
     pieces = _pieces(oriented, printer, min(first, rest))
     lines: list[list[Piece]] = [[]]
     for p in pieces:
-        trial = _join([*lines[-1], p])
         budget = first if len(lines) == 1 else rest
-        if lines[-1] and width(trial) > budget:
+        if lines[-1] and width(_line(lines[-1] + [p], len(lines) > 1)) > budget:
             lines.append([p])
         else:
             lines[-1].append(p)
-    out = [_join(lines[0])]
-    for ln in lines[1:]:
-        head, *tail = ln
-        op = head.op or r"\cdot"
-        out.append(f"{{}}{op} " + _join([Piece("", head.tex), *tail]))
-    return out
+    return [_line(ln, k > 0) for k, ln in enumerate(lines)]
+
+
+def _line(pieces: list[Piece], continued: bool) -> str:
+    """The text of one row; a continuation row starts with its operator (``{}\\cdot`` for a
+    product broken between factors)."""
+    if not continued:
+        return _join(pieces)
+    head, *tail = pieces
+    op = head.op or r"\cdot"
+    return "{}" + op + " " + _join([Piece("", head.tex), *tail])

@@ -12,6 +12,7 @@ the build still succeeds (every other output was written).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -65,9 +66,11 @@ def _failure(tex: Path, program: str) -> str:
         lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
         return f"{program} failed (no log)"
-    errors = [ln for ln in lines if ln.startswith("!") or ": error" in ln.lower()
-              or ".tex:" in ln]
-    detail = "\n".join((errors or lines)[-LOG_TAIL_LINES:])
+    # an error line ("! ..." or "./file.tex:12: ...") and the two lines that show where it is
+    picked = [k for k, ln in enumerate(lines)
+              if ln.startswith("!") or re.match(r".*\.tex:\d+: ", ln)]
+    shown = sorted({j for k in picked for j in range(k, min(k + 3, len(lines)))})
+    detail = "\n".join([lines[j] for j in shown][:LOG_TAIL_LINES] or lines[-LOG_TAIL_LINES:])
     return f"{program} failed:\n{detail}"
 
 

@@ -1,0 +1,162 @@
+"""The view model and the rendered files (derive.render and the templates), without TeX."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from derive.build import solve_sheet
+from derive.linebreak import width
+from derive.render import LINE_EM, REL_EM, STYLE, render_all, view
+from derive.sheet import bundled_sheet_path, load_sheet
+
+
+@pytest.fixture(scope="module")
+def solved():
+    sheet = load_sheet(bundled_sheet_path())
+    return sheet, solve_sheet(sheet)
+
+
+@pytest.fixture(scope="module")
+def files(solved):
+    return render_all(*solved)
+
+
+def test_every_artefact_is_rendered(solved, files):
+    sheet, results = solved
+    expected = {"exercises.tex", "exercises.md", "solutions.tex", "solutions.md",
+                "solutions.json", STYLE}
+    for ex in sheet.exercises:
+        expected.add(f"parts/ex{ex.number}-intro.tex")
+        for part in ex.parts:
+            expected.add(f"parts/ex{ex.number}-{part.label}-statement.tex")
+            expected.add(f"parts/ex{ex.number}-{part.label}-solution.tex")
+    assert expected <= set(files)
+    assert not [f for f in files if f.endswith(".pdf")]  # PDFs are never part of the check set
+
+
+def test_formats_select_files(solved):
+    only_md = render_all(*solved, formats=("md",))
+    assert set(only_md) - {f for f in only_md if f.startswith("figures/")} == {
+        "exercises.md", "solutions.md"}
+
+
+def test_rendering_is_deterministic(solved, files):
+    assert render_all(*solved) == files
+
+
+def test_student_sheets_hold_statements_and_points_only(solved, files):
+    sheet, _ = solved
+    for name in ("exercises.tex", "exercises.md"):
+        text = files[name]
+        for word in ("Solution", "derivesolution", "verified", "Answer"):
+            assert word not in text, (name, word)
+        for ex in sheet.exercises:
+            assert ex.title in text
+    assert r"\derivepart{b}{15 P}" in files["exercises.tex"]
+    assert "### (b) [15 P]" in files["exercises.md"]
+
+
+def test_parts_appear_in_order_with_points(solved, files):
+    _, results = solved
+    labels = re.findall(r"\\derivepart\{(\w+)\}\{([^}]*)\}", files["solutions.tex"])
+    assert labels == [(r.part.label, f"{r.part.points:g} P") for r in results]
+
+
+def test_fragments_have_no_preamble_and_only_derive_macros(files):
+    style = files[STYLE]
+    defined = set(re.findall(r"\\newcommand\{\\(derive\w+)\}", style))
+    defined |= set(re.findall(r"\\newenvironment\{(derive\w+)\}", style))
+    for name, text in files.items():
+        if not name.endswith(".tex"):
+            continue
+        used = set(re.findall(r"\\(derive[a-z]+)", text)) | set(
+            re.findall(r"\\begin\{(derive[a-z]+)\}", text))
+        assert used <= defined, (name, used - defined)
+        if name.startswith("parts/"):
+            code = re.sub(r"(?<!\\)%.*", "", text)
+            for forbidden in (r"\documentclass", r"\begin{document}", r"\usepackage", r"\label"):
+                assert forbidden not in code, (name, forbidden)
+    for name in ("solutions.tex", "exercises.tex"):
+        assert r"\usepackage{derive}" in files[name]
+
+
+def test_style_loads_only_base_recommended_and_pictures_packages(files):
+    allowed = {"amsmath", "amssymb", "mathtools", "graphicx", "xcolor", "booktabs", "tikz"}
+    loaded = set()
+    for names in re.findall(r"\\RequirePackage(?:\[[^]]*\])?\{([^}]*)\}", files[STYLE]):
+        loaded |= {n.strip() for n in names.split(",")}
+    assert loaded <= allowed
+    assert r"\ProvidesPackage{derive}" in files[STYLE]
+
+
+def test_rows_fit_the_line(solved):
+    """Every derivation row fits LINE_EM (estimated), unless it is one unbreakable piece."""
+    v = view(*solved)
+    for ex in v["exercises"]:
+        for part in ex["parts"]:
+            blocks = [b for b in part["blocks"] if b["kind"] == "align"]
+            for rows in [b["rows"] for b in blocks] + [part["answer"]]:
+                lhs = max((width(r["lhs"]) for r in rows), default=0)
+                for r in rows:
+                    assert lhs + REL_EM + width(r["rhs"]) <= LINE_EM + 1, (part["stem"], r["rhs"])
+
+
+def test_long_lines_are_broken_into_continuation_rows(solved):
+    v = view(*solved)
+    part = v["exercises"][2]["parts"][1]  # 3b, the backward pass
+    continued = [r for b in part["blocks"] if b["kind"] == "align" for r in b["rows"]
+                 if not r["lhs"] and not r["rel"]]
+    assert continued
+    assert all(r["rhs"].startswith(("{}+", "{}-", r"{}\cdot")) for r in continued)
+
+
+def test_answers_are_shown_with_what_they_are(solved):
+    v = view(*solved)
+    answer = v["exercises"][1]["parts"][0]["answer"]  # 2a
+    assert [(r["lhs"], r["rhs"]) for r in answer] == [(r"\frac{\partial E}{\partial y}",
+                                                       r"\tanh(y - t)")]
+    both = v["exercises"][3]["parts"][1]["answer"]  # 4b: two gradients
+    assert [r["lhs"] for r in both if r["lhs"]] == [
+        r"\frac{\partial E}{\partial w_{13}}", r"\frac{\partial E}{\partial w_{24}}"]
+
+
+def test_verified_mark_is_short_and_json_keeps_the_detail(files):
+    marks = re.findall(r"\\deriveverified\{(.*)\}", files["solutions.tex"])
+    assert marks and all(len(m) <= 80 for m in marks), marks
+    assert any("answer = sympy.diff" in m for m in marks)
+    doc = json.loads(files["solutions.json"])
+    part = doc["exercises"][1]["parts"][2]  # 2c
+    assert len(part["verified_by"]) > len(part["verified_summary"])
+    assert "sympy.diff" in part["verified_by"]
+
+
+# --- Markdown ------------------------------------------------------------------------------------
+def _math_spans(md: str) -> list[str]:
+    blocks = re.findall(r"^\$\$\n(.*?)\n\$\$$", md, re.S | re.M)
+    rest = re.sub(r"^\$\$\n.*?\n\$\$$", "", md, flags=re.S | re.M)
+    return blocks + re.findall(r"(?<![\\$])\$([^$\n]+?)\$", rest)
+
+
+@pytest.mark.parametrize("name", ["solutions.md", "exercises.md"])
+def test_markdown_math_is_github_and_mkdocs_safe(files, name):
+    md = files[name]
+    for line in md.splitlines():
+        if "$$" in line:
+            assert line == "$$", line  # $$ blocks on their own lines
+    spans = _math_spans(md)
+    assert len(spans) > 20
+    for span in spans:
+        if r"\\" in span:
+            assert span.startswith(r"\begin{aligned}") or span.startswith(r"\begin{array}"), span
+        assert not re.search(r"(?<![A-Za-z0-9\\])_", span), span  # no emphasis openers
+        assert "<" not in span and ">" not in span and "*" not in span, span
+
+
+def test_markdown_figures_by_relative_path(files):
+    refs = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", files["solutions.md"])
+    assert refs
+    for ref in refs:
+        assert not ref.startswith(("/", "http")) and ref in files
