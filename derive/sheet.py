@@ -281,6 +281,13 @@ def load_sheet(path: str | Path, display: str | None = None) -> Sheet:
     return parse_sheet(text, display)
 
 
+_TOML_HINTS = {
+    "Cannot overwrite a value": "a key or table is defined twice (cannot overwrite a value)",
+    "Illegal character '\\n'": "a string is not closed before the end of the line",
+    "Invalid value": "invalid value (a value is missing, or a string has no quotes)",
+}
+
+
 def parse_sheet(text: str, display: str) -> Sheet:
     try:
         data = tomllib.loads(text)
@@ -289,6 +296,7 @@ def parse_sheet(text: str, display: str) -> Sheet:
         m = re.search(r"\(at line (\d+), column \d+\)", msg)
         line = int(m.group(1)) if m else None
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
+        msg = _TOML_HINTS.get(msg, msg)
         raise InputError(f"invalid TOML: {msg}", file=display, line=line) from None
     except RecursionError:
         data = None
@@ -448,7 +456,7 @@ class _Loader:
                            (*path, "label"))
         points = p.get("points")
         if points is not None and not (math.isfinite(points) and 0 <= points <= 1000):
-            raise self.err("points must be between 0 and 1000", (*path, "points"))
+            raise self.err("points must be a number between 0 and 1000", (*path, "points"))
         return Part(
             label=label,
             points=points,
