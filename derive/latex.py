@@ -410,6 +410,7 @@ def _plain_factor(f: sp.Basic) -> bool:
 
 # --- parentheses -------------------------------------------------------------------------------
 _TALL = re.compile(r"\\(d?frac|tfrac|sum|prod|int|binom|sqrt|begin|substack)(?![A-Za-z])")
+_PAIRS = {"(": ")", "[": "]", r"\{": r"\}"}
 _DELIM = re.compile(r"\\(left|right)(\\[{}|]|[()\[\]|.])")
 
 
@@ -417,27 +418,26 @@ def flat_parens(tex: str) -> str:
     """``\\left(x_{1}\\right)`` -> ``(x_{1})`` unless the content is tall (a fraction, a sum, ...).
 
     ``\\left``/``\\right`` only pay off around tall content; around a flat argument they add
-    spacing (``\\cosh\\left(y\\right)`` sets a gap after ``\\cosh``) and cannot break.
+    spacing (``\\cosh\\left(y\\right)`` sets a gap after ``\\cosh``) and prevent line breaks
+    inside (``\\{x_{1} < 0\\} \\cup \\{x_{2} > 1\\}`` can break in running text). Handles
+    ``( )``, ``[ ]`` and ``\\{ \\}``.
     """
-    keep: set[int] = set()  # start offsets of \left( ... \right) pairs that stay
-    spans: list[tuple[int, int, int, int]] = []  # (left start, left end, right start, right end)
+    keep: set[int] = set()  # start offsets of \left ... \right pairs that stay
+    edits: list[tuple[int, int, str]] = []  # (start, end, replacement)
     stack: list[tuple[int, int, str]] = []
     for m in _DELIM.finditer(tex):
         if m.group(1) == "left":
             stack.append((m.start(), m.end(), m.group(2)))
         elif stack:
             start, end, opener = stack.pop()
-            inner = tex[end : m.start()]
             inner_kept = any(start < k < m.start() for k in keep)
-            if opener == "(" and m.group(2) == ")" and not inner_kept and not _TALL.search(inner):
-                spans.append((start, end, m.start(), m.end()))
+            if (_PAIRS.get(opener) == m.group(2) and not inner_kept
+                    and not _TALL.search(tex[end : m.start()])):
+                edits += [(start, end, opener), (m.start(), m.end(), m.group(2))]
             else:
                 keep.add(start)
-    if not spans:
-        return tex
-    edits = sorted([(a, b, "(") for a, b, _, _ in spans] + [(c, d, ")") for _, _, c, d in spans])
     out, pos = [], 0
-    for a, b, text in edits:
+    for a, b, text in sorted(edits):
         out.append(tex[pos:a])
         out.append(text)
         pos = b

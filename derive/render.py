@@ -16,6 +16,7 @@ statement and one solution fragment per part (``parts/ex2-a-statement.tex``,
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from derive import __version__
 from derive.build import PartResult
 from derive.latex import SheetPrinter, TermOrder, escape_tex, sympy_str
 from derive.linebreak import break_expr, text_width, width
-from derive.markup import md_math, to_math, to_md, to_tex
+from derive.markup import md_math, parse_markup, to_math, to_md, to_tex
 from derive.model import Align, Figure, Line, Solution, Table, Text
 from derive.sheet import Exercise, Sheet
 
@@ -145,6 +146,17 @@ def _cell(cell: Any, p: Printer) -> dict[str, str]:
     return {"math": "", "tex": to_tex(str(cell)), "md": to_md(str(cell))}
 
 
+def _alt_text(markup: str) -> str:
+    """A figure's caption as plain text for Markdown alt text (math without its markup)."""
+    out = []
+    for seg in parse_markup(markup):
+        text = seg.content
+        if seg.kind in ("math", "display"):
+            text = re.sub(r"\\[A-Za-z]+|[{}_^\\]", "", text)
+        out.append(text)
+    return re.sub(r"[\[\]]", "", " ".join("".join(out).split()))
+
+
 def _block_view(block, p: Printer) -> dict[str, Any]:
     if isinstance(block, Text):
         return {"kind": "text", "tex": to_tex(block.text), "md": to_md(block.text)}
@@ -165,6 +177,7 @@ def _block_view(block, p: Printer) -> dict[str, Any]:
             "kind": "figure",
             "tikz": block.tikz.strip(),
             "svg": f"figures/{block.stem}.svg",
+            "alt": _alt_text(block.caption) or f"Figure {block.stem}",
             "caption_tex": to_tex(block.caption),
             "caption_md": to_md(block.caption),
         }
@@ -360,8 +373,9 @@ def render_all(sheet: Sheet, results: list[PartResult], formats=FORMATS) -> dict
         files.update(_tex_files(v))
     if "md" in formats:
         env = environment("md")
-        files["exercises.md"] = env.get_template("exercises.md.j2").render(sheet=v)
-        files["solutions.md"] = env.get_template("solutions.md.j2").render(sheet=v)
+        for name in ("exercises.md", "solutions.md"):
+            text = env.get_template(f"{name}.j2").render(sheet=v)
+            files[name] = re.sub(r"\n{3,}", "\n\n", text)  # one blank line between blocks
     if "json" in formats:
         files["solutions.json"] = (
             json.dumps(json_document(sheet, results), indent=2, ensure_ascii=False) + "\n"
