@@ -163,7 +163,7 @@ def solve(a: Analysis, classes: dict[str, str], notation, stem: str, checked: st
         ("piece", "condition", "output", f"${latex(lt, notation)}$ where",
          f"${latex(gt, notation)}$ where"),
         tuple(rows), caption="Conditions are strict: on a line between two pieces both formulas "
-        "agree (y is continuous)."))
+        "agree ($y$ is continuous)."))
     blocks.append(Text(
         f"Points with ${latex(sp.Eq(ysym, cut), notation)}$ form the decision boundary and belong "
         "to neither class, so the class regions use strict inequalities where they meet it:"))

@@ -96,7 +96,8 @@ def solve(net: Network, model, of: str, notation, names, stem: str, checked: str
         rows.append((symbol(n.name), str(n.layer), pre, nonlinearity(n), n.bias))
         zsym = symbol(n.pre) if n.pre else None
         if zsym is not None:
-            lines.append(Line(zsym, pre, rule=f"pre-activation of {n.name}", relation=":="))
+            rule = f"pre-activation of ${latex(symbol(n.name))}$"
+            lines.append(Line(zsym, pre, rule=rule, relation=":="))
             lines.append(Line(symbol(n.name), n.activation(zsym), rule="activation",
                               relation=":="))
         else:
