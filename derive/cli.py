@@ -73,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("derive: interrupted", file=sys.stderr)
         return 130
+    except (RecursionError, MemoryError) as e:  # a safety net: input too deep or too large
+        what = "nested too deeply" if isinstance(e, RecursionError) else "too large"
+        print(f"derive: error: the computation is {what} for SymPy (shorten the model or the "
+              "expression)", file=sys.stderr)
+        return 2
 
 
 # --- helpers -------------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ import keyword
 import math
 import operator
 import re
+import warnings
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -65,6 +66,8 @@ MAX_EXPONENT = 1000
 MAX_NUMBER_BITS = 1100  # every rational produced (2**1000 still fits)
 MAX_GROWTH_ARGUMENT = 1000  # |x| for numeric x in exp, sinh, cosh, softplus
 MAX_PRODUCT_FACTORS = 200  # SymPy folds products in quadratic time
+MAX_TREE_NODES = 2_000  # SymPy tree nodes of one parsed expression
+MAX_TREE_DEPTH = 100  # SymPy tree levels of one parsed expression
 MAX_MINMAX_ARGUMENTS = 8  # SymPy compares max/min arguments pairwise, slowly
 MAX_MINMAX_TOTAL = 32  # max/min arguments in one expression
 
@@ -114,7 +117,7 @@ def parse_expr(text: str, *, max_length: int = 10_000) -> sp.Expr:
     text = text.strip()  # Python would call leading blanks an indentation error
     tree = _ast_parse(text, "eval")
     assert isinstance(tree, ast.Expression)
-    return _Converter(text).run(tree.body)
+    return check_size(_Converter(text).run(tree.body), text)
 
 
 def parse_assignment(text: str, *, max_length: int = 10_000) -> tuple[str, sp.Expr]:
@@ -143,7 +146,25 @@ def parse_assignment(text: str, *, max_length: int = 10_000) -> tuple[str, sp.Ex
     problem = _name_problem(target.id)
     if problem:
         where.fail(target, f"cannot assign to {target.id!r}: {problem}")
-    return target.id, where.run(stmt.value)
+    return target.id, check_size(where.run(stmt.value), text)
+
+
+def check_size(expr: sp.Basic, text: str = "") -> sp.Basic:
+    """Return ``expr``, or raise InputError when it has more than MAX_TREE_NODES nodes or more
+    than MAX_TREE_DEPTH levels (counted without recursion)."""
+    nodes = 0
+    stack = [(expr, 1)]
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if depth > MAX_TREE_DEPTH:
+            raise InputError(_located(text, None, f"expression is nested too deeply (more than "
+                                                  f"{MAX_TREE_DEPTH} levels of operations)"))
+        if nodes > MAX_TREE_NODES:
+            raise InputError(_located(text, None, f"expression is too large (more than "
+                                                  f"{MAX_TREE_NODES} operations and symbols)"))
+        stack.extend((arg, depth + 1) for arg in node.args)
+    return expr
 
 
 def _name_problem(name: str) -> str | None:
@@ -209,6 +230,12 @@ def _statement_kind(stmt: ast.stmt) -> str:
 
 
 def _ast_parse(text: str, mode: str) -> ast.AST:
+    with warnings.catch_warnings():  # "invalid decimal literal" etc.: never printed
+        warnings.simplefilter("ignore", SyntaxWarning)
+        return _ast_parse_quietly(text, mode)
+
+
+def _ast_parse_quietly(text: str, mode: str) -> ast.AST:
     try:
         return ast.parse(text, mode=mode)
     except (RecursionError, MemoryError):

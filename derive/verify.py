@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -70,12 +71,30 @@ def _time_limit(seconds: float):
     old = signal.signal(signal.SIGALRM, handler)
     outer = signal.setitimer(signal.ITIMER_REAL, seconds, 0.1)
     try:
-        yield
+        with _quiet_when_unraisable():
+            yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
         if outer[0] > 0:  # an enclosing alarm: give it back what is left of it
             signal.setitimer(signal.ITIMER_REAL, max(outer[0] - seconds, 0.001), outer[1])
+
+
+@contextmanager
+def _quiet_when_unraisable():
+    """An alarm that fires inside a finalizer cannot propagate; Python would print "Exception
+    ignored in ..." on stderr. Such an alarm is dropped silently (it repeats until it lands)."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        if not isinstance(unraisable.exc_value, _Timeout | _OutOfTime):
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
 
 
 TIMED_OUT = "timed out"
@@ -188,7 +207,8 @@ def cpu_budget(seconds: float | None = None, what: str = "the build"):
     old = signal.signal(signal.SIGVTALRM, handler)
     signal.setitimer(signal.ITIMER_VIRTUAL, seconds, 0.5)
     try:
-        yield
+        with _quiet_when_unraisable():
+            yield
     except _OutOfTime:
         raise InputError(f"gave up: {what} used more than {seconds:g} s of CPU time (the sheet "
                          "is too large or pathological; DERIVE_TIME_LIMIT sets the budget)"

@@ -422,3 +422,21 @@ def test_locating_keys_is_linear_on_long_lines(line):
     started = time.monotonic()
     locate(line + "\n")
     assert time.monotonic() - started < 2
+
+
+def test_deep_chain_of_assignments_never_gives_a_traceback(tmp_path):
+    """190 assignments in a chain: substituting them builds an expression deeper than SymPy's
+    recursion allows. Either derive copes (numeric checks) or it says so in one line."""
+    lines = ["a0 = tanh(x*w)"] + [f"a{i} = tanh(a{i - 1})" for i in range(1, 190)]
+    model = ",\n".join(json.dumps(line) for line in [*lines, "E = (a189 - t)**2"])
+    (tmp_path / "chain.toml").write_text(
+        f'[sheet]\nid = "chain"\ntitle = "Chain"\n\n[[exercise]]\ntitle = "One"\n'
+        f'model = [\n{model}\n]\n\n[[exercise.part]]\ntask = "backprop"\nwrt = "w"\n')
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-m", "derive", "build", "chain.toml", "--out", "out"],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert "Traceback" not in proc.stderr
+    if proc.returncode != 0:
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr[-2000:]
+        assert not (tmp_path / "out").exists()

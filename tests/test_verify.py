@@ -1,0 +1,151 @@
+"""Verification of recorded equalities: symbolic where cheap, numeric otherwise, and honest labels;
+bounded time (per-step alarm, whole-command CPU budget)."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+import sympy as sp
+
+from derive import verify
+from derive.errors import InputError
+from derive.functions import relu, sigmoid, softplus, symbol
+from derive.verify import Verdict, check_equal, cpu_budget, cpu_budget_paused, numeric_equal
+
+x, y, w, t = (symbol(n) for n in "x y w t".split())
+
+
+def test_identical_sides():
+    v = check_equal(sp.tanh(x), sp.tanh(x))
+    assert v == Verdict(True, "symbolic", "identical")
+    assert v.label == "symbolic (identical)"
+
+
+@pytest.mark.parametrize(
+    ("lhs", "rhs"),
+    [
+        (sp.sinh(x) / sp.cosh(x), sp.tanh(x)),
+        (sigmoid(x) * (1 - sigmoid(x)), sp.exp(-x) / (1 + sp.exp(-x)) ** 2),
+        (sp.diff(softplus(x), x), sigmoid(x)),
+        ((x + y) ** 2, x**2 + 2 * x * y + y**2),
+    ],
+)
+def test_true_equalities_verify(lhs, rhs):
+    v = check_equal(lhs, rhs)
+    assert v.ok, v
+    assert v.method in ("symbolic", "numeric")
+
+
+@pytest.mark.parametrize(
+    ("lhs", "rhs"),
+    [
+        (sp.tanh(x), sp.sinh(x) / sp.cosh(x) + sp.Rational(1, 10**12)),
+        (sigmoid(x), sigmoid(-x)),
+        (sp.Heaviside(x, 0) * x, relu(x) + 1),
+        (sp.log(sp.cosh(y - t)), sp.log(sp.cosh(y + t))),
+    ],
+)
+def test_false_equalities_fail(lhs, rhs):
+    v = check_equal(lhs, rhs)
+    assert not v.ok
+    assert v.method == "failed"
+
+
+def test_tiny_difference_is_caught_numerically():
+    lhs = sp.exp(x) + sp.Rational(1, 10**20) * sp.sin(x) ** 50
+    assert not numeric_equal(lhs, sp.exp(x))
+
+
+def test_numeric_label_says_points_and_digits(monkeypatch):
+    monkeypatch.setattr(verify, "_symbolic_zero", lambda diff, budget: None)
+    v = check_equal(sp.tanh(x), sp.sinh(x) / sp.cosh(x))
+    assert v.ok and v.method == "numeric"
+    assert v.label == f"numeric ({verify.POINTS} random points, {verify.DIGITS} digits)"
+
+
+def test_simplify_timeout_falls_back_to_numeric_and_says_so():
+    """An equality that needs more than the budget: the verdict is numeric, and its label says
+    that simplify timed out."""
+    big = sp.expand((x + y + w + 1) ** 30)
+    lhs = (x + y + w + 1) ** 30 * (sp.sin(x) ** 2 + sp.cos(x) ** 2)
+    started = time.monotonic()
+    v = check_equal(lhs, big, budget=0.05)
+    assert time.monotonic() - started < 30
+    assert v.ok and v.method == "numeric"
+    assert v.label.startswith("numeric (simplify timed out after 0.05 s; ")
+
+
+def test_timeout_is_not_swallowed_by_except_exception():
+    """The alarm is a BaseException and repeats, so code that catches Exception cannot run on."""
+    started = time.monotonic()
+    with pytest.raises(verify._Timeout), verify._time_limit(0.05):
+        while True:
+            try:
+                time.sleep(0.01)
+            except Exception:  # noqa: BLE001 - what SymPy does in places
+                pass
+    assert time.monotonic() - started < 5
+
+
+def test_inner_time_limit_restores_an_outer_alarm():
+    fired = []
+    old = signal.signal(signal.SIGALRM, lambda *a: fired.append(True))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.5)
+        with verify._time_limit(0.05):
+            pass
+        remaining = signal.getitimer(signal.ITIMER_REAL)[0]
+        assert 0 < remaining <= 0.5
+        time.sleep(0.7)
+        assert fired == [True]
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def test_cpu_budget_stops_a_runaway_computation_with_an_input_error():
+    started = time.monotonic()
+    with pytest.raises(InputError, match=r"used more than 0.2 s of CPU time"):
+        with cpu_budget(0.2, what="the test"):
+            while True:
+                try:
+                    sum(range(1000))
+                except Exception:  # noqa: BLE001
+                    pass
+    assert time.monotonic() - started < 10
+    assert signal.getitimer(signal.ITIMER_VIRTUAL)[0] == 0  # disarmed afterwards
+
+
+def test_cpu_budget_pauses_while_writing():
+    with cpu_budget(0.3):
+        with cpu_budget_paused():
+            assert signal.getitimer(signal.ITIMER_VIRTUAL)[0] == 0
+            end = time.process_time() + 0.5
+            while time.process_time() < end:  # more than the budget, but paused
+                pass
+        assert signal.getitimer(signal.ITIMER_VIRTUAL)[0] > 0
+
+
+def test_budget_from_the_environment(monkeypatch):
+    monkeypatch.setenv("DERIVE_TIME_LIMIT", "12.5")
+    assert verify.budget_seconds() == 12.5
+    monkeypatch.setenv("DERIVE_TIME_LIMIT", "0")
+    assert verify.budget_seconds() == 0
+    monkeypatch.delenv("DERIVE_TIME_LIMIT")
+    assert verify.budget_seconds() == verify.CPU_SECONDS
+    monkeypatch.setenv("DERIVE_TIME_LIMIT", "forever")
+    with pytest.raises(InputError, match="must be a number of seconds"):
+        verify.budget_seconds()
+
+
+def test_indexed_quantities_are_substituted_whole():
+    xi = sp.IndexedBase("x")[sp.Symbol("i", integer=True)]
+    assert numeric_equal(sp.tanh(xi) ** 2, 1 - 1 / sp.cosh(xi) ** 2)
+    assert not numeric_equal(sp.tanh(xi), sp.tanh(2 * xi))
+
+
+def test_points_where_a_side_is_undefined_are_skipped():
+    # log(x) is complex for x < 0: those points are skipped, positive ones are compared
+    assert numeric_equal(sp.log(x**2), 2 * sp.log(sp.Abs(x)))
