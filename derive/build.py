@@ -114,7 +114,8 @@ def _summary(verdicts: list[Verdict], answers: list[str]) -> str:
         v.method for v in verdicts[n_steps:])
     parts = []
     if n_steps:
-        parts.append(f"{n_steps} steps checked ({_count(steps)})")
+        noun = "step" if n_steps == 1 else "steps"
+        parts.append(f"{n_steps} {noun} checked ({_count(steps)})")
     if answers:
         noun = "answer" if len(answers) == 1 else "answers"
         parts.append(f"{len(answers)} {noun} = sympy.diff ({_count(ends)})")

@@ -289,6 +289,30 @@ def named_rewrites(expr: sp.Expr) -> list[tuple[Rewrite, sp.Expr]]:
     return out
 
 
+SIMPLIFY_MAX_OPS = 120
+
+
+def simplest_form(expr: sp.Expr) -> tuple[sp.Expr, str] | None:
+    """A strictly shorter form a teacher would write, with its name, or None.
+
+    Tries multiplying out and collecting (``-t(1 - σ) - (t - 1)σ = σ - t``) and pulling out
+    common factors; keeps the first that has fewer operations than ``expr``. Skipped for large
+    expressions (the cost of ``expand`` grows quickly).
+    """
+    size = sp.count_ops(expr)
+    if size > SIMPLIFY_MAX_OPS:
+        return None
+    candidates = []
+    expanded = sp.expand(expr)
+    candidates.append((expanded, "multiply out and collect"))
+    candidates.append((sp.factor_terms(expanded), "multiply out, collect, factor out"))
+    candidates.append((sp.factor_terms(expr), "factor out common factors"))
+    best = min(candidates, key=lambda c: sp.count_ops(c[0]))
+    if sp.count_ops(best[0]) < size and best[0] != expr:
+        return best
+    return None
+
+
 # --- display lines ------------------------------------------------------------------------------
 RULE_TEXT = {
     "constant": "constant rule",
@@ -392,6 +416,10 @@ def derivation(
     for rw, new in named_rewrites(value):
         lines.append(Line(None, new, rw.name, (new, truth)))
         value = new
+    shorter = simplest_form(value)
+    if shorter is not None:
+        value, rule = shorter
+        lines.append(Line(None, value, rule, (value, truth)))
     return Derivation(expr, var, root, lines, value, intermediates)
 
 
