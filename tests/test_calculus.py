@@ -177,3 +177,15 @@ def test_step_tree_is_data():
     assert len(step.substeps) == 2
     with pytest.raises(AttributeError):
         step.rule = "x"  # frozen
+
+
+def test_cross_entropy_through_sigmoid_simplifies_to_sigma_minus_t():
+    d, sol = verified(-(t * sp.log(sigmoid(z)) + (1 - t) * sp.log(1 - sigmoid(z))), z)
+    assert d.answer == sigmoid(z) - t
+    assert d.lines[-1].rule == "multiply out and collect"
+
+
+def test_simplification_never_lengthens():
+    d = derivation(sp.log(sp.cosh(y - t)), y)
+    assert sp.count_ops(d.answer) <= sp.count_ops(sp.diff(sp.log(sp.cosh(y - t)), y))
+    assert calculus.simplest_form(sp.tanh(y - t)) is None
