@@ -125,6 +125,39 @@ def test_host_documents_in_other_classes_compile(out, tmp_path, host):
     assert "There were undefined references" not in log
 
 
+@pytest.mark.tex
+def test_a_display_longer_than_a_page_breaks_between_rows(tmp_path):
+    """An Answer block of many gradients (a `wrt = "all"` part) used to be one unbreakable align*:
+    rows fell off the page ('Overfull \\vbox (666pt too high)'). Every row must reach the PDF, and a
+    row's continuation rows stay on its page."""
+    need_tool("pdflatex", "DERIVE_REQUIRE_TEX")
+    need_tool("pdftotext", "DERIVE_REQUIRE_TEX")
+    from derive.render import environment, style_text
+
+    rows = []
+    for k in range(1, 41):
+        rows.append({"lhs": rf"\frac{{\partial E}}{{\partial w_{{{k}}}}}", "rel": "=",
+                     "rhs": rf"a_{{{k}}} (y - t)", "rule_tex": "", "rule_md": ""})
+        rows.append({"lhs": "", "rel": "", "rhs": rf"{{}}\cdot \mathrm{{row}}_{{{k}}}",
+                     "rule_tex": "", "rule_md": ""})
+    part = {"status": "solved", "task": "backprop", "blocks": [], "answer": rows,
+            "verified_tex": "test"}
+    body = environment("tex").get_template("blocks.tex.j2").module.solution(part)
+    assert body.count("\\\\*") == 40  # each row is tied to its continuation
+    (tmp_path / "derive.sty").write_text(style_text())
+    (tmp_path / "long.tex").write_text(
+        "\\documentclass{article}\n\\usepackage{derive}\n\\begin{document}\n"
+        f"{body}\n\\end{{document}}\n")
+    log = _compile(tmp_path, "long.tex")
+    assert "Overfull \\vbox" not in log
+    subprocess.run(["pdftotext", "-layout", "long.pdf"], cwd=tmp_path, check=True, timeout=60)
+    pages = [p for p in (tmp_path / "long.txt").read_text(encoding="utf-8").split("\f")
+             if p.strip()]
+    assert len(pages) >= 2
+    assert [p.count("row") for p in pages] == [p.count("∂E") for p in pages]
+    assert sum(p.count("row") for p in pages) == 40
+
+
 def test_host_classes_cover_report_and_beamer():
     classes = {re.search(r"\\documentclass(?:\[[^]]*\])?\{(\w+)\}", p.read_text()).group(1)
                for p in HOSTS.glob("*.tex")}

@@ -645,10 +645,6 @@ def test_solutions_tex_compiles(built, pdfs, stem):
 
 # --- 4. reported bugs (minimal reproducers in each reason) ----------------------------------------
 @pytest.mark.tex
-@pytest.mark.xfail(strict=True, reason=(
-    "templates/derive.sty + render: the Answer block of a long 'wrt = all' backprop part is one "
-    "align* without \\allowdisplaybreaks; deep_mlp 1c (21 gradients) gives 'Overfull \\vbox "
-    "(666pt too high)' and 15 of the 21 answers fall off the bottom of page 10"))
 def test_long_answer_is_not_lost_off_the_page(pdfs):
     _, log = pdfs["deep_mlp"]
     assert "Overfull \\vbox" not in log
