@@ -229,8 +229,22 @@ def verified_summary(sol: Solution) -> str:
         parts.append(f"answer = {against}"
                      + (f" ({len(checks)} instances)" if len(checks) > 1 else ""))
     if not parts:
-        return sol.verified_by.split(";")[0]
+        return first_clause(sol.verified_by)
     return "; ".join(parts)
+
+
+def first_clause(text: str) -> str:
+    """``text`` up to its first top-level ``;``: a ``;`` inside parentheses or brackets does not
+    end the clause (``the network recomputes y (exact at 64 points; symbolic elsewhere); ...``)."""
+    depth = 0
+    for i, c in enumerate(text):
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth = max(depth - 1, 0)
+        elif c == ";" and depth == 0:
+            return text[:i].rstrip()
+    return text.strip()
 
 
 # --- the sheet -----------------------------------------------------------------------------------

@@ -133,6 +133,23 @@ def test_verified_mark_is_short_and_json_keeps_the_detail(files):
     assert "sympy.diff" in part["verified_by"]
 
 
+@pytest.mark.parametrize(("verified_by", "summary"), [
+    ("the network recomputes y (exact at 64 rational points; symbolic); 1 step checked",
+     "the network recomputes y (exact at 64 rational points; symbolic)"),
+    ("exact at 10 vertices; sampling: 12,000 points", "exact at 10 vertices"),
+    ("recomputed (exact [a; b] and {c; d}) everywhere; more",
+     "recomputed (exact [a; b] and {c; d}) everywhere"),
+    ("unbalanced (a; b", "unbalanced (a; b"),
+])
+def test_verified_summary_cuts_at_a_top_level_semicolon(verified_by, summary):
+    """A ';' inside parentheses used to end the summary: 'recomputes y (exact at 64 rational
+    points' with no closing parenthesis, in the PDF, the Markdown and the JSON."""
+    from derive.model import Solution
+    from derive.render import verified_summary
+
+    assert verified_summary(Solution(verified_by=verified_by)) == summary
+
+
 # --- Markdown ------------------------------------------------------------------------------------
 def _math_spans(md: str) -> list[str]:
     blocks = re.findall(r"^\$\$\n(.*?)\n\$\$$", md, re.S | re.M)

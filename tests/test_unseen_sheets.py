@@ -679,10 +679,6 @@ def test_delta_subscripts_follow_the_node_names(built):
         assert not re.search(r"\\delta_\{[A-Za-z]+\d+\}", tex), stem
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "derive/render.py verified_summary: falls back to verified_by.split(';')[0], which cuts "
-    "inside parentheses: a ReLU computation list's network part shows 'the network recomputes y "
-    "(exact at 64 rational points' (no closing parenthesis) in JSON, PDF and Markdown"))
 def test_verified_summaries_are_balanced(built):
     for stem in NAMES:
         for ex in _data(built, stem)["exercises"]:
