@@ -42,7 +42,10 @@ NOTATION_CHOICES = {
 
 def name_latex(name: str) -> str:
     """``w13`` -> ``w_{13}``, ``x1`` -> ``x_{1}``, ``delta3`` -> ``\\delta_{3}``,
-    ``E_k`` -> ``E_{k}``."""
+    ``E_k`` -> ``E_{k}``; the δ of a node, ``delta_<node>``, carries the node as it prints:
+    ``delta_neth1`` -> ``\\delta_{\\mathrm{neth}_{1}}``, ``delta_z3`` -> ``\\delta_{z_{3}}``."""
+    if name.startswith("delta_") and len(name) > len("delta_"):
+        return rf"\delta_{{{name_latex(name[len('delta_'):])}}}"
     m = _NAME.match(name) or _SPLIT.match(name)
     if m:
         head, sub = m.groups()

@@ -46,6 +46,26 @@ def test_sheet_notation(source, notation, expected):
     assert tex(source, notation) == expected
 
 
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("delta3", r"\delta_{3}"),
+        ("delta_y", r"\delta_{y}"),
+        ("delta_z3", r"\delta_{z_{3}}"),
+        ("delta_p2", r"\delta_{p_{2}}"),
+        ("delta_neth1", r"\delta_{\mathrm{neth}_{1}}"),
+        ("delta_neto12", r"\delta_{\mathrm{neto}_{12}}"),
+    ],
+)
+def test_a_delta_carries_its_node_as_the_node_prints(name, expected):
+    """δ of a multi-letter node used to print its raw name: \\delta_{neth1} beside the node
+    \\mathrm{neth}_{1}."""
+    assert latex(symbol(name)) == expected
+    node = name.removeprefix("delta_")
+    if node != name:
+        assert expected == rf"\delta_{{{latex(symbol(node))}}}"
+
+
 def test_plain_factors_follow_the_sheet_when_asked():
     assert tex("x1*w13 + x2*w23", sheet_factors=True) == r"x_{1} w_{13} + x_{2} w_{23}"
     assert tex("2*w13*x1**2*(y - t)", sheet_factors=True) == r"2 x_{1}^{2} w_{13} (y - t)"

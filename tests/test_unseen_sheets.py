@@ -670,9 +670,6 @@ def test_mazur_backprop_fits_the_text_width(pdfs):
     assert _overfull_hboxes(pdfs["mazur_221"][1]) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "δ subscripts of multi-letter node names are not typeset like the node: Mazur's neto1 prints "
-    "as neto_1 but its delta as \\delta_{neto1} (italic 'neto1'); softmax p1 gives \\delta_{p2}"))
 def test_delta_subscripts_follow_the_node_names(built):
     for stem in ("mazur_221", "graph_topologies"):
         tex = (built[stem][1] / "solutions.tex").read_text()
