@@ -124,22 +124,77 @@ def _align(lines, order, fmt) -> str:
 
 
 _TEXT_MACROS = {
-    r"\delta": "δ", r"\partial ": "∂", r"\partial": "∂", r"\sigma": "σ", r"\rho": "ρ", r"\sum": "Σ", r"\cdot": "·",
-    r"\tanh": "tanh", r"\cosh": "cosh", r"\sinh": "sinh", r"\log": "log", r"\le": "≤",
-    r"\ge": "≥", r"\in": "∈", r"\to": "→", r"\quad": " ", r"\,": " ", r"\left": "",
-    r"\right": "", r"\operatorname": "", r"\mathrm": "", r"\text": "",
+    r"\delta": "δ", r"\partial ": "∂", r"\partial": "∂", r"\sigma": "σ", r"\rho": "ρ",
+    r"\sum": "Σ", r"\cdot": "·", r"\tanh": "tanh", r"\cosh": "cosh", r"\sinh": "sinh",
+    r"\log": "log", r"\le": "≤", r"\ge": "≥", r"\in": "∈", r"\cup": "∪", r"\cap": "∩",
+    r"\to": "→", r"\quad": " ", r"\,": " ", r"\left": "", r"\right": "",
+    r"\operatorname": "", r"\mathrm": "", r"\text": "",
 }
+
+
+def _group(text: str, i: int) -> tuple[str, int] | None:
+    """The argument of a macro at ``text[i:]`` (after spaces): the contents of a brace group,
+    nested braces included, or one character; with the index after it. None at the end."""
+    while i < len(text) and text[i] == " ":
+        i += 1
+    if i >= len(text):
+        return None
+    if text[i] != "{":
+        return text[i], i + 1
+    depth = 0
+    for j in range(i, len(text)):
+        if text[j] == "{" and text[j - 1 : j] != "\\":
+            depth += 1
+        elif text[j] == "}" and text[j - 1 : j] != "\\":
+            depth -= 1
+            if depth == 0:
+                return text[i + 1 : j], j + 1
+    return None  # unbalanced: left as it is
+
+
+def _compound(plain: str) -> bool:
+    """Whether a piece of terminal text needs parentheses next to ``/`` or ``^``."""
+    return bool(re.search(r"[\s+\-·*/=]", plain[1:])) and not (
+        plain.startswith("(") and plain.endswith(")"))
+
+
+def _unnest(text: str) -> str:
+    r"""``\frac{A}{B}`` -> ``A/B`` (``(A)/(B)`` for sums), and ``_{A}``/``^{A}`` -> ``_A``/``^A``
+    (``^(n-1)``), with nested braces: ``\frac{\partial E}{\partial w_{1}}`` -> ``∂E/∂w_1``."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text.startswith(r"\frac", i) and not text[i + 5 : i + 6].isalpha():
+            num = _group(text, i + 5)
+            den = _group(text, num[1]) if num else None
+            if num and den:
+                a, b = _plain(num[0]), _plain(den[0])
+                a, b = (f"({x})" if _compound(x) else x for x in (a, b))
+                out.append(f"{a}/{b}")
+                i = den[1]
+                continue
+        if text[i] in "_^" and text[i + 1 : i + 2] == "{" and text[i - 1 : i] != "\\":
+            arg = _group(text, i + 1)
+            if arg:
+                inner = _plain(arg[0])
+                wrap = _compound(inner) if text[i] == "^" else " " in inner
+                out.append(text[i] + (f"({inner})" if wrap else inner))
+                i = arg[1]
+                continue
+        out.append(text[i])
+        i += 1
+    return "".join(out)
 
 
 def _plain(text: str) -> str:
     """Sheet markup or a LaTeX fragment as terminal text (δ, ∂, a/b, no braces)."""
-    text = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"\1/\2", text)
+    text = _unnest(text)
     for macro, plain in sorted(_TEXT_MACROS.items(), key=lambda kv: -len(kv[0])):
         text = re.sub(re.escape(macro) + r"(?![A-Za-z])", plain, text)
-    text = re.sub(r"_\{([^{}]*)\}", r"_\1", text)
     text = re.sub(r"\\([A-Za-z]+)", r"\1", text)  # any other macro: its name
-    text = text.replace("∂ ", "∂")
-    return text.replace("{", "").replace("}", "").replace("$", "").replace("*", "").strip()
+    text = text.replace("∂ ", "∂").replace(r"\{", "\0").replace(r"\}", "\1")
+    text = text.replace("{", "").replace("}", "").replace("$", "").replace("*", "")
+    return text.replace("\0", "{").replace("\1", "}").strip()
 
 
 class _TerminalPrinter(SheetStrPrinter):

@@ -716,10 +716,6 @@ def test_negative_factors_and_terms_are_parenthesised():
     assert "+ -" not in proc.stdout
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "derive/explain.py _plain: the \\frac regex does not allow nested braces, so "
-    "\\frac{\\partial E}{\\partial w_{1}} prints as 'frac∂E∂w_1' in the text output "
-    "(rule column '... frac∂E∂a_1 above' and every 'Gradients at the given point' label)"))
 def test_explain_text_prints_partial_fractions():
     proc = run_cli("explain", "z1 = w1*x1", "a1 = tanh(z1)", "E = (a1 - t1)**2", "--wrt", "w1",
                    "--at", "w1=1,x1=1,t1=0")
