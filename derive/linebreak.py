@@ -242,27 +242,42 @@ def text_width(tex: str) -> float:
 class Piece:
     op: str  # operator printed before the piece on a continuation line: "+", "-", "\cdot", ""
     tex: str
+    term: bool = False  # begins a top-level term of a sum: a line break is best before it
+    depth: int = 0  # parentheses opened across rows around it: a row it begins is indented
 
 
-def _pieces(expr: sp.Basic, printer: SheetPrinter, budget: float) -> list[Piece]:
-    """Break points of ``expr``: top-level pieces, with over-long parenthesised sums opened up."""
+def _pieces(expr: sp.Basic, printer: SheetPrinter, budget: float, top: bool = False
+            ) -> list[Piece]:
+    """Break points of ``expr``: top-level pieces; a piece that alone is wider than ``budget`` is
+    opened up one level further (a parenthesised sum, or a product between its factors). With
+    ``top``, the first piece of each term of a sum is marked (:attr:`Piece.term`)."""
     split = printer.split(expr)
     if not split:
         return [Piece("", printer.print_piece(expr))]
     out: list[Piece] = []
     for op, sub, parens in split:
+        start = len(out)
         tex = printer.print_piece(sub)
         if parens and width(tex) + 1 > budget and isinstance(sub, sp.Add):
             inner = _pieces(sub, printer, budget - 1)
+            inner[1:] = [Piece(p.op, p.tex, depth=p.depth + 1) for p in inner[1:]]
             texts = " ".join(p.tex for p in inner)
             # \left/\right cannot span rows: size the pair by hand, one step above its contents
             big = r"\Big" if re.search(r"\\(frac|sum)", texts) else r"\big" if "(" in texts else ""
-            inner[0] = Piece(op, f"{big}l({inner[0].tex}" if big else f"({inner[0].tex}")
+            inner[0] = Piece(op, f"{big}l({inner[0].tex}" if big else f"({inner[0].tex}",
+                             depth=inner[0].depth)
             last = inner[-1]
-            inner[-1] = Piece(last.op, f"{last.tex}{big}r)" if big else f"{last.tex})")
+            inner[-1] = Piece(last.op, f"{last.tex}{big}r)" if big else f"{last.tex})",
+                              depth=last.depth)
             out.extend(inner)
-            continue
-        out.append(Piece(op, flat_parens(rf"\left({tex}\right)") if parens else tex))
+        elif not parens and width(tex) > budget and printer.split(sub):
+            # a long term of a sum (a product of long factors): break it between its factors
+            inner = _pieces(sub, printer, budget)
+            out.extend([Piece(op, inner[0].tex, depth=inner[0].depth), *inner[1:]])
+        else:
+            out.append(Piece(op, flat_parens(rf"\left({tex}\right)") if parens else tex))
+        if top and isinstance(expr, sp.Add):
+            out[start] = Piece(out[start].op, out[start].tex, True, out[start].depth)
     return out
 
 
@@ -281,28 +296,41 @@ def break_expr(expr: sp.Basic, printer: SheetPrinter, first: float, rest: float)
 
     Continuation lines begin with their operator (``{}+ ...``, ``{}\\cdot ...``) so that TeX
     spaces it as a binary operator. A line holds at least one piece even when that piece alone is
-    too wide (it cannot be broken further).
+    too wide (it cannot be broken further). A term of a sum that does not fit on the current line
+    starts a new one, rather than leaving its first factors at the end of the line before.
     """
     oriented = printer.term_order.orient(expr)
     whole = printer.print_piece(oriented)
     if width(whole) <= first or not printer.split(oriented):
         return [whole]
-    pieces = _pieces(oriented, printer, min(first, rest))
+    groups: list[list[Piece]] = []
+    for p in _pieces(oriented, printer, min(first, rest), top=True):
+        if p.term or not groups:
+            groups.append([])
+        groups[-1].append(p)
     lines: list[list[Piece]] = [[]]
-    for p in pieces:
-        budget = first if len(lines) == 1 else rest
-        if lines[-1] and width(_line(lines[-1] + [p], len(lines) > 1)) > budget:
-            lines.append([p])
-        else:
-            lines[-1].append(p)
+
+    def fits(pieces: list[Piece]) -> bool:
+        return width(_line(lines[-1] + pieces, len(lines) > 1)) <= (
+            first if len(lines) == 1 else rest)
+
+    for group in groups:
+        if lines[-1] and not fits(group):
+            lines.append([])
+        for p in group:
+            if lines[-1] and not fits([p]):
+                lines.append([p])
+            else:
+                lines[-1].append(p)
     return [_line(ln, k > 0) for k, ln in enumerate(lines)]
 
 
 def _line(pieces: list[Piece], continued: bool) -> str:
     """The text of one row; a continuation row starts with its operator (``{}\\cdot`` for a
-    product broken between factors)."""
+    product broken between factors), indented by a ``\\quad`` for each parenthesis that is open
+    across rows around it (``\\quad {}+ w_{7} ...\\bigr)``)."""
     if not continued:
         return _join(pieces)
     head, *tail = pieces
     op = head.op or r"\cdot"
-    return "{}" + op + " " + _join([Piece("", head.tex), *tail])
+    return r"\quad " * head.depth + "{}" + op + " " + _join([Piece("", head.tex), *tail])

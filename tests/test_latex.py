@@ -145,7 +145,30 @@ def test_a_long_product_breaks_between_factors_within_budget():
     assert len(lines) > 1
     assert all(width(ln) <= 20 for ln in lines)
     for ln in lines[1:]:
-        assert ln.startswith(("{}+", "{}-", r"{}\cdot"))
+        assert re.sub(r"^(\\quad )*", "", ln).startswith(("{}+", "{}-", r"{}\cdot"))
+
+
+MAZUR_B1 = ("(1 - sigmoid(neth1))*(w5*(1 - sigmoid(neto1))*(o1 - t1)*sigmoid(neto1) "
+            "+ w7*(1 - sigmoid(neto2))*(o2 - t2)*sigmoid(neto2))*sigmoid(neth1) "
+            "+ (1 - sigmoid(neth2))*(w6*(1 - sigmoid(neto1))*(o1 - t1)*sigmoid(neto1) "
+            "+ w8*(1 - sigmoid(neto2))*(o2 - t2)*sigmoid(neto2))*sigmoid(neth2)")
+
+
+def test_a_sum_of_long_products_breaks_inside_its_terms():
+    """Mazur's ∂E/∂b1: a sum of two products, each too long for a line, used to be broken only at
+    its top-level '+' (54pt into the margin). Each term is opened up, a term starts its own row
+    when it does not fit the row before, and rows inside a parenthesis are indented."""
+    order = TermOrder(["neth1", "w1", "i1", "h1", "neto1", "w5", "o1", "t1", "w6", "w7", "w8"])
+    printer = SheetPrinter(None, order, sheet_factors=True)
+    expr = parse_expr(MAZUR_B1)
+    assert width(printer.doprint(expr)) > 50
+    lines = break_expr(expr, printer, 28, 25)
+    assert all(width(ln) <= 28 for ln in lines), [(width(ln), ln) for ln in lines]
+    assert len(lines) == 4
+    assert lines[2].startswith(r"{}+ (1 - \sigma(\mathrm{neth}_{2})) \bigl(w_{6}")  # a new term
+    assert lines[1].startswith(r"\quad {}+ w_{7}") and lines[3].startswith(r"\quad {}+ w_{8}")
+    joined = " ".join(re.sub(r"^(\\quad )*\{\}", "", ln) for ln in lines)
+    assert re.sub(r"\\[bB]ig[lr]|\s+", "", joined) == re.sub(r"\s+", "", printer.doprint(expr))
 
 
 def test_short_expressions_stay_on_one_line():

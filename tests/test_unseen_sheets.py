@@ -663,9 +663,6 @@ def test_region_write_up_fits_the_text_width(pdfs):
 
 
 @pytest.mark.tex
-@pytest.mark.xfail(strict=True, reason=(
-    "derive/linebreak.py: the closed form ∂E/∂b1 of Mazur's net (a sum of two long products) is "
-    "not broken: 54pt into the margin, in the backward pass and in the Answer block"))
 def test_mazur_backprop_fits_the_text_width(pdfs):
     assert _overfull_hboxes(pdfs["mazur_221"][1]) == []
 
