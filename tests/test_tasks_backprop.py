@@ -164,7 +164,8 @@ def test_sheet_written_from_scratch_solves_and_verifies():
     shared = by_name["2b"]
     assert shared.data["from_part"] == {"w": "a", "b": "a"}
     mse = by_name["3a"]
-    assert "x[i, k]" in sp.sstr(mse.answer) and "tanh" in sp.sstr(mse.answer)
+    # tanh' written with the prediction's own name: (1 - y_k^2), not 1 - tanh^2(Σ ...)
+    assert "x[i, k]" in sp.sstr(mse.answer) and "1 - y[k]**2" in sp.sstr(mse.answer)
 
 
 # --- derive explain with a computation list ------------------------------------------------------
@@ -265,3 +266,63 @@ def test_task_input_errors_point_at_the_parameter(where, override, needle):
         REGISTRY[part.task].run(_ctx(file, ex, part, **override))
     assert needle in str(e.value), str(e.value)
     assert e.value.line == 77 and e.value.file == file
+
+
+# --- chain-rule: networks that are not linear in the index sum ----------------------------------
+def _chain_rule_part(network: str, wrt: str, model: str = "E = (y - t)**2/2", **params):
+    extra = "".join(f'{k} = "{v}"\n' for k, v in params.items())
+    text = f'''
+[sheet]
+id = "cr"
+title = "t"
+[[exercise]]
+title = "t"
+model = ["{model}"]
+[[exercise.part]]
+task = "chain-rule"
+network = "{network}"
+wrt = "{wrt}"
+{extra}'''
+    (result,) = solve_sheet(parse_sheet(text, "cr.toml"))
+    return result.solution
+
+
+def _texts(sol) -> str:
+    return " ".join(b.text for b in sol.blocks if hasattr(b, "text"))
+
+
+@pytest.mark.parametrize("outer", ["sigmoid({})", "tanh({})", "({})**2", "sigmoid({} + b)"])
+@pytest.mark.parametrize("wrt", ["w[i]", "w[j]"])
+def test_chain_rule_resolves_the_index_range(outer, wrt):
+    """Σ_i δ_ij x_i^(k) = x_j^(k) for 1 ≤ j ≤ d (stated), not Piecewise(..., (0, True))."""
+    dummy = "j" if wrt == "w[i]" else "i"
+    network = outer.format(f"Sum(w[{dummy}]*x[{dummy}, k], (i, 1, d))".replace(
+        "(i, 1", f"({dummy}, 1"))
+    sol = _chain_rule_part(network, wrt)
+    assert not sol.answer.has(sp.Piecewise), sol.answer
+    assert not any(ln.rhs.has(sp.Piecewise) for ln in sol.lines())
+    j = wrt[2]
+    assert rf"$1 \le {j} \le d$" in _texts(sol)
+    # every line and the answer are proven symbolically at the concrete sizes: no timeouts
+    assert all(ln.verified_by.startswith("symbolic") or ln.relation == ":="
+               for ln in sol.lines()), [ln.verified_by for ln in sol.lines()]
+    k, N = index("k"), sp.Symbol("N", integer=True, positive=True)
+    y, t, x = indexed_base("y"), indexed_base("t"), indexed_base("x")
+    jj = index(j)
+    d_y = {"sigmoid({})": y[k] * (1 - y[k]), "tanh({})": 1 - y[k] ** 2,
+           "sigmoid({} + b)": y[k] * (1 - y[k])}
+    if outer in d_y:  # the derivative of the activation in the prediction's own name
+        expected = sp.Sum((y[k] - t[k]) * d_y[outer] * x[jj, k], (k, 1, N)) / N
+        assert sp.simplify(sol.answer - expected) == 0, sol.answer
+
+
+def test_chain_rule_logistic_regression_is_p_minus_t():
+    """Cross-entropy through σ: (1/M) Σ_n (p_n − t_n) x_j^(n), the textbook form."""
+    sol = _chain_rule_part("sigmoid(Sum(w[i]*x[i, n], (i, 1, d)))", "w[j]",
+                           model="E = -t*log(p) - (1 - t)*log(1 - p)",
+                           output="p", samples="M", index="n")
+    n, j, M = index("n"), index("j"), sp.Symbol("M", integer=True, positive=True)
+    p, t, x = indexed_base("p"), indexed_base("t"), indexed_base("x")
+    assert sol.answer == sp.Sum((p[n] - t[n]) * x[j, n], (n, 1, M)) / M
+    assert not sol.answer.has(sigmoid)
+

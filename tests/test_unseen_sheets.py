@@ -681,10 +681,6 @@ def test_verified_summaries_are_balanced(built):
                 assert s.count("(") == s.count(")"), f"{stem} {ex['number']}{part['label']}: {s}"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "derive/tasks/chain_rule.py: with a network that is not linear in the sum (sigmoid/tanh of "
-    "Sum(w[i]*x[i, k]), or its square), ∂E/∂w_j keeps SymPy's Piecewise((..., (d >= j) & "
-    "(j >= 1)), (0, True)) inside the sum; the sheet prints 'for d ≥ j ∧ j ≥ 1 / 0 otherwise'"))
 def test_chain_rule_answer_has_no_index_range_piecewise(built):
     for ex in _data(built, "dataset_losses")["exercises"]:
         for part in ex["parts"]:

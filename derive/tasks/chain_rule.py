@@ -30,7 +30,7 @@ from collections.abc import Callable
 import sympy as sp
 
 from derive.backprop import sheet_form
-from derive.calculus import local_derivative
+from derive.calculus import local_derivative, simplest_form
 from derive.errors import InputError
 from derive.functions import index, indexed_base, symbol
 from derive.latex import Dot, TermOrder, latex, sympy_str
@@ -89,13 +89,13 @@ def run(ctx: Context) -> Solution:
         ]
         answers_rhs = sp.Sum(r_k * dyk, (k, 1, N)) / N
     else:  # 2c: dy_k/dw worked out from the network
-        dyk, rule = _network_derivative(p)
-        shown_net = D(p.network, w, evaluate=False)
-        per = [
-            Line(D(yk, w, evaluate=False), shown_net, f"{tex(sp.Eq(yk, p.network))}"),
-            Line(None, dyk, rule),
-        ]
-        blocks.append(Text(f"The derivative of the prediction {tex(yk)}:"))
+        steps = _network_derivative(p, yk, tex)
+        dyk = steps[-1][0]
+        per = [Line(D(yk, w, evaluate=False), D(p.network, w, evaluate=False),
+                    f"{tex(sp.Eq(yk, p.network))}")]
+        per += [Line(None, rhs, rule) for rhs, rule in steps]
+        blocks.append(Text(f"The derivative of the prediction {tex(yk)}"
+                           f"{_range_note(p, tex)}:"))
         blocks.append(Align(tuple(inst.check_lines(per))))
         total = [
             Line(D(E, w, evaluate=False),
@@ -106,7 +106,12 @@ def run(ctx: Context) -> Solution:
                  tex(sp.Eq(D(E, Ek, evaluate=False), 1 / N, evaluate=False))
                  + "; both factors above"),
         ]
-        answers_rhs = sp.Sum(r_k * dyk, (k, 1, N)) / N
+        term = r_k * dyk
+        shorter = _shorter(term)
+        if shorter is not None:
+            term, how = shorter
+            total.append(Line(None, Dot(1 / N, sp.Sum(term, (k, 1, N))), how))
+        answers_rhs = sp.Sum(term, (k, 1, N)) / N
     blocks.append(Text("Summing over the data set, with "
                        f"{tex(sp.Eq(D(E, Ek, evaluate=False), 1 / N, evaluate=False))}:"))
     blocks.append(Align(tuple(inst.check_lines(total))))
@@ -230,17 +235,169 @@ def _rename_dummy(net: sp.Expr, i: sp.Symbol) -> sp.Expr:
     return net.replace(lambda e: isinstance(e, sp.Sum), rename)
 
 
-def _network_derivative(p: _Problem) -> tuple[sp.Expr, str]:
-    """∂y_k/∂w from the network, with the reason in words."""
-    raw = sp.diff(p.network, p.wrt)
-    value = raw.doit()
-    if isinstance(value, sp.Piecewise) and len(value.args) == 2 and value.args[1][0] == 0:
-        value = value.args[0][0]  # the index lies in its range: 1 <= i <= d
+def _network_derivative(p: _Problem, yk: sp.Expr, tex: Callable[[sp.Basic], str]
+                        ) -> list[tuple[sp.Expr, str]]:
+    """∂y_k/∂w from the network: (expression, reason) for each displayed step.
+
+    The differentiated index is in its range by assumption (1 <= j <= d, stated on the sheet), so
+    Σ_i δ_ij x_i = x_j: SymPy's Piecewise((x_j, (j >= 1) & (j <= d)), (0, True)) is resolved to
+    its first branch. When the result contains the network itself (σ' = σ(1 - σ),
+    tanh' = 1 - tanh²), it is written with the prediction y_k.
+    """
+    w = p.wrt
+    raw = sp.diff(p.network, w)
+    value = _in_range(raw.doit(), p)
+    rules = []
+    outer = _outer_rule(p)
+    if outer:
+        rules.append(outer)
     if raw.has(sp.KroneckerDelta):
-        w = p.wrt
-        return value, (f"only the term with index ${latex(w.indices[0])}$ depends on "
-                       f"${latex(w)}$")
-    return value, "by sympy.diff"
+        rules.append(f"only the term with index ${latex(w.indices[0])}$ depends on "
+                     f"${latex(w)}$")
+    steps = [(value, "; ".join(rules) or "by sympy.diff")]
+    named = value.xreplace({p.network: yk})
+    if named != value:
+        steps.append((named, tex(sp.Eq(yk, p.network, evaluate=False))))
+    return steps
+
+
+def _index_range(p: _Problem) -> tuple[sp.Expr, sp.Expr] | None:
+    """(lo, hi) of the sum over the index of an indexed ``wrt``, or None."""
+    w = p.wrt
+    if not isinstance(w, sp.Indexed) or p.network is None:
+        return None
+    for s in p.network.atoms(sp.Sum):
+        if any(isinstance(a, sp.Indexed) and a.base == w.base for a in s.function.atoms(
+                sp.Indexed)) and len(s.limits) == 1:
+            return s.limits[0][1], s.limits[0][2]
+    return None
+
+
+def _range_note(p: _Problem, tex: Callable[[sp.Basic], str]) -> str:
+    """``, for 1 ≤ j ≤ d (the range of the index j)`` when ``wrt`` is indexed, else ""."""
+    bounds = _index_range(p)
+    if bounds is None:
+        return ""
+    j = p.wrt.indices[0]
+    chain = r" \le ".join(tex(e).strip("$") for e in (bounds[0], j, bounds[1]))
+    return f", for ${chain}$ (the range of the index {tex(j)})"
+
+
+def _in_range(value: sp.Expr, p: _Problem) -> sp.Expr:
+    """``value`` with every Piecewise over the range of the differentiated index resolved: the
+    first branch whose condition holds for lo <= j <= hi (the index is in range by assumption).
+    A Piecewise whose conditions say anything else is left alone."""
+    bounds = _index_range(p)
+    if bounds is None:
+        return value
+    lo, hi = bounds
+    j = p.wrt.indices[0]
+    facts = {sp.Ge(j, lo), sp.Le(j, hi), sp.Le(lo, j), sp.Ge(hi, j)}
+
+    def holds(cond) -> bool | None:
+        if cond is sp.true:
+            return True
+        parts = cond.args if isinstance(cond, sp.And) else (cond,)
+        if all(c in facts or c is sp.true for c in parts):
+            return True
+        return None
+
+    def resolve(pw: sp.Piecewise) -> sp.Expr:
+        for expr, cond in pw.args:
+            verdict = holds(cond)
+            if verdict:
+                return expr
+            return pw  # undecided: keep it
+        return pw
+
+    return value.replace(lambda e: isinstance(e, sp.Piecewise), resolve)
+
+
+def _outer_rule(p: _Problem) -> str:
+    """The rules of the outer function when the network is f(Σ ...) (chain rule), else ""."""
+    sums = [s for s in p.network.atoms(sp.Sum) if s.has(_base(p.wrt))]
+    if len(sums) != 1 or p.network == sums[0]:
+        return ""
+    u = sp.Dummy("u", real=True)
+    outer = p.network.xreplace({sums[0]: u})
+    if outer.has(_base(p.wrt)) or sp.diff(outer, u, 2) == 0:
+        return ""  # linear in the sum (Σ w_i x_i + b): no chain rule to name
+    rules = local_derivative(outer, u).rule.split("; ")
+    keep = [r for r in rules if r and r not in ("multiply out", "chain rule")
+            and not r.startswith("linear")]
+    return "; ".join(["chain rule", *keep])
+
+
+def _base(w: sp.Expr) -> sp.Basic:
+    return w.base if isinstance(w, sp.Indexed) else w
+
+
+SHORTER_MAX_OPS = 120
+
+
+def _shorter(term: sp.Expr) -> tuple[sp.Expr, str] | None:
+    """A strictly shorter summand (−(t/p + (t−1)/(1−p))·p(1−p)·x_j = (p − t)·x_j), or None."""
+    size = sp.count_ops(term)
+    if size > SHORTER_MAX_OPS:
+        return None
+    candidates = []
+    found = simplest_form(term)
+    if found is not None:
+        candidates.append(found)
+    try:
+        candidates.append((sp.factor(sp.cancel(term)), "cancel and factor"))
+    except sp.PolynomialError:
+        pass
+    best = min(candidates, key=lambda c: (sp.count_ops(c[0]), len(c[1])), default=None)
+    if best is None or sp.count_ops(best[0]) >= size or best[0] == term:
+        return None
+    return best
+
+
+FROZEN_MAX_OPS = 400
+
+
+def _frozen(a: sp.Expr, b: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+    """The check ``a == b``, or a stronger one that verification proves at once.
+
+    Every function application (σ(w_1 x_1 + w_2 x_2), tanh(...), ...) is replaced by a fresh
+    symbol on both sides. When the two sides then agree as rational functions of those symbols,
+    they agree for every value the applications take, in particular their actual values: the
+    frozen pair is returned (it implies ``a == b``). Otherwise the original pair is returned
+    unchanged, and verification does the work (``simplify``, or random points). Without this,
+    SymPy needs seconds to see −t(1/σ(s))σ(s)(1 − σ(s)) ... = σ(s) − t once σ is written with exp.
+    """
+    apps = sorted(a.atoms(sp.Function) | b.atoms(sp.Function), key=sp.default_sort_key)
+    if not apps or sp.count_ops(a) + sp.count_ops(b) > FROZEN_MAX_OPS:
+        return a, b
+    reps = {f: sp.Dummy(f"f{n}", real=True) for n, f in enumerate(apps)}
+    fa, fb = a.xreplace(reps), b.xreplace(reps)
+    if fa.has(sp.Derivative) or fb.has(sp.Derivative):
+        return a, b
+    try:
+        same = sp.cancel(sp.expand(fa - fb)) == 0
+    except (sp.PolynomialError, TypeError, ValueError, ZeroDivisionError):
+        same = False
+    return (fa, fb) if same else (a, b)
+
+
+def _unroll(e: sp.Expr) -> sp.Expr:
+    """``e`` with every sum over concrete bounds written out term by term (innermost first).
+
+    Much faster than ``Sum.doit``, which tries closed forms (partial fractions, ...) before it
+    falls back to adding the terms; anything left (a symbolic bound) goes through ``doit``.
+    """
+    def terms(s: sp.Sum) -> sp.Expr:
+        body = s.function
+        for var, lo, hi in reversed(s.limits):
+            if not (lo.is_Integer and hi.is_Integer and hi >= lo - 1):
+                return s
+            body = sp.Add(*(body.xreplace({var: sp.Integer(v)})
+                            for v in range(int(lo), int(hi) + 1)))
+        return body
+
+    out = e.replace(lambda x: isinstance(x, sp.Sum), terms)
+    return out.doit() if out.has(sp.Sum, sp.Derivative) else out
 
 
 class _Instances:
@@ -284,7 +441,7 @@ class _Instances:
             return p.ell.xreplace({p.y: self.prediction(k), p.t: p.tb[k]})
 
         def expanded(e: sp.Expr) -> sp.Expr:
-            return e.xreplace(subs).doit()
+            return _unroll(e.xreplace(subs))
 
         def is_(x, base) -> bool:
             return isinstance(x, sp.Indexed) and x.base == base
@@ -332,7 +489,7 @@ class _Instances:
         for ln in lines:
             lhs = ln.lhs if ln.lhs is not None else lhs
             size = LINE_INSTANCE[: len(self.keys)]
-            check = (self.concrete(ln.rhs, size), self.truth(lhs, size))
+            check = _frozen(self.concrete(ln.rhs, size), self.truth(lhs, size))
             out.append(Line(ln.lhs, ln.rhs, ln.rule, check, relation=ln.relation))
         return out
 
@@ -342,5 +499,5 @@ class _Instances:
         for size in self.sizes:
             label = ", ".join(f"{k}={v}" for k, v in zip(self.keys, size, strict=False))
             out.append((f"d{self.p.E}/d{sp.sstr(self.p.wrt)} at {label}",
-                        self.concrete(answer, size), self.truth(lhs, size)))
+                        *_frozen(self.concrete(answer, size), self.truth(lhs, size))))
         return out
