@@ -121,6 +121,38 @@ def test_symbolic_weights_are_input_errors():
         analyze(net)
 
 
+def _write_up(text, **kw):
+    """The decision-boundary task's sentences for the network ``text``."""
+    from derive.tasks.decision_boundary import DEFAULT_CLASSES, solve
+
+    a, _ = regions_of(text, **kw)
+    sol = solve(a, DEFAULT_CLASSES, {}, "ex1-a", "checked")
+    return a, [b.text for b in sol.blocks if hasattr(b, "text")]
+
+
+@pytest.mark.parametrize(("text", "empty", "whole"), [
+    ("relu(x1) + relu(x2) - relu(x1 + x2) + 1/2", "Class 1", "Class 2"),  # y >= 1/2
+    ("-relu(x1) - relu(x2) - 1", "Class 2", "Class 1"),  # y <= -1
+])
+def test_a_class_covering_the_plane_is_the_whole_plane_and_the_other_is_empty(
+        text, empty, whole):
+    a, texts = _write_up(text)
+    assert [g for r in a.regions for g in r.groups] == [()]  # no condition at all
+    prose = " ".join(texts)
+    assert r"\left\{\right\}" not in prose  # not the empty set
+    assert f"{whole} (unbounded): the whole plane" in prose
+    assert f"{empty} is empty" in prose
+
+
+def test_a_class_without_points_is_said_to_be_empty():
+    """y = relu(x1 + x2) + relu(x1 - x2) >= 0: class 1 is empty, class 2 is not the whole plane
+    (y = 0 where x1 <= -|x2|)."""
+    _, texts = _write_up("relu(x1 + x2) + relu(x1 - x2)")
+    prose = " ".join(texts)
+    assert r"Class 1 is empty: $y \geq 0$ everywhere." in prose
+    assert "whole plane" not in prose
+
+
 # --- random networks ----------------------------------------------------------------------------
 small = st.integers(-3, 3)
 bias = st.builds(Fraction, st.integers(-4, 4), st.sampled_from([1, 2, 3]))

@@ -717,10 +717,6 @@ def test_explain_text_prints_partial_fractions():
     assert "∂E/∂w_1" in proc.stdout or "∂E/∂w1" in proc.stdout
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "derive/tasks/decision_boundary.py: when y has one sign everywhere (relu_regions ex. 6, "
-    "y >= 1/2), the write-up says 'Class 2 (unbounded): {}.', i.e. the empty set, for what is "
-    "the whole plane, and never says that class 1 is empty"))
 def test_a_class_that_covers_the_plane_is_not_written_as_the_empty_set(built):
     part = _data(built, "relu_regions")["exercises"][5]["parts"][0]
     assert [r["closed_form"] for r in part["regions"]] == [[[]]]  # the data: no condition at all

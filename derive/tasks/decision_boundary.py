@@ -170,6 +170,14 @@ def solve(a: Analysis, classes: dict[str, str], notation, stem: str, checked: st
     for sign in (NEG, POS, ZERO):
         parts = [r for r in a.regions if r.sign == sign]
         if not parts:
+            if sign != ZERO:  # a class without points is said so, not left out
+                never = sp.Ge(ysym, cut) if sign == NEG else sp.Le(ysym, cut)
+                blocks.append(Text(f"{name[sign].capitalize()} is empty: "
+                                   f"${latex(never, notation)}$ everywhere."))
+            continue
+        if any(not g for r in parts for g in r.groups):  # a group without conditions
+            blocks.append(Text(f"{name[sign].capitalize()} (unbounded): the whole plane, "
+                               f"${latex(sp.S.Reals**2, notation)}$."))
             continue
         form = SetOf(*(Conditions(*(s.relation(x) for s in g)) for r in parts for g in r.groups))
         extra = "" if not any(r.extra for r in parts) else \
