@@ -326,3 +326,70 @@ def test_chain_rule_logistic_regression_is_p_minus_t():
     assert sol.answer == sp.Sum((p[n] - t[n]) * x[j, n], (n, 1, M)) / M
     assert not sol.answer.has(sigmoid)
 
+
+# --- derivative: through the computation list --------------------------------------------------
+THROUGH = ["z = w*x + b", "y = tanh(z)", "E = (y - t)**2"]
+
+
+def _derivative_part(of: str, wrt: str, model=THROUGH):
+    load_all()
+    sheet = parse_sheet(f'''
+[sheet]
+id = "d"
+title = "t"
+[[exercise]]
+title = "t"
+model = {list(model)!r}
+[[exercise.part]]
+task = "derivative"
+of = "{of}"
+wrt = "{wrt}"
+'''.replace("'", '"'), "d.toml")
+    ex = sheet.exercises[0]
+    part = ex.parts[0]
+    return verify_solution(REGISTRY["derivative"].run(_ctx(sheet.file, ex, part)))
+
+
+def _full(model) -> dict:
+    from derive.parse import parse_assignment
+
+    full: dict = {}
+    for line in model:
+        name, expr = parse_assignment(line)
+        full[S(name)] = expr.xreplace(full)
+    return full
+
+
+@pytest.mark.parametrize(("of", "wrt", "through"), [
+    ("E", "w", ["z", "y"]),  # w reaches E only through z and y
+    ("E", "z", ["y"]),  # a node as the variable: its own definition is not substituted
+    ("(y - t)**3", "b", ["z", "y"]),  # an expression over model names
+    ("E", "t", []),  # occurs directly, and through nothing else: nothing substituted
+])
+def test_derivative_follows_the_computation_list(of, wrt, through):
+    sol = _derivative_part(of, wrt)
+    model = [m for m in THROUGH if not m.startswith(f"{wrt} =")]  # a node as variable stays
+    full = _full(model)
+    f = full[S(of)] if S(of) in full else _full([*model, f"Q = {of}"])[S("Q")]
+    truth = sp.diff(f, S(wrt))
+    assert sp.simplify(sol.answer.xreplace(full) - truth) == 0, sol.answer
+    assert sol.data.get("substituted", []) == through
+    if through:  # says which definitions were substituted, and answers in the model's names
+        intro = sol.blocks[0].text
+        assert "depends on" in intro and all(f"${n} = " in intro for n in through), intro
+        assert S("y") in sol.answer.free_symbols
+
+
+def test_derivative_of_a_name_that_does_not_depend_on_wrt_is_an_error():
+    with pytest.raises(InputError, match="does not depend on q, neither directly nor through"):
+        _derivative_part("E", "q")
+
+
+def test_derivative_substitutes_only_the_names_on_the_paths():
+    """v = 2*x does not depend on w: it stays a name; z1 and a1 are substituted."""
+    model = ["z1 = w*x", "a1 = sigmoid(z1)", "v = 2*x", "E = a1*v"]
+    sol = _derivative_part("E", "w", model)
+    assert sol.data["substituted"] == ["z1", "a1"]
+    assert S("v") in sol.answer.free_symbols
+    truth = sp.diff(_full(model)[S("E")], S("w"))
+    assert sp.simplify(sol.answer.xreplace(_full(model)) - truth) == 0

@@ -724,11 +724,6 @@ def test_a_class_that_covers_the_plane_is_not_written_as_the_empty_set(built):
     assert "$\\{\\}$" not in tex
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "derive/tasks/derivative.py: `derivative` of a model node of a computation list reads only "
-    "that node's right-hand side; model = ['z = w*x + b', 'y = tanh(z)', 'E = (y - t)**2'], "
-    "of = 'E', wrt = 'w' fails with 'w does not occur in E' (it does, through y and z): "
-    "differentiate through the graph, or say that E depends on w through y and point to backprop"))
 def test_derivative_of_a_model_node_reaches_through_the_graph(tmp_path):
     sheet = tmp_path / "through.toml"
     sheet.write_text("""

@@ -1,21 +1,34 @@
 """Task ``derivative``: d(of)/d(wrt) step by step, every line verified.
 
 Parameters: ``of`` — a name defined in the exercise's model (its right-hand side is
-differentiated, other model names are treated as variables: a partial derivative), or an
-expression; ``wrt`` — the variable.
+differentiated), or an expression; ``wrt`` — the variable.
+
+Model names in ``of`` that depend on ``wrt`` (directly or through other model names) are not
+constants: their definitions are substituted first, only those on a path from ``wrt`` to ``of``
+(model names that do not depend on ``wrt`` stay as they are, so the composite stays small), and the
+composite is differentiated by the step engine. The solution says which definitions were
+substituted and, when it is shorter, writes the answer back in the model's names
+(``2 (y - t)(1 - y^2) x`` rather than ``2 (tanh(wx + b) - t)(1 - tanh^2(wx + b)) x``). When
+``of`` does not depend on ``wrt`` at all, that is an input error. The result is the total
+derivative, as backprop computes it, and agrees with ``sympy.diff`` of the fully substituted
+``of``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import sympy as sp
 
 from derive.calculus import derivation
 from derive.errors import InputError
 from derive.functions import symbol
-from derive.latex import TermOrder
-from derive.model import Align, Solution
+from derive.latex import TermOrder, latex
+from derive.model import Align, Line, Solution, Text
 from derive.parse import parse_expr
-from derive.tasks import Context, task
+from derive.tasks import Assignment, Context, task
+
+COMPOSITE_LIMIT = 400  # tree nodes: larger composites are left to the backprop task
 
 
 @task(
@@ -41,9 +54,66 @@ def run(ctx: Context) -> Solution:
         raise ctx.error(f"'wrt': {e.message}", "wrt") from None
     if not isinstance(var, sp.Symbol):
         raise ctx.error(f"'wrt' must be a single name, not {wrt_text!r}", "wrt")
-    if var not in expr.free_symbols:
-        raise ctx.error(f"{wrt_text} does not occur in {ctx.params['of']}", "wrt")
-    return solve(expr, var, lhs_name, ctx.names)
+    through = path_definitions(ctx.model, expr, var,
+                               exclude=assignment.name if assignment is not None else None)
+    if var not in expr.free_symbols and not through:
+        raise ctx.error(f"{ctx.params['of']} does not depend on {wrt_text}, neither directly "
+                        "nor through the model", "wrt")
+    if not through:
+        return solve(expr, var, lhs_name, ctx.names)
+    composite = substitute(expr, through)
+    if sum(1 for _ in sp.preorder_traversal(composite)) > COMPOSITE_LIMIT:
+        names = ", ".join(a.name for a in through)
+        raise ctx.error(f"{ctx.params['of']} depends on {wrt_text} through {names}; the "
+                        "substituted expression is too large to differentiate in one piece: "
+                        "use task = \"backprop\"", "wrt")
+    return solve_through(expr, composite, var, lhs_name, through, ctx.names, ctx.notation)
+
+
+def path_definitions(model: Sequence[Assignment], expr: sp.Expr, var: sp.Symbol,
+                     exclude: str | None = None) -> list[Assignment]:
+    """The model assignments on a path from ``var`` to ``expr``, in dependency order.
+
+    Those that ``expr`` reads, directly or through other assignments, and that depend on
+    ``var``; ``exclude`` (the assignment that defines ``expr`` itself) and ``var`` never count.
+    """
+    defs = {a.name: a for a in model if a.name not in (exclude, var.name)}
+    reads = {n: {s.name for s in a.expr.free_symbols} & set(defs) for n, a in defs.items()}
+    depends: set[str] = set()
+    changed = True
+    while changed:  # names that depend on var (a fixpoint: the model may list them in any order)
+        changed = False
+        for n, a in defs.items():
+            if n not in depends and (var in a.expr.free_symbols or reads[n] & depends):
+                depends.add(n)
+                changed = True
+    needed: list[str] = []
+    stack = [s.name for s in expr.free_symbols if s.name in depends]
+    while stack:
+        n = stack.pop()
+        if n not in needed:
+            needed.append(n)
+            stack.extend(reads[n] & depends)
+    order: list[str] = []
+
+    def visit(n: str, seen: frozenset[str]) -> None:
+        if n in order or n in seen:
+            return
+        for m in sorted(reads[n] & set(needed)):
+            visit(m, seen | {n})
+        order.append(n)
+
+    for n in (a.name for a in model if a.name in needed):
+        visit(n, frozenset())
+    return [defs[n] for n in order]
+
+
+def substitute(expr: sp.Expr, definitions: Sequence[Assignment]) -> sp.Expr:
+    """``expr`` with ``definitions`` (in dependency order) substituted, innermost first."""
+    done: dict[sp.Symbol, sp.Expr] = {}
+    for a in definitions:
+        done[symbol(a.name)] = a.expr.xreplace(done)
+    return expr.xreplace(done)
 
 
 def solve(expr: sp.Expr, var: sp.Symbol, name: sp.Symbol | None, names=()) -> Solution:
@@ -57,3 +127,62 @@ def solve(expr: sp.Expr, var: sp.Symbol, name: sp.Symbol | None, names=()) -> So
         data={"rules": d.rules},
         answer_checks=[("answer = sympy.diff", d.answer, truth)],
     )
+
+
+def solve_through(expr: sp.Expr, composite: sp.Expr, var: sp.Symbol, name: sp.Symbol | None,
+                  through: Sequence[Assignment], names=(), notation=None) -> Solution:
+    """d(expr)/d(var) where ``expr`` reads model names that depend on ``var``: the definitions
+    ``through`` substituted, the composite differentiated step by step."""
+    order = TermOrder(names)
+
+    def tex(e: sp.Basic) -> str:
+        return "$" + latex(e, notation or {}, order) + "$"
+
+    shown = name if name is not None else expr
+    defs = [sp.Eq(symbol(a.name), a.expr, evaluate=False) for a in through]
+    result = tex(sp.Eq(shown, composite, evaluate=False)) if name is not None else \
+        f"the expression {tex(composite)}"
+    which = "which is therefore not a constant" if len(defs) == 1 else \
+        "which are therefore not constants"
+    intro = (f"{tex(shown)} depends on {tex(var)} through {_and([tex(e.lhs) for e in defs])}, "
+             f"{which}; substituting {_and([tex(e) for e in defs])} gives {result}")
+    lhs = sp.Derivative(shown, var, evaluate=False)
+    d = derivation(composite, var, lhs=lhs, reserved=names, order=order)
+    truth = sp.diff(composite, var)
+    lines = list(d.lines)
+    answer = d.answer
+    named = _in_model_names(answer, through)
+    if named is not None:
+        lines.append(Line(None, named, "in the model's names: " + ", ".join(
+            tex(e) for e in reversed(defs)), (substitute(named, through), truth)))
+        answer = named
+    return Solution(
+        blocks=[Text(intro + ":"), Align(tuple(lines))],
+        answer=answer,
+        data={"rules": d.rules, "substituted": [a.name for a in through]},
+        answer_checks=[("answer = sympy.diff of the substituted expression",
+                        substitute(answer, through), truth)],
+    )
+
+
+def _and(texts: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " and " + texts[-1]
+
+
+def _in_model_names(answer: sp.Expr, through: Sequence[Assignment]) -> sp.Expr | None:
+    """``answer`` with the substituted definitions written back as their names (outermost
+    first), when that is strictly shorter; else None."""
+    expanded: list[tuple[sp.Symbol, sp.Expr]] = []
+    done: dict[sp.Symbol, sp.Expr] = {}
+    for a in through:
+        done[symbol(a.name)] = a.expr.xreplace(done)
+        expanded.append((symbol(a.name), done[symbol(a.name)]))
+    named = answer
+    for sym, full in reversed(expanded):
+        if isinstance(full, sp.Symbol) or full.is_number:
+            continue
+        named = named.xreplace({full: sym})
+    if named == answer or sp.count_ops(named) >= sp.count_ops(answer):
+        return None
+    return named
