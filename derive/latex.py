@@ -285,7 +285,7 @@ class SheetPrinter(LatexPrinter):
                     + self.parenthesize(rest, PRECEDENCE["Mul"], strict=True))
         numer, denom = sp.fraction(expr, exact=True)
         if denom != 1 and numer.has(sp.Sum):
-            if isinstance(numer, sp.Sum) and numer.function.could_extract_minus_sign():
+            if isinstance(numer, sp.Sum) and _negative(numer.function):
                 sign = "" if sign else "- "
                 numer = sp.Sum(-numer.function, *numer.limits)
             tex = self._print(numer)
@@ -316,7 +316,9 @@ class SheetPrinter(LatexPrinter):
         return [next(ranked) if _plain_factor(f) else f for f in factors]
 
     def _print_Sum(self, expr):
-        if expr.function.could_extract_minus_sign():  # - \sum f, never \sum - f
+        # - \sum f, never \sum - f; a summand with a positive term keeps its orientation: the
+        # sheet's (y_k - t_k) never turns into - \sum (t_k - y_k)
+        if _negative(expr.function):
             return "- " + self._print(sp.Sum(-expr.function, *expr.limits))
         return super()._print_Sum(expr)
 
@@ -404,6 +406,14 @@ class SheetPrinter(LatexPrinter):
 
     def _print_Float(self, expr):  # floats never belong on a sheet; print exactly
         return self._print(sp.nsimplify(expr, rational=True))
+
+
+def _negative(f: sp.Basic) -> bool:
+    """Whether ``f`` prints with a leading minus that cannot be avoided: a negative product, or a
+    sum of negative terms only (a sum with a positive term prints that term first)."""
+    if isinstance(f, sp.Add):
+        return all(t.could_extract_minus_sign() for t in f.args)
+    return f.could_extract_minus_sign()
 
 
 def _plain_factor(f: sp.Basic) -> bool:

@@ -66,6 +66,24 @@ def test_a_delta_carries_its_node_as_the_node_prints(name, expected):
         assert expected == rf"\delta_{{{latex(symbol(node))}}}"
 
 
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("Sum(y[k] - t[k], (k, 1, N))/N", r"\frac{1}{N} \sum_{k=1}^{N} (y_{k} - t_{k})"),
+        ("Sum(t[k] - y[k], (k, 1, N))/N", r"\frac{1}{N} \sum_{k=1}^{N} (t_{k} - y_{k})"),
+        ("-Sum(y[k] - t[k], (k, 1, N))/N", r"- \frac{1}{N} \sum_{k=1}^{N} (y_{k} - t_{k})"),
+        ("Sum(y[k] - t[k], (k, 1, N))", r"\sum_{k=1}^{N} (y_{k} - t_{k})"),
+        ("Sum(-y[k], (k, 1, N))", r"- \sum_{k=1}^{N} y_{k}"),
+        ("Sum(-y[k] - t[k], (k, 1, N))/N", r"- \frac{1}{N} \sum_{k=1}^{N} (y_{k} + t_{k})"),
+    ],
+)
+def test_a_sum_keeps_the_sign_of_its_summand(source, expected):
+    """Sum(y[k] - t[k], ...)/N used to print as - \\frac{1}{N} \\sum (t_k - y_k), right under a line
+    with (y_k - t_k). A minus comes out of the sum only when every term of the summand is
+    negative (never \\sum - ...)."""
+    assert tex(source) == expected
+
+
 def test_plain_factors_follow_the_sheet_when_asked():
     assert tex("x1*w13 + x2*w23", sheet_factors=True) == r"x_{1} w_{13} + x_{2} w_{23}"
     assert tex("2*w13*x1**2*(y - t)", sheet_factors=True) == r"2 x_{1}^{2} w_{13} (y - t)"

@@ -687,9 +687,6 @@ def test_chain_rule_answer_has_no_index_range_piecewise(built):
             assert "Piecewise" not in part["answer"], part["answer"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "derive/latex.py: Sum(y[k] - t[k], (k, 1, N))/N prints as '- \\frac{1}{N} \\sum (t_k - y_k)' "
-    "(the summand negated and a minus pulled out), although the line above it says (y_k - t_k)"))
 def test_sum_answer_keeps_the_sign_of_its_summand(built):
     part = _data(built, "dataset_losses")["exercises"][0]["parts"][2]
     assert part["answer"] == "Sum(y[k] - t[k], (k, 1, N))/N"
