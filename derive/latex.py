@@ -78,6 +78,30 @@ class Dot(sp.Expr):
     def _sympystr(self, printer):
         return "*".join(printer.parenthesize(a, 50) for a in self.args)
 
+    def factors(self) -> list[sp.Basic]:
+        """The factors, nested explicit products flattened (``a \\cdot (b \\cdot c)`` is
+        ``a \\cdot b \\cdot c``)."""
+        out: list[sp.Basic] = []
+        for a in self.args:
+            out.extend(a.factors() if isinstance(a, Dot) else [a])
+        return out
+
+
+def leads_negative(term: sp.Basic) -> bool:
+    """Whether ``term`` prints with a leading minus: a negative number or product, or an explicit
+    product whose first factor is negative (``- t \\cdot \\frac{1}{u}``)."""
+    if isinstance(term, Dot):
+        return leads_negative(term.factors()[0])
+    return term.could_extract_minus_sign()
+
+
+def negate(term: sp.Basic) -> sp.Basic:
+    """``-term``; an explicit product negates its first factor (of ``- t \\cdot x``: ``t``)."""
+    if isinstance(term, Dot):
+        first, *rest = term.factors()
+        return Dot(-first, *rest)
+    return -term
+
 
 # --- orientation and term order ----------------------------------------------------------------
 _ELEMENTARY = (
@@ -111,8 +135,8 @@ class TermOrder:
 
     def order(self, terms: Iterable[sp.Basic]) -> list[sp.Basic]:
         terms = sorted(terms, key=self.term_key)
-        if terms and terms[0].could_extract_minus_sign():
-            positive = [i for i, t in enumerate(terms) if not t.could_extract_minus_sign()]
+        if terms and leads_negative(terms[0]):
+            positive = [i for i, t in enumerate(terms) if not leads_negative(t)]
             numbers = [i for i in positive if terms[i].is_number]
             pos = (numbers or positive or [None])[0]
             if pos is not None:
@@ -241,14 +265,13 @@ class SheetPrinter(LatexPrinter):
             out = []
             for i, term in enumerate(self._as_ordered_terms(expr)):
                 op = "+" if i else ""
-                if i and term.could_extract_minus_sign():
-                    op, term = "-", -term
+                if i and leads_negative(term):
+                    op, term = "-", negate(term)
                 out.append((op, term, self._needs_add_brackets(term)))
             return out
         if isinstance(expr, Dot):
-            return [(r"\cdot" if i else "", a,
-                     isinstance(a, sp.Add) or (i > 0 and a.could_extract_minus_sign()))
-                    for i, a in enumerate(expr.args)]
+            return [(r"\cdot" if i else "", a, self._dot_parens(a, i))
+                    for i, a in enumerate(expr.factors())]
         if isinstance(expr, sp.Mul) and not expr.could_extract_minus_sign():
             numer, denom = sp.fraction(expr, exact=True)
             if denom != 1:
@@ -265,13 +288,35 @@ class SheetPrinter(LatexPrinter):
         return self.term_order.order(expr.args)
 
     def _print_Dot(self, expr):
+        """``a \\cdot \\frac{1}{u} \\cdot (-1) \\cdot (1 - \\sigma)``: nested explicit products
+        flattened, sums and negative factors after the first in parentheses."""
         parts = []
-        for a in expr.args:
+        for i, a in enumerate(expr.factors()):
             tex = self._print(a)
-            if isinstance(a, sp.Add) or (a.could_extract_minus_sign() and parts):
+            if self._dot_parens(a, i):
                 tex = rf"\left({tex}\right)"
             parts.append(tex)
         return r" \cdot ".join(parts)
+
+    @staticmethod
+    def _dot_parens(factor: sp.Basic, i: int) -> bool:
+        return isinstance(factor, sp.Add) or (i > 0 and leads_negative(factor))
+
+    def _print_Add(self, expr, order=None):
+        """SymPy's, except that a term with a leading minus (an explicit product ``- t \\cdot x``
+        included) is a subtraction: ``a - t \\cdot x``, never ``a + - t \\cdot x``."""
+        tex = ""
+        for i, term in enumerate(self._as_ordered_terms(expr, order=order)):
+            if i and leads_negative(term):
+                tex += " - "
+                term = negate(term)
+            elif i:
+                tex += " + "
+            term_tex = self._print(term)
+            if self._needs_add_brackets(term):
+                term_tex = rf"\left({term_tex}\right)"
+            tex += term_tex
+        return tex
 
     def _print_Mul(self, expr):
         """Rational coefficients and averages in front: ``\\frac{1}{2} z_{3}^{2}``,

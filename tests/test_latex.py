@@ -103,6 +103,29 @@ def test_dot_shows_every_factor():
     assert out == r"\frac{1}{\cosh(y - t)} \cdot \sinh(y - t) \cdot 1 \cdot (-1)"
 
 
+def test_negative_factors_and_terms_of_explicit_products():
+    """'\\frac{1}{u_1} \\cdot -1 \\cdot ...' (a nested explicit product starting with -1) and
+    '+ - t \\cdot ...' (a term whose first factor is negative) used to print bare."""
+    a, t, u, z = (symbol(n) for n in ("a", "t", "u_1", "z"))
+    inner = Dot(-1, sp.tanh(z))
+    first = Dot(a, Dot(1 / u, inner))
+    second = Dot(-t, 1 / u)
+    order = TermOrder(["a", "z", "t"])
+    out = latex(sp.Add(first, second, evaluate=False), order=order)
+    assert out == r"a \cdot \frac{1}{u_{1}} \cdot (-1) \cdot \tanh(z) - t \cdot \frac{1}{u_{1}}"
+    assert r"\cdot -" not in out and "+ -" not in out
+    # the line breaker splits the same way: '- t', not '+ - t'
+    printer = SheetPrinter(None, order)
+    ops = [(op, printer.print_piece(p)) for op, p, _ in printer.split(sp.Add(first, second))]
+    assert ops[1] == ("-", r"t \cdot \frac{1}{u_{1}}")
+    pieces = printer.split(first)
+    assert [op for op, _, _ in pieces] == ["", r"\cdot", r"\cdot", r"\cdot"]
+    assert [paren for _, _, paren in pieces] == [False, False, True, False]
+    # a sum never starts with the negative term when it has a positive one
+    assert latex(sp.Add(second, Dot(a, z), evaluate=False), order=TermOrder(["t", "a"])) == (
+        r"a \cdot z - t \cdot \frac{1}{u_{1}}")
+
+
 @pytest.mark.parametrize(
     ("before", "after"),
     [

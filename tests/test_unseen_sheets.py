@@ -693,11 +693,6 @@ def test_sum_answer_keeps_the_sign_of_its_summand(built):
     assert not part["answer_latex"].startswith("-"), part["answer_latex"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "derive/latex.py step printing: a negative factor inside a product is printed bare, "
-    "'\\frac{1}{u_1} \\cdot -1 \\cdot ...', and a negative term after '+' as '+ - t \\cdot'; "
-    "reproducer: derive explain 'a*log(1 - sigmoid(z)) - t*log(sigmoid(z))' --wrt z "
-    "--format latex"))
 def test_negative_factors_and_terms_are_parenthesised():
     proc = run_cli("explain", "a*log(1 - sigmoid(z)) - t*log(sigmoid(z))", "--wrt", "z",
                    "--format", "latex")
