@@ -6,12 +6,16 @@ defines is a *leaf*. Edges run from the names an expression reads to the node it
 
 Leaves are classified, for ``wrt = "all"`` and for the prose on the sheets:
 
-* declared: a part may list ``inputs``, ``targets`` and ``parameters`` explicitly; then every leaf
-  must be declared (an undeclared one is an "undefined name" error) and declared names must be
-  leaves of the model;
 * inferred (nothing declared): leaves named ``x``, ``x1``, ``x_i`` are **inputs**, leaves named
   ``t``, ``t1``, ``t_k`` are **targets**, and every other leaf (weights ``w13``, biases ``b1``, a
-  shared ``v``, micrograd's ``y`` and ``z``) is a **parameter**.
+  shared ``v``, micrograd's ``y`` and ``z``) is a **parameter**;
+* declared: a part may list any of ``inputs``, ``targets`` and ``parameters``. A declared kind is
+  exactly its list; a kind left out is inferred as above from the leaves not declared (inputs and
+  targets by their names, parameters as every leaf left over). So ``inputs = ["i1", "i2"]`` alone
+  makes ``i1``, ``i2`` the inputs, ``t``-named leaves the targets and the rest parameters. Only
+  when ``parameters`` is declared can a leaf be left without a kind: that is an "undefined name"
+  error. Declared names must be leaves of the model, each of one kind; errors in declarations
+  are located at the part's parameter line (``param_error``).
 
 Errors (``file:line`` through :class:`~derive.errors.InputError`): a name assigned twice, a cycle
 (``a = f(b)``, ``b = g(a)``, also ``a = a + 1``), an undefined name when leaves are declared, and
@@ -299,21 +303,30 @@ def _classify(leaves, exprs, lines, consumers, declared, param_error, file) -> d
                 raise param_error(f"{v} is declared among the {kind} but not used by the model",
                                   kind)
         lists[kind] = list(dict.fromkeys(value))
-    if not lists:
-        inputs = tuple(n for n in leaves if INPUT_NAME.match(n))
-        targets = tuple(n for n in leaves if TARGET_NAME.match(n))
-        params = tuple(n for n in leaves if n not in inputs and n not in targets)
-        return {"inputs": inputs, "targets": targets, "parameters": params}
     seen: dict[str, str] = {}
     for kind, names in lists.items():
         for n in names:
             if n in seen:
                 raise param_error(f"{n} is declared among both the {seen[n]} and the {kind}", kind)
             seen[n] = kind
+    rest = [n for n in leaves if n not in seen]
+    for kind, pattern in (("inputs", INPUT_NAME), ("targets", TARGET_NAME)):
+        if kind not in lists:  # inferred by name from the leaves not declared
+            seen.update((n, kind) for n in rest if n not in seen and pattern.match(n))
+    if "parameters" not in lists:  # every leaf left over
+        seen.update((n, "parameters") for n in rest if n not in seen)
     for n in leaves:
         if n not in seen:
             user = consumers[n][0]
-            raise InputError(
-                f"undefined name {n} in {user} (neither assigned nor declared among the "
-                "inputs, targets or parameters)", file=file, line=lines[user])
+            where = f" (line {lines[user]})" if lines[user] is not None else ""
+            named = [{"inputs": "an input (x, x1)", "targets": "a target (t, t1)"}[k]
+                     for k in ("inputs", "targets") if k not in lists]
+            raise param_error(
+                f"undefined name {n} in {user}{where}: neither assigned, nor declared among the "
+                f"{_or(list(lists))}" + (f", nor named like {_or(named)}" if named else ""),
+                "parameters")
     return {k: tuple(n for n in leaves if seen.get(n) == k) for k in KINDS}
+
+
+def _or(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]

@@ -100,10 +100,39 @@ def test_self_reference_is_a_cycle():
 
 
 def test_undefined_name_when_declared():
+    """Only a declared ``parameters`` list can leave a leaf without a kind; the error is at the
+    part's parameter line (the model line where the name is used is in the message)."""
     with pytest.raises(InputError) as e:
         graph(["z = w*x + b", "E = (z - t)**2"], declared={"inputs": ["x"], "targets": ["t"],
-                                                            "parameters": ["w"]})
-    assert "undefined name b in z" in str(e.value) and e.value.line == 10
+                                                            "parameters": ["w"]},
+              param_error=fail)
+    assert "[parameters] undefined name b in z (line 10)" in str(e.value), str(e.value)
+    assert e.value.line == 99
+
+
+@pytest.mark.parametrize(("declared", "inputs", "targets"), [
+    # the bug report: inputs and targets declared, parameters left out -> every other leaf
+    ({"inputs": ["i1", "i2"], "targets": ["o"]}, {"i1", "i2"}, {"o"}),
+    # inputs alone (as the network task accepts): targets by their names, the rest parameters
+    ({"inputs": ["i1", "i2"]}, {"i1", "i2"}, {"t"}),
+    # targets alone: inputs by their names (x here), the rest parameters
+    ({"targets": ["o", "t"]}, {"x"}, {"o", "t"}),
+    # a declared kind is exactly its list, also when empty: x is then a parameter
+    ({"inputs": [], "targets": ["o"]}, set(), {"o"}),
+])
+def test_partial_declarations_infer_the_kinds_left_out(declared, inputs, targets):
+    g = graph(["z = w1*i1 + w2*i2 + v*x + b", "E = (z - o)**2 + t"], declared=declared,
+              param_error=fail)
+    assert set(g.inputs) == inputs and set(g.targets) == targets
+    assert set(g.parameters) == set(g.leaves) - inputs - targets
+
+
+def test_declared_parameters_and_a_leaf_of_no_kind():
+    with pytest.raises(InputError) as e:
+        graph(["z = w*i", "E = (z - t)**2"], declared={"parameters": ["w"]}, param_error=fail)
+    assert str(e.value) == (
+        "sheet.toml:99: [parameters] undefined name i in z (line 10): neither assigned, nor "
+        "declared among the parameters, nor named like an input (x, x1) or a target (t, t1)")
 
 
 @pytest.mark.parametrize(

@@ -393,3 +393,35 @@ def test_derivative_substitutes_only_the_names_on_the_paths():
     assert S("v") in sol.answer.free_symbols
     truth = sp.diff(_full(model)[S("E")], S("w"))
     assert sp.simplify(sol.answer.xreplace(_full(model)) - truth) == 0
+
+
+# --- backprop: partial declarations of the leaves ------------------------------------------------
+PARTIAL = '''
+[sheet]
+id = "p"
+title = "t"
+[[exercise]]
+title = "t"
+model = ["net = w1*i1 + w2*i2 + b", "out = sigmoid(net)", "E = (target - out)**2/2"]
+[[exercise.part]]
+task = "backprop"
+wrt = "all"
+{declared}
+'''
+
+
+def test_backprop_with_inputs_and_targets_declared_infers_the_parameters():
+    sheet = parse_sheet(PARTIAL.format(declared='inputs = ["i1", "i2"]\ntargets = ["target"]'),
+                        "p.toml")
+    (result,) = solve_sheet(sheet)
+    assert set(result.solution.answers) == {"w1", "w2", "b"}
+
+
+def test_backprop_undeclared_leaf_is_reported_at_the_parameters_line():
+    text = PARTIAL.format(declared='inputs = ["i1", "i2"]\ntargets = ["target"]\n'
+                                   'parameters = ["w1", "w2"]')
+    with pytest.raises(InputError) as e:
+        solve_sheet(parse_sheet(text, "p.toml"))
+    line = next(i for i, s in enumerate(text.splitlines(), 1) if s.startswith("parameters"))
+    assert e.value.line == line, str(e.value)
+    assert "undefined name b in net (line 7)" in str(e.value)

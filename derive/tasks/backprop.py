@@ -6,7 +6,10 @@ Parameters (TOML, in the part):
   :mod:`derive.graph` for how parameters are inferred or declared). A name may also be an
   intermediate node (``wrt = "z3"`` gives δ_3).
 * ``loss`` (optional): the node to differentiate; default the last assignment of the model.
-* ``inputs``, ``targets``, ``parameters`` (optional lists): declare the leaves explicitly.
+* ``inputs``, ``targets``, ``parameters`` (optional lists): declare the leaves explicitly, all
+  or some. A declared kind is exactly its list; a kind left out is inferred from the other
+  leaves (inputs and targets by their names, parameters as every leaf left over), see
+  :mod:`derive.graph`. Errors in them are reported at the part's parameter line.
 
 The solution: a sentence on the convention (δ_j = ∂E/∂z_j) and on which nodes need a δ; the
 step-by-step derivation of every local derivative that needs the chain rule; the δ's in reverse
