@@ -121,10 +121,20 @@ class TermOrder:
     functions take the sign outside: ``tanh(t - y) = -tanh(y - t)``).
     """
 
-    def __init__(self, names: Iterable[str] = ()):
+    def __init__(self, names: Iterable[str] = (), products: Iterable[tuple[str, str]] = ()):
         self.rank = {}
         for n in names:
             self.rank.setdefault(n, len(self.rank))
+        self.kind_rank = _kind_order(self.rank, products)
+
+    def factor_key(self, factor: sp.Basic):
+        """Sort key of a plain factor (``w_{13}``, ``x_{1}^{2}``, ``x_{i}^{(k)}``) in a product:
+        by the kind of name (its letters, ``w`` of ``w13``) in the order the sheet writes products
+        (``w11*x1`` puts every ``w`` before every ``x``, so ``x1*w12`` does not turn up as
+        ``x_{1} w_{12}`` beside ``w_{11} x_{1}``), then as :meth:`term_key`."""
+        base = factor.base if isinstance(factor, sp.Pow) else factor
+        name = base.base.name if isinstance(base, sp.Indexed) else getattr(base, "name", "")
+        return (self.kind_rank.get(name_kind(name), len(self.kind_rank)), *self.term_key(factor))
 
     def term_key(self, term: sp.Basic):
         names = [s.name for s in term.free_symbols if hasattr(s, "name")]
@@ -172,6 +182,62 @@ class TermOrder:
                 reps[f] = shown if isinstance(f, _EVEN) else -shown
         out = expr.xreplace(reps) if reps else expr
         return out.replace(_has_common_factor, lambda e: _keep_coeff(*e.primitive()))
+
+
+# a name (maybe indexed), "*" (not "**"), and the next name unless it is a function's
+_PRODUCT = re.compile(r"(?<![\w.])([A-Za-z]\w*)(?:\[[^\]]*\])?\s*\*(?!\*)\s*"
+                      r"(?=([A-Za-z]\w*)(?!\w)(?!\s*\())")
+
+
+def product_pairs(sources: Iterable[str]) -> list[tuple[str, str]]:
+    """Neighbouring names of the products a sheet writes, in its order: ``z3 = x1*w13 + x2*w23``
+    gives ``(x1, w13), (x2, w23)``; ``w[i]*x[i, k]`` gives ``(w, x)``. Function calls are not
+    factors here (``w*tanh(x)`` gives nothing)."""
+    pairs = []
+    for src in sources:
+        pairs += [(m.group(1), m.group(2)) for m in _PRODUCT.finditer(src)]
+    return pairs
+
+
+def name_kind(name: str) -> str:
+    """The letters of a name, what it is a kind of: ``w13`` -> ``w``, ``x_i`` -> ``x``,
+    ``neth1`` -> ``neth``, ``delta_z3`` -> ``delta``."""
+    m = re.match(r"[A-Za-z]+", name)
+    return m.group(0) if m else name
+
+
+def _kind_order(rank: dict[str, int], pairs: Iterable[tuple[str, str]]) -> dict[str, int]:
+    """Kinds of names in the order the sheet's products put them: ``a`` before ``b`` when a
+    product writes an ``a`` name just before a ``b`` name (the first such product wins when two
+    disagree); kinds no product relates keep the order of their first appearance."""
+    kinds: list[str] = []
+    for n in sorted(rank, key=rank.get):
+        if name_kind(n) not in kinds:
+            kinds.append(name_kind(n))
+    after: dict[str, set[str]] = {k: set() for k in kinds}  # kind -> kinds that must follow it
+
+    def reaches(a: str, b: str) -> bool:
+        todo, seen = [a], set()
+        while todo:
+            k = todo.pop()
+            if k == b:
+                return True
+            if k not in seen:
+                seen.add(k)
+                todo.extend(after.get(k, ()))
+        return False
+
+    for a, b in pairs:
+        ka, kb = name_kind(a), name_kind(b)
+        if ka != kb and ka in after and kb in after and not reaches(kb, ka):
+            after[ka].add(kb)
+    order: list[str] = []
+    left = list(kinds)
+    while left:  # a stable topological sort: the earliest kind that nothing left must precede
+        k = next(k for k in left if not any(k in after[j] for j in left))
+        order.append(k)
+        left.remove(k)
+    return {k: i for i, k in enumerate(order)}
 
 
 def _has_common_factor(e: sp.Basic) -> bool:
@@ -357,7 +423,7 @@ class SheetPrinter(LatexPrinter):
         if not self.sheet_factors:
             return factors
         simple = [f for f in factors if _plain_factor(f)]
-        ranked = iter(sorted(simple, key=self.term_order.term_key))
+        ranked = iter(sorted(simple, key=self.term_order.factor_key))
         return [next(ranked) if _plain_factor(f) else f for f in factors]
 
     def _print_Sum(self, expr):

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from derive.functions import symbol
-from derive.latex import Dot, SheetPrinter, TermOrder, flat_parens, latex
+from derive.latex import Dot, SheetPrinter, TermOrder, flat_parens, latex, product_pairs
 from derive.linebreak import break_expr, text_width, width
 from derive.parse import parse_expr
 
@@ -87,6 +87,34 @@ def test_a_sum_keeps_the_sign_of_its_summand(source, expected):
 def test_plain_factors_follow_the_sheet_when_asked():
     assert tex("x1*w13 + x2*w23", sheet_factors=True) == r"x_{1} w_{13} + x_{2} w_{23}"
     assert tex("2*w13*x1**2*(y - t)", sheet_factors=True) == r"2 x_{1}^{2} w_{13} (y - t)"
+
+
+DEEP = ["z1 = w11*x1 + w21*x2 + b1", "a1 = relu(z1)", "z2 = w12*x1 + w22*x2 + b2",
+        "z3 = w13*a1 + w23*a2 + b3"]
+
+
+def test_factors_follow_the_products_the_sheet_writes():
+    """'w_{11} x_{1} + ...' used to print beside 'x_{1} w_{12} + ...': factors were ordered by
+    each name's first appearance, and x1 appears before w12. The sheet writes weights first in
+    every product, so every product prints that way; a sheet that writes x1*w13 keeps x first."""
+    names = [m for src in DEEP for m in re.findall(r"[A-Za-z]\w*", src)]
+    order = TermOrder(names, product_pairs(DEEP))
+    printer = SheetPrinter(None, order, sheet_factors=True)
+    for source, expected in [
+        ("w11*x1 + w21*x2 + b1", r"w_{11} x_{1} + w_{21} x_{2} + b_{1}"),
+        ("x1*w12 + x2*w22 + b2", r"w_{12} x_{1} + w_{22} x_{2} + b_{2}"),
+        ("a1*w13 + a2*w23 + b3", r"w_{13} a_{1} + w_{23} a_{2} + b_{3}"),
+        ("2*x1**2*w12*(y - t)", r"2 w_{12} x_{1}^{2} (y - t)"),
+    ]:
+        assert printer.doprint(parse_expr(source)) == expected
+    assert product_pairs(["z3 = x1*w13 + x2*w23", "Sum(w[i]*x[i, k], (i, 1, d))",
+                          "w*tanh(x) + x**2*v"]) == [("x1", "w13"), ("x2", "w23"), ("w", "x")]
+    inputs_first = TermOrder(["z3", "x1", "w13", "x2", "w23"], product_pairs(["x1*w13 + x2*w23"]))
+    assert SheetPrinter(None, inputs_first, sheet_factors=True).doprint(
+        parse_expr("w23*x1")) == r"x_{1} w_{23}"
+    # two products that disagree: the first one the sheet writes wins, nothing loops
+    both = TermOrder(["x1", "w1", "w2", "x2"], product_pairs(["x1*w1", "w2*x2"]))
+    assert both.factor_key(symbol("x2")) < both.factor_key(symbol("w2"))
 
 
 def test_never_max_zero_float_or_one_point_zero():

@@ -151,6 +151,36 @@ def test_verified_summary_cuts_at_a_top_level_semicolon(verified_by, summary):
     assert verified_summary(Solution(verified_by=verified_by)) == summary
 
 
+def test_network_table_and_solution_write_products_as_the_sheet_does(tmp_path):
+    """The network table of a sheet that writes w11*x1 and w12*x1 showed 'w_{11} x_{1} + ...'
+    next to 'x_{1} w_{12} + ...'."""
+    from derive.sheet import parse_sheet
+
+    sheet = parse_sheet("""
+[sheet]
+id = "order"
+title = "t"
+[[exercise]]
+title = "t"
+text = "t"
+model = ["z1 = w11*x1 + w21*x2 + b1", "a1 = tanh(z1)", "z2 = w12*x1 + w22*x2 + b2",
+         "a2 = tanh(z2)", "y = v1*a1 + v2*a2"]
+[[exercise.part]]
+points = 1
+text = "t"
+task = "network"
+of = "y"
+""", "order.toml")
+    v = view(sheet, solve_sheet(sheet))
+    part = v["exercises"][0]["parts"][0]
+    cells = [c["math"] for b in part["blocks"] if b["kind"] == "table" for row in b["rows"]
+             for c in row if "+" in c["math"]]
+    assert cells == [r"w_{11} x_{1} + w_{21} x_{2} + b_{1}", r"w_{12} x_{1} + w_{22} x_{2} + b_{2}",
+                     r"v_{1} a_{1} + v_{2} a_{2}"]
+    rows = [r["rhs"] for b in part["blocks"] if b["kind"] == "align" for r in b["rows"]]
+    assert r"w_{12} x_{1} + w_{22} x_{2} + b_{2}" in rows
+
+
 # --- Markdown ------------------------------------------------------------------------------------
 def _math_spans(md: str) -> list[str]:
     blocks = re.findall(r"^\$\$\n(.*?)\n\$\$$", md, re.S | re.M)
