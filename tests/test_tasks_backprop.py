@@ -327,6 +327,18 @@ def test_chain_rule_logistic_regression_is_p_minus_t():
     assert not sol.answer.has(sigmoid)
 
 
+
+@pytest.mark.parametrize(("network", "rule"), [
+    ("Sum(w[i]*x[i, k], (i, 1, d)) + b", "linear in $b$"),
+    ("sigmoid(Sum(w[i]*x[i, k], (i, 1, d)) + b)", r"chain rule; $\sigma' = \sigma(1 - \sigma)$"),
+])
+def test_chain_rule_scalar_parameter_names_its_rules(network, rule):
+    """∂y_k/∂b is justified by the rules a TA names, not 'by sympy.diff'."""
+    sol = _chain_rule_part(network, "b")
+    rules = [ln.rule for ln in sol.lines()]
+    assert "by sympy.diff" not in rules
+    assert any(r.startswith(rule) for r in rules), rules
+
 # --- derivative: through the computation list --------------------------------------------------
 THROUGH = ["z = w*x + b", "y = tanh(z)", "E = (y - t)**2"]
 
@@ -425,3 +437,4 @@ def test_backprop_undeclared_leaf_is_reported_at_the_parameters_line():
     line = next(i for i, s in enumerate(text.splitlines(), 1) if s.startswith("parameters"))
     assert e.value.line == line, str(e.value)
     assert "undefined name b in net (line 7)" in str(e.value)
+

@@ -254,6 +254,9 @@ def _network_derivative(p: _Problem, yk: sp.Expr, tex: Callable[[sp.Basic], str]
     if raw.has(sp.KroneckerDelta):
         rules.append(f"only the term with index ${latex(w.indices[0])}$ depends on "
                      f"${latex(w)}$")
+    if not rules and isinstance(w, sp.Symbol):  # a scalar parameter: the step engine's rules
+        rules = [r for r in local_derivative(p.network, w).rule.split("; ")
+                 if r and r != "multiply out"]
     steps = [(value, "; ".join(rules) or "by sympy.diff")]
     named = value.xreplace({p.network: yk})
     if named != value:
