@@ -438,3 +438,22 @@ def test_backprop_undeclared_leaf_is_reported_at_the_parameters_line():
     assert e.value.line == line, str(e.value)
     assert "undefined name b in net (line 7)" in str(e.value)
 
+# --- TA-level forms -------------------------------------------------------------------------------
+def test_backprop_writes_sigmoid_derivatives_with_the_activation_names():
+    """Mazur's out(1 − out): δ = o1(1 − o1)(o1 − t1), not σ(neto1)(1 − σ(neto1)) next to o1."""
+    sol = solve_sheet(parse_sheet(MAZUR, "scratch.toml"))[0].solution
+    assert sol.data["deltas"]["z5"] == "y1*(1 - y1)*(y1 - t1)"
+    assert sol.data["deltas"]["z3"].startswith("a3*(1 - a3)*")
+    for name, answer in sol.answers.items():
+        assert not answer.has(sigmoid), (name, answer)
+    assert {S("a3"), S("x1")} <= sol.answers["w1"].free_symbols
+    # every rewritten line says which name it used
+    rules = [ln.rule for ln in sol.lines() if ln.rhs.has(S("y1") * (1 - S("y1")))]
+    assert rules and all(r"y_{1} = \sigma(z_{5})" in r for r in rules[:1]), rules
+
+
+def test_backprop_intro_says_activation_in_the_singular():
+    sol = solve_sheet(parse_sheet(MAZUR, "scratch.toml"))[1].solution  # z -> p, one activation
+    intro = sol.blocks[0].text
+    assert "(the activation $p$ is folded into its δ)" in intro, intro
+

@@ -46,6 +46,7 @@ from derive.backprop import (
     truth,
 )
 from derive.errors import InputError
+from derive.functions import sigmoid
 from derive.graph import Graph, build_graph
 from derive.latex import Dot, TermOrder, latex, sympy_str
 from derive.model import Align, Line, Solution, Table, Text
@@ -114,7 +115,7 @@ def _solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
     if bp.deltas:
         blocks.append(Text("Backward pass, one δ per node in reverse topological order:"))
         blocks.append(Align(tuple(ln for d in bp.deltas for ln in _delta_lines(bp, d, closed,
-                                                                                notes))))
+                                                                                notes, sheet))))
     answers: dict[str, sp.Expr] = {}
     forms: dict[str, str] = {}
     checks: list[tuple[str, sp.Expr, sp.Expr]] = []
@@ -150,7 +151,7 @@ def _solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
         data={
             "loss": loss,
             "wrt": list(bp.wrt),
-            "deltas": {d.node: sympy_str(d.result, order) for d in bp.deltas},
+            "deltas": {d.node: sympy_str(_Named(graph)(d.result), order) for d in bp.deltas},
             "delta_symbols": {d.node: d.symbol.name for d in bp.deltas},
             "folded": dict(bp.folded),
             "skipped": list(bp.skipped),
@@ -184,13 +185,48 @@ def _intro(bp: BackwardPass, sheet: Prose) -> str:
                  f"computed once and reused: {sheet.names(owners)}")
         if bp.folded:
             acts = [g.sym(a) for a in bp.folded]
-            text += f" (the activations {sheet.names(acts)} are folded into their δ's)"
+            text += (f" (the activation {sheet.names(acts)} is folded into its δ)" if len(acts) == 1
+                     else f" (the activations {sheet.names(acts)} are folded into their δ's)")
         text += "."
     if bp.skipped:
         verb = "does" if len(bp.skipped) == 1 else "do"
         text += (f" {sheet.names([g.sym(n) for n in bp.skipped])} {verb} not depend on "
                  f"{targets} and need no δ.")
     return text
+
+
+class _Named:
+    """σ(z) written as the activation's own name a, for every node ``a = sigmoid(z)``.
+
+    A TA writes the logistic unit's derivative as a(1 − a) (Mazur's out(1 − out)), not
+    σ(z)(1 − σ(z)) next to a y that already names σ(z_3); tanh keeps 1 − tanh²(z), as on the
+    seed sheet. Only displays and answers are rewritten; checks compare both sides with
+    every such name written as σ(z) again (:meth:`unnamed`).
+    """
+
+    def __init__(self, g: Graph):
+        self.graph = g
+        self.to = {e: g.sym(a) for a, e in g.exprs.items()
+                   if isinstance(e, sigmoid) and isinstance(e.args[0], sp.Symbol)
+                   and g.is_node(e.args[0].name)}
+        self.back = {v: k for k, v in self.to.items()}
+
+    def __call__(self, e: sp.Expr) -> sp.Expr:
+        return e.xreplace(self.to) if self.to else e
+
+    def unnamed(self, *sides: sp.Expr) -> tuple[sp.Expr, ...]:
+        """A check with every such name written as σ(z) again, on both sides."""
+        return tuple(e.xreplace(self.back) for e in sides)
+
+    def note(self, before: sp.Expr, sheet: Prose) -> str:
+        """``$a = σ(z)$`` for each name the rewrite of ``before`` used, "" when none."""
+        used = [(v, k) for k, v in self.to.items() if before.has(k)]
+        return ", ".join(sheet.tex(sp.Eq(v, k, evaluate=False)) for v, k in used)
+
+
+def _plain(e: sp.Expr) -> sp.Expr:
+    """A display expression as a plain one: explicit products multiplied."""
+    return e.replace(lambda x: isinstance(x, Dot), lambda x: sp.Mul(*x.args))
 
 
 def _chain_rule_locals(bp: BackwardPass) -> list[tuple[sp.Expr, object]]:
@@ -236,7 +272,8 @@ def _shown(e: Edge) -> sp.Expr:
     return e.local.result if e.upstream == 1 else Dot(e.local.result, e.upstream)
 
 
-def _delta_lines(bp: BackwardPass, d, closed: Mapping[str, Closed], notes) -> list[Line]:
+def _delta_lines(bp: BackwardPass, d, closed: Mapping[str, Closed], notes, sheet: Prose
+                 ) -> list[Line]:
     g = bp.graph
     z, E, value = g.sym(d.node), g.sym(bp.loss), d.value
     by_sympy = _by_sympy(g, d.edges, d.source)
@@ -258,7 +295,9 @@ def _delta_lines(bp: BackwardPass, d, closed: Mapping[str, Closed], notes) -> li
         s, t = substituted(bp, closed[d.node].value, d.node), truth(bp, d.node)
         if s is not None and t is not None:
             check = (s, t)
-    lines.append(Line(None, shown, _rules(locals_, notes), check))
+    named = _Named(g)
+    rule = "; ".join(filter(None, [_rules(locals_, notes), named.note(shown, sheet)]))
+    lines.append(Line(None, named(shown), rule, check))
     if d.simplified is not None:
         a, f_z = g.sym(d.activation), g.exprs[d.activation]
         back = {a: f_z}
@@ -299,15 +338,20 @@ def _gradient_lines(bp: BackwardPass, gr, closed: Mapping[str, Closed], notes, s
     substituted_value = gr.value.xreplace({d.symbol: closed[d.node].value for d in bp.deltas
                                            if d.node in closed})
     mono = {m: e for m, e in monomials(g).items() if m in c.value.free_symbols}
-    answer = sp.factor_terms(c.value.xreplace(mono))
+    named = _Named(g)
+    answer = named(sp.factor_terms(c.value.xreplace(mono)))
+    names = named.note(c.value, sheet)  # σ(z) written as its node's name, said once
     rules = [f"substitute {sheet.names(used)}"] if used else []
     if used and _tree(c.shown) <= SHOWN_PRODUCT:  # short enough to show factor by factor
-        lines.append(Line(None, c.shown, rules.pop(), (c.value, substituted_value)))
-    if answer != c.value or mono or rules:
+        shown = named(c.shown)
+        lines.append(Line(None, shown, "; ".join(filter(None, [rules.pop(), names])),
+                          named.unnamed(_plain(shown), substituted_value)))
+        names = ""
+    if answer != named(c.value) or mono or rules or names:
         rules.append("; ".join(sheet.tex(sp.Eq(m, e, evaluate=False)) for m, e in mono.items())
-                     if mono else "collect common factors")
-        lines.append(Line(None, answer, "; ".join(rules),
-                          (answer, substituted_value.xreplace(mono))))
+                     if mono else "collect common factors" if answer != named(c.value) else "")
+        lines.append(Line(None, answer, "; ".join(filter(None, [*rules, names])),
+                          named.unnamed(answer, substituted_value.xreplace(mono))))
     return lines, answer, "closed"
 
 
