@@ -438,6 +438,7 @@ def test_backprop_undeclared_leaf_is_reported_at_the_parameters_line():
     assert e.value.line == line, str(e.value)
     assert "undefined name b in net (line 7)" in str(e.value)
 
+
 # --- TA-level forms -------------------------------------------------------------------------------
 def test_backprop_writes_sigmoid_derivatives_with_the_activation_names():
     """Mazur's out(1 − out): δ = o1(1 − o1)(o1 − t1), not σ(neto1)(1 − σ(neto1)) next to o1."""
@@ -457,3 +458,10 @@ def test_backprop_intro_says_activation_in_the_singular():
     intro = sol.blocks[0].text
     assert "(the activation $p$ is folded into its δ)" in intro, intro
 
+
+def test_derivative_of_cross_entropy_over_one_denominator():
+    sol = _derivative_part("E", "y", ["E = -(t*log(y) + (1 - t)*log(1 - y))"])
+    y, t = S("y"), S("t")
+    num, den = sp.fraction(sol.answer)
+    assert (sp.expand(num - (y - t)), sp.expand(den - y * (1 - y))) == (0, 0), sol.answer
+    assert sol.lines()[-1].rule == "one denominator"

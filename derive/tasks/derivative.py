@@ -121,12 +121,40 @@ def solve(expr: sp.Expr, var: sp.Symbol, name: sp.Symbol | None, names=()) -> So
     lhs = sp.Derivative(name if name is not None else expr, var, evaluate=False)
     d = derivation(expr, var, lhs=lhs, reserved=names, order=TermOrder(names))
     truth = sp.diff(expr, var)
+    lines, answer = _one_fraction(list(d.lines), d.answer, truth)
     return Solution(
-        blocks=[Align(tuple(d.lines))],
-        answer=d.answer,
+        blocks=[Align(tuple(lines))],
+        answer=answer,
         data={"rules": d.rules},
-        answer_checks=[("answer = sympy.diff", d.answer, truth)],
+        answer_checks=[("answer = sympy.diff", answer, truth)],
     )
+
+
+def _one_fraction(lines: list[Line], answer: sp.Expr, truth: sp.Expr
+                  ) -> tuple[list[Line], sp.Expr]:
+    """A sum of fractions over one denominator, when that is strictly shorter:
+    −(t/y + (t − 1)/(1 − y)) = (y − t)/(y(1 − y)), the textbook derivative of cross-entropy."""
+    n, den = sp.fraction(sp.together(answer))
+    if den == 1 or sp.count_ops(answer) > 60:
+        return lines, answer
+    try:
+        n, den = sp.fraction(sp.factor(sp.cancel(n / den)))
+    except (sp.PolynomialError, TypeError, ValueError):
+        return lines, answer
+    candidates = [n / den]
+    factors = sp.Mul.make_args(den)
+    for i, f in enumerate(factors):  # (y - 1) -> (1 - y) with the sign moved to the numerator
+        if isinstance(f, sp.Add):
+            flipped = sp.Mul(*factors[:i], -f, *factors[i + 1:], evaluate=False)
+            candidates.append(sp.Mul(-n, sp.Pow(flipped, -1, evaluate=False), evaluate=False))
+    def negative_constants(c: sp.Expr) -> int:  # y - 1 rather than 1 - y in the denominator
+        return sum(1 for f in sp.Mul.make_args(sp.fraction(c)[1])
+                   if isinstance(f, sp.Add) and f.as_coeff_Add()[0] < 0)
+
+    best = min(candidates, key=lambda c: (sp.count_ops(c), negative_constants(c)))
+    if sp.count_ops(best) >= sp.count_ops(answer):
+        return lines, answer
+    return [*lines, Line(None, best, "one denominator", (best, truth))], best
 
 
 def solve_through(expr: sp.Expr, composite: sp.Expr, var: sp.Symbol, name: sp.Symbol | None,
@@ -149,8 +177,7 @@ def solve_through(expr: sp.Expr, composite: sp.Expr, var: sp.Symbol, name: sp.Sy
     lhs = sp.Derivative(shown, var, evaluate=False)
     d = derivation(composite, var, lhs=lhs, reserved=names, order=order)
     truth = sp.diff(composite, var)
-    lines = list(d.lines)
-    answer = d.answer
+    lines, answer = _one_fraction(list(d.lines), d.answer, truth)
     named = _in_model_names(answer, through)
     if named is not None:
         lines.append(Line(None, named, "in the model's names: " + ", ".join(
