@@ -181,6 +181,23 @@ of = "y"
     assert r"w_{12} x_{1} + w_{22} x_{2} + b_{2}" in rows
 
 
+def test_a_display_breaks_across_pages_only_between_whole_rows():
+    """Displays may break across pages (a long Answer block fell off the page), but never inside
+    a row broken into continuation rows, nor after the first or before the last row."""
+    from derive.render import environment, style_text
+
+    def row(lhs):
+        return {"lhs": lhs, "rel": "=" if lhs else "", "rhs": "x", "rule_tex": "", "rule_md": ""}
+
+    rows = [row("a"), row("b"), row(""), row("c"), row("d"), row("e")]
+    tex = environment("tex").get_template("blocks.tex.j2").module.rows(rows)
+    ends = re.findall(r"(\\\\\*?)\n", tex)
+    assert ends == ["\\\\*", "\\\\*", "\\\\", "\\\\", "\\\\*"]
+    style = style_text()
+    solution = style[style.index(r"\newenvironment{derivesolution}"):]
+    assert r"\allowdisplaybreaks" in solution.split("\n\n")[0]
+
+
 # --- Markdown ------------------------------------------------------------------------------------
 def _math_spans(md: str) -> list[str]:
     blocks = re.findall(r"^\$\$\n(.*?)\n\$\$$", md, re.S | re.M)
