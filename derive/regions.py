@@ -853,10 +853,13 @@ def verify(a: Analysis, expr: sp.Expr) -> str:
               tuple(float(v) for v in _bbox(w.outer))) for r in a.regions for w in r.window]
     scale = max(1.0, abs(x0), abs(x1), abs(y0), abs(y1), abs(cx) + hx, abs(cy) + hy)
     tol = 1e-9 * scale
+    # a point within tol of a line where y changes sign can have |y| up to tol times the steepest
+    # slope of y: such points are "near the boundary", whatever the slope (2*relu(-x1) has 2)
+    slope = max([1.0] + [abs(float(pc.y.a1)) + abs(float(pc.y.a2)) for pc in a.pieces])
     near = 0
     for k, p in enumerate(pts + far):
         value = float(f(*p))
-        if abs(value) <= tol * (1 + abs(value)):
+        if abs(value) <= tol * slope * (1 + abs(value)):
             near += 1
             continue
         want = NEG if value < 0 else POS
