@@ -122,34 +122,54 @@ def _free(expr: sp.Basic) -> list[sp.Basic]:
     return sorted(set(stripped.free_symbols) | indexed, key=sp.default_sort_key)
 
 
-def _random_value(rng: random.Random) -> sp.Rational:
-    # rationals in [-2, 2] away from 0, with awkward denominators
+def _random_value(rng: random.Random, scale: int = 1) -> sp.Rational:
+    # rationals in [-2, 2] away from 0, with awkward denominators (times ``scale``)
     num = rng.choice([-1, 1]) * rng.randint(7, 200)
-    return sp.Rational(num, rng.choice([97, 101, 103, 107, 109]))
+    return sp.Rational(num * scale, rng.choice([97, 101, 103, 107, 109]))
+
+
+SCALES = (1, 10, 100, 1000)  # where [-2, 2] gives no valid point (log(x - 3)), look further out
+
+
+def _value(expr: sp.Expr, subs: dict) -> sp.Expr | None:
+    """``expr`` at a point, DIGITS digits; None where it is undefined, infinite or not a plain
+    (real or complex) number, e.g. a Heaviside of a complex argument."""
+    try:
+        v = sp.N(expr.xreplace(subs), DIGITS)
+    except (ZeroDivisionError, ValueError, TypeError, ArithmeticError):
+        return None
+    if not v.is_number or v.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or v.atoms(sp.Function):
+        return None
+    return v
 
 
 def numeric_equal(lhs: sp.Expr, rhs: sp.Expr, *, points: int = POINTS, seed: int = 0) -> bool:
-    """Compare at random rational points with ``DIGITS`` digits; raises nothing."""
+    """Compare at ``points`` random rational points with ``DIGITS`` digits; raises nothing.
+
+    Points where either side is undefined are skipped; after ``points * 5`` such points at one
+    scale, the points are drawn ten times further out (see ``SCALES``). False when the sides
+    differ anywhere, or when not enough valid points were found.
+    """
     rng = random.Random(seed)
     free = _free(sp.Tuple(lhs, rhs))
     checked = 0
-    attempts = 0
-    while checked < points and attempts < points * 5:
-        attempts += 1
-        subs = {s: _random_value(rng) for s in free}
-        try:
-            a = sp.N(lhs.xreplace(subs), DIGITS)
-            b = sp.N(rhs.xreplace(subs), DIGITS)
-        except (ZeroDivisionError, ValueError, TypeError):
-            continue
-        if not (a.is_number and b.is_number) or a.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or b.has(
-            sp.nan, sp.zoo, sp.oo, -sp.oo
-        ):
-            continue
-        scale = max(abs(a), abs(b), sp.Integer(1))
-        if abs(a - b) > TOLERANCE * scale:
-            return False
-        checked += 1
+    for scale in SCALES:
+        attempts = 0
+        while checked < points and attempts < points * 5:
+            attempts += 1
+            subs = {s: _random_value(rng, scale) for s in free}
+            a, b = _value(lhs, subs), _value(rhs, subs)
+            if a is None or b is None:
+                continue
+            try:
+                size = max(abs(a), abs(b), sp.Integer(1))
+                if abs(a - b) > TOLERANCE * size:
+                    return False
+            except TypeError:  # not comparable after all
+                continue
+            checked += 1
+        if checked == points or not free:
+            break
     return checked == points
 
 

@@ -149,3 +149,17 @@ def test_indexed_quantities_are_substituted_whole():
 def test_points_where_a_side_is_undefined_are_skipped():
     # log(x) is complex for x < 0: those points are skipped, positive ones are compared
     assert numeric_equal(sp.log(x**2), 2 * sp.log(sp.Abs(x)))
+
+
+def test_points_are_drawn_further_out_where_the_sides_are_undefined_near_0():
+    """min(x, log(x - 3)) is real only for x > 3: no point of [-2, 2] qualifies."""
+    lhs = sp.Min(x, sp.log(x - 3))
+    assert numeric_equal(sp.Heaviside(lhs - 1, 0) * lhs, sp.Heaviside(lhs - 1) * lhs)
+    assert not numeric_equal(lhs, sp.Min(x, sp.log(x - 3)) + sp.Rational(1, 10**9))
+    assert check_equal(sp.Heaviside(lhs - 1, 0) * lhs, sp.Heaviside(lhs - 1) * lhs).ok
+
+
+def test_nowhere_defined_is_not_equal():
+    undefined = sp.Heaviside(sp.log(x - 10**7))  # x - 10**7 < 0 at every point tried
+    assert not numeric_equal(undefined, undefined + 1)
+    assert not numeric_equal(undefined, undefined)
