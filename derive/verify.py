@@ -143,21 +143,53 @@ def _value(expr: sp.Expr, subs: dict) -> sp.Expr | None:
     return v
 
 
+def _domain_guards(expr: sp.Expr) -> list[tuple[sp.Expr, bool]]:
+    """What must hold for ``expr`` to be real at a real point: (argument, strict) for every log
+    (argument > 0) and every fractional power (base >= 0)."""
+    guards = [(e.args[0], True) for e in expr.atoms(sp.log)]
+    guards += [(e.base, False) for e in expr.atoms(sp.Pow) if not e.exp.is_integer]
+    return guards
+
+
+def _in_domain(guards: list[tuple[sp.Expr, bool]], subs: dict) -> bool:
+    for arg, strict in guards:
+        try:
+            v = sp.N(arg.xreplace(subs), 15)
+        except (ZeroDivisionError, ValueError, TypeError, ArithmeticError):
+            return False
+        if not v.is_extended_real or v.is_infinite or (v <= 0 if strict else v < 0):
+            return False
+    return True
+
+
 def numeric_equal(lhs: sp.Expr, rhs: sp.Expr, *, points: int = POINTS, seed: int = 0) -> bool:
     """Compare at ``points`` random rational points with ``DIGITS`` digits; raises nothing.
 
-    Points where either side is undefined are skipped; after ``points * 5`` such points at one
-    scale, the points are drawn ten times further out (see ``SCALES``). False when the sides
-    differ anywhere, or when not enough valid points were found.
+    derive's calculus is real: points are taken where every logarithm's argument is positive and
+    every fractional power's base is not negative (so both sides are real there). Points where a
+    side is undefined are skipped; after ``points * 5`` tries at one scale, the points are drawn
+    ten times further out (see ``SCALES``). Only when no such real point exists at all are complex
+    values compared. False when the sides differ anywhere, or when too few points were found.
     """
-    rng = random.Random(seed)
     free = _free(sp.Tuple(lhs, rhs))
+    guards = _domain_guards(lhs) + _domain_guards(rhs)
+    result = _compare(lhs, rhs, free, points, seed, guards)
+    if result is None and guards:  # nowhere real: compare as complex functions
+        result = _compare(lhs, rhs, free, points, seed, [])
+    return bool(result)
+
+
+def _compare(lhs, rhs, free, points: int, seed: int, guards) -> bool | None:
+    """True/False as numeric_equal; None when not a single valid point was found."""
+    rng = random.Random(seed)
     checked = 0
     for scale in SCALES:
         attempts = 0
         while checked < points and attempts < points * 5:
             attempts += 1
             subs = {s: _random_value(rng, scale) for s in free}
+            if guards and not _in_domain(guards, subs):
+                continue
             a, b = _value(lhs, subs), _value(rhs, subs)
             if a is None or b is None:
                 continue
@@ -170,7 +202,7 @@ def numeric_equal(lhs: sp.Expr, rhs: sp.Expr, *, points: int = POINTS, seed: int
             checked += 1
         if checked == points or not free:
             break
-    return checked == points
+    return None if checked == 0 else checked == points
 
 
 def check_equal(lhs: sp.Expr, rhs: sp.Expr, *, budget: float | None = None) -> Verdict:

@@ -163,3 +163,19 @@ def test_nowhere_defined_is_not_equal():
     undefined = sp.Heaviside(sp.log(x - 10**7))  # x - 10**7 < 0 at every point tried
     assert not numeric_equal(undefined, undefined + 1)
     assert not numeric_equal(undefined, undefined)
+
+
+def test_points_are_real_points_of_the_calculus():
+    """|log u|' = sign(log u) u'/u holds where u > 0; SymPy's complex-aware derivative differs
+    where u < 0 (log u is complex there). Such points are outside derive's real domain."""
+    b = symbol("b")
+    u = b + sp.exp(y)
+    engine = sp.sign(sp.log(u)) / (u * sp.Abs(sp.log(u)))
+    truth = sp.diff(sp.log(relu(sp.Abs(sp.log(u)))), b)
+    assert numeric_equal(engine, truth)
+    assert check_equal(engine, truth).ok
+
+
+def test_nowhere_real_expressions_are_compared_as_complex_functions():
+    assert numeric_equal(sp.log(-1 - x**2), sp.log(1 + x**2) + sp.I * sp.pi)
+    assert not numeric_equal(sp.log(-1 - x**2), sp.log(1 + x**2))
