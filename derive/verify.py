@@ -104,15 +104,66 @@ def _symbolic_zero(diff: sp.Expr, budget: float) -> bool | str | None:
     """True if ``diff`` is provably 0; ``TIMED_OUT`` when the budget ran out; else None."""
     try:
         with _time_limit(budget):
+            general = _generalize_constants(diff)
+            if general is not diff and sp.cancel(sp.expand(general)) == 0:
+                return True
             if sp.cancel(sp.expand(diff)) == 0:
                 return True
             if sp.count_ops(diff) <= SIMPLIFY_MAX_OPS and sp.simplify(diff) == 0:
                 return True
     except _Timeout:
         return TIMED_OUT
-    except (RecursionError, TypeError, ValueError, NotImplementedError, ZeroDivisionError):
+    except (RecursionError, TypeError, ValueError, NotImplementedError, ArithmeticError,
+            MemoryError):
         return None
     return None
+
+
+def _generalize_constants(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with its transcendental and irrational constants replaced by fresh symbols,
+    keeping products and integer powers around them: ``exp(k)`` becomes ``E**k`` for a symbol
+    ``E`` (so ``exp(-3)`` and ``exp(3)`` stay reciprocal), ``b**(p/q)`` becomes ``R**p`` with
+    ``R`` a symbol for ``b**(1/q)``, and every other constant that is not a product or power (a
+    sum such as ``1 + exp(-3)``, ``log(2)``, ``pi``) a symbol of its own, so that
+    ``-2/(1 + exp(-3))`` becomes ``-2/c``. ``expr`` itself if it has no such constant.
+
+    An identity that holds for every value of those symbols holds for the constants' values, so
+    a 0 here proves the original 0. It matters because ``expand`` turns ``exp(-3)**2`` into the
+    unrelated generator ``exp(-6)``, where ``cancel`` no longer sees a rational function
+    (``d/dx x/(1 + (sigmoid(3) + x)^2)`` made ``simplify`` run out of time on every line).
+    """
+    names: dict[sp.Expr, sp.Dummy] = {}
+
+    def name(key: sp.Expr) -> sp.Dummy:
+        if key not in names:
+            names[key] = sp.Dummy(f"c{len(names)}", positive=bool(key.is_positive))
+        return names[key]
+
+    def walk(e: sp.Basic) -> sp.Basic:
+        if not isinstance(e, sp.Expr) or e.is_Rational or e.is_Symbol or not e.args and \
+                not e.is_NumberSymbol:
+            return e
+        if e.is_number and not e.has(sp.I):
+            if e is sp.E:
+                return name(sp.E)
+            if isinstance(e, sp.exp) and e.args[0].is_Rational:
+                return name(sp.E) ** e.args[0]
+            if e.is_Pow and e.base.is_Rational and e.exp.is_Rational:
+                return name(e.base ** sp.Rational(1, e.exp.q)) ** e.exp.p
+            if e.is_Pow and e.exp.is_Integer:
+                return walk(e.base) ** e.exp
+            if not e.is_Mul:  # a sum, a function of numbers, pi: one symbol for it
+                return name(e)
+        args = [walk(a) for a in e.args]
+        return e if all(a is b for a, b in zip(args, e.args, strict=True)) else e.func(*args)
+
+    if expr.is_number:  # nothing to generalize over: a sum of constants would become 1 symbol
+        return expr
+    try:
+        out = walk(expr)
+    except (TypeError, ValueError, RecursionError):
+        return expr
+    return out if names else expr
 
 
 def _free(expr: sp.Basic) -> list[sp.Basic]:
@@ -136,8 +187,8 @@ def _value(expr: sp.Expr, subs: dict) -> sp.Expr | None:
     (real or complex) number, e.g. a Heaviside of a complex argument."""
     try:
         v = sp.N(expr.xreplace(subs), DIGITS)
-    except (ZeroDivisionError, ValueError, TypeError, ArithmeticError):
-        return None
+    except (ValueError, TypeError, ArithmeticError, MemoryError, RecursionError):
+        return None  # e.g. exp(exp(cosh(tan(b)))) near a pole of tan: too large to represent
     if not v.is_number or v.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or v.atoms(sp.Function):
         return None
     return v
@@ -155,7 +206,7 @@ def _in_domain(guards: list[tuple[sp.Expr, bool]], subs: dict) -> bool:
     for arg, strict in guards:
         try:
             v = sp.N(arg.xreplace(subs), 15)
-        except (ZeroDivisionError, ValueError, TypeError, ArithmeticError):
+        except (ValueError, TypeError, ArithmeticError, MemoryError, RecursionError):
             return False
         if not v.is_extended_real or v.is_infinite or (v <= 0 if strict else v < 0):
             return False
@@ -214,8 +265,11 @@ def check_equal(lhs: sp.Expr, rhs: sp.Expr, *, budget: float | None = None) -> V
     lhs, rhs = sp.sympify(lhs), sp.sympify(rhs)
     if lhs == rhs:
         return Verdict(True, "symbolic", "identical")
-    diff = to_elementary(lhs - rhs)
-    symbolic = _symbolic_zero(diff, budget)
+    try:
+        diff = to_elementary(lhs - rhs)
+    except (TypeError, ValueError, NotImplementedError, RecursionError):
+        diff = None  # SymPy cannot rewrite it (e.g. a Piecewise it cannot order): numeric only
+    symbolic = _symbolic_zero(diff, budget) if diff is not None else None
     if symbolic is True:
         return Verdict(True, "symbolic", "simplifies to 0")
     how = f"{POINTS} random points, {DIGITS} digits"

@@ -179,3 +179,47 @@ def test_points_are_real_points_of_the_calculus():
 def test_nowhere_real_expressions_are_compared_as_complex_functions():
     assert numeric_equal(sp.log(-1 - x**2), sp.log(1 + x**2) + sp.I * sp.pi)
     assert not numeric_equal(sp.log(-1 - x**2), sp.log(1 + x**2))
+
+
+def test_constants_are_generalized_so_rational_identities_stay_symbolic():
+    # d/dx x/(1 + (sigmoid(3) + x)^2), quotient rule: expand makes exp(-3)**2 the unrelated
+    # exp(-6), and simplify used to run out of time on every line of it
+    x = symbol("x")
+    c = sigmoid(sp.Integer(3))
+    u = 1 + (c + x) ** 2
+    lhs = (u - x * 2 * (c + x)) / u**2
+    rhs = sp.diff(x / u, x)
+    verdict = check_equal(lhs, rhs, budget=5)
+    assert verdict.method == "symbolic", verdict
+
+
+X = symbol("x")
+
+
+@pytest.mark.parametrize("expr", [
+    (X + sp.exp(-3)) ** 2 - X**2 - 2 * X * sp.exp(-3) - sp.exp(-6),
+    (X + 1 / (1 + sp.exp(-3))) * (X - 1 / (1 + sp.exp(-3))) - X**2 + (1 + sp.exp(-3)) ** -2,
+    X * sp.exp(3) * (X + sp.exp(-3)) - X**2 * sp.exp(3) - X,  # exp(3) exp(-3) = 1
+])
+def test_generalized_constants_keep_the_relations_between_them(expr):
+    general = verify._generalize_constants(expr)
+    assert general.free_symbols - {X}  # the constants became symbols...
+    assert sp.cancel(sp.expand(general)) == 0  # ...and the identity still holds among them
+
+
+def test_relations_the_generalization_loses_are_still_found():
+    # sqrt(2) becomes a symbol R, and R**2 = 2 is not known to it: the plain attempt proves it
+    verdict = check_equal(sp.sqrt(2) * (X + sp.sqrt(2)), sp.sqrt(2) * X + 2, budget=5)
+    assert verdict.method == "symbolic", verdict
+
+
+@pytest.mark.parametrize("lhs, rhs", [
+    (sp.pi, sp.Rational(22, 7)),
+    (sp.exp(1), sp.Integer(3)),
+    (sp.exp(-3) + sp.log(2), sp.exp(-3) + sp.Rational(69, 100)),
+    (1 / (1 + sp.exp(-3)), sp.Rational(19, 20)),
+    (X / (1 + sp.exp(-3)), X * sp.Rational(19, 20)),
+    (X * sp.pi, X * sp.Rational(22, 7)),
+])
+def test_generalized_constants_never_prove_a_false_equality(lhs, rhs):
+    assert not check_equal(lhs, rhs).ok
