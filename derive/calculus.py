@@ -7,7 +7,8 @@ lines (:class:`~derive.model.Line`), expanding one level of rules per line, and 
 the concrete equality that verification checks against ``sympy.diff``.
 
 Conventions: ``log`` is the natural logarithm; ``relu'(0) = 0`` (``H(0) = 0``); ``|u|' = sign(u)``;
-``max(f, g)' = H(f - g) f' + H(g - f) g'`` away from ties. Intermediates are named ``u_1, u_2, ...``
+``max(f, g)' = H(f - g) f' + (1 - H(f - g)) g'`` (the weights add up to 1, so a tie on a whole
+interval, where f' = g', gets that derivative). Intermediates are named ``u_1, u_2, ...``
 (another letter when the sheet uses those names).
 """
 
@@ -111,9 +112,7 @@ def _diff(expr: sp.Expr, var: sp.Symbol, namer: Namer) -> Step:
     if isinstance(expr, (sp.Max, sp.Min)) and len(expr.args) == 2:
         f, g = expr.args
         sf, sg = _diff(f, var, namer), _diff(g, var, namer)
-        hf, hg = (sp.Heaviside(f - g, 0), sp.Heaviside(g - f, 0))
-        if isinstance(expr, sp.Min):
-            hf, hg = hg, hf
+        hf, hg = _max_weights(expr, f, g)
         return Step("max", expr, var, hf * sf.result + hg * sg.result, (sf, sg))
     if isinstance(expr, leaky_relu) and not expr.args[1].has(var):
         slope = expr.args[1]
@@ -480,13 +479,22 @@ def _expand(step: Step, hold: Callable[[Step], sp.Symbol], rules: list[str]) -> 
         return Dot(*_flatten_chain(step, hold))
     if r == "max":
         f, g = step.substeps
-        hf, hg = sp.Heaviside(f.expr - g.expr, 0), sp.Heaviside(g.expr - f.expr, 0)
-        if isinstance(step.expr, sp.Min):
-            hf, hg = hg, hf
+        hf, hg = _max_weights(step.expr, f.expr, g.expr)
         return sp.Add(Dot(hf, hold(f)), Dot(hg, hold(g)), evaluate=False)
     if r == "logarithmic":
         return hold(subs[0])
     raise AssertionError(f"unknown rule {r}")  # pragma: no cover
+
+
+def _max_weights(expr: sp.Expr, f: sp.Expr, g: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+    """The factors of f' and g' in ``max(f, g)'`` (``min``): ``H(f - g)`` and ``1 - H(f - g)``
+    (``H(g - f)``, ``1 - H(g - f)`` for min), with ``H(0) = 0``.
+
+    They add up to 1 everywhere, so where f = g on a whole interval (where f' = g') the result is
+    that common derivative: ``max(b, leaky_relu(b, 0.01))' = 1`` for b > 0. The symmetric
+    ``H(f - g) f' + H(g - f) g'`` would give 0 there."""
+    h = sp.Heaviside((g - f) if isinstance(expr, sp.Min) else (f - g), 0)
+    return h, 1 - h
 
 
 def _flatten_chain(step: Step, hold) -> list[sp.Expr]:

@@ -189,3 +189,21 @@ def test_simplification_never_lengthens():
     d = derivation(sp.log(sp.cosh(y - t)), y)
     assert sp.count_ops(d.answer) <= sp.count_ops(sp.diff(sp.log(sp.cosh(y - t)), y))
     assert calculus.simplest_form(sp.tanh(y - t)) is None
+
+
+@pytest.mark.parametrize("text, at, want", [
+    ("max(b, leaky_relu(b, 0.01))", sp.Rational(1, 2), 1),  # a tie on all of b > 0
+    ("max(b, leaky_relu(b, 0.01))", sp.Rational(-1, 2), sp.Rational(1, 100)),
+    ("min(b, leaky_relu(b, 0.01))", sp.Rational(1, 2), 1),
+    ("min(b, leaky_relu(b, 0.01))", sp.Rational(-1, 2), 1),
+    ("max(relu(b), b)", sp.Rational(3, 2), 1),
+])
+def test_max_rule_is_right_where_the_arguments_tie_on_an_interval(text, at, want):
+    from derive.build import verify_solution
+    from derive.parse import parse_expr
+    from derive.tasks.derivative import solve
+
+    expr = parse_expr(text)
+    (b,) = expr.free_symbols
+    solution = verify_solution(solve(expr, b, None), text)
+    assert solution.answer.subs(b, at) == want
