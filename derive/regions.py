@@ -14,7 +14,12 @@ Conventions
   square's edge is unbounded. Tables and figures are clipped to a *window*: all vertices plus a
   margin, or the one given.
 * A class region is stated in closed form as a union of convex sets, each an intersection of
-  half-planes; a side is strict (``<``) where the set meets the boundary ``y = 0``.
+  half-planes; a side is strict (``<``) where the set meets the boundary ``y = 0``. That includes
+  the places where y touches 0 without changing sign: a piece edge with y = 0 on both of its
+  pieces (a *cut*: no convex set reaches across it, and one that cuts a class apart makes two
+  regions) and a vertex with y = 0 (at most a corner of a convex set, with a strict side there).
+  Points of a strict side where y != 0 that no other convex set covers are listed as extra
+  segments, less the points on them with y = 0 (``Region.excluded``).
 """
 
 from __future__ import annotations
@@ -120,10 +125,17 @@ class Region:
     sign: str  # NEG, POS or ZERO (y = 0 on a whole area)
     unbounded: bool
     groups: tuple[tuple[Side, ...], ...]  # closed form: union of intersections of half-planes
-    extra: tuple[tuple[Point, Point], ...]  # closed segments that the groups leave out (rare)
+    extra: tuple[tuple[Point, Point], ...]  # closed segments that the groups leave out (rare);
+    # one that ends on the square's edge goes on beyond it (a ray), one with p == q is a point
     window: tuple[Ring, ...]  # the part inside the window
     cells: tuple[Poly, ...]  # convex parts in the square
     shapes: tuple[Poly, ...] = ()  # the convex sets of ``groups``, in the square
+    excluded: tuple[Point, ...] = ()  # points of ``extra`` with y = 0, which are not in the class
+
+    def contains(self, p: Point, r: Fraction) -> bool:
+        """Exact membership in the closed form (``r``: the square's radius, for rays)."""
+        return any(_member(p, g) for g in self.groups) or (
+            p not in self.excluded and any(_on_extra(p, e, r) for e in self.extra))
 
 
 @dataclass(frozen=True)
@@ -524,8 +536,24 @@ def _overlap(p: Point, q: Point, edges: Sequence[tuple[Point, Point]]) -> list[t
     return sorted(out)
 
 
-def _closed_form(sign: str, cells: Sequence[Poly], rings: Sequence[Poly], r: Fraction):
-    """Convex groups of ``cells`` as half-plane conditions, and any seam they would leave out."""
+def _closed_form(sign: str, cells: Sequence[Poly], rings: Sequence[Poly], r: Fraction,
+                 cuts: Sequence[tuple[Point, Point]] = (), zeros: frozenset[Point] = frozenset()):
+    """Convex groups of ``cells`` as half-plane conditions, and any seam they would leave out.
+
+    Points with y = 0 are in no group: the ring (the region's boundary), the ``cuts`` (piece
+    edges where y touches 0) and the ``zeros`` (vertices where y = 0). Groups are not merged
+    across a cut or around a zero point; a side is strict on a ring edge or cut, and at a zero
+    vertex one of its two sides is strict, chosen (2-SAT) so that wherever possible the group on
+    the other side of a strict side covers that seam. What no group covers goes to ``extra``."""
+    closed = sign == ZERO
+    ring_edges = [(ring[k], ring[(k + 1) % len(ring)]) for ring in rings for k in range(len(ring))]
+    box = _bbox([v for c in cells for v in c])
+    if closed:
+        near_cuts, near_zeros = [], []
+    else:
+        near_cuts = [c for c in cuts if _touch(_bbox(c), box)]
+        near_zeros = [z for z in zeros if _touch((*z, *z), box)]
+    nil = ring_edges + near_cuts  # y = 0 on all of these
     groups = [tuple(c) for c in cells]
     boxes = [_bbox(g) for g in groups]
     areas = [area2(g) for g in groups]
@@ -535,45 +563,226 @@ def _closed_form(sign: str, cells: Sequence[Poly], rings: Sequence[Poly], r: Fra
             if j == i or not _touch(boxes[i], boxes[j]):
                 continue
             h = hull(groups[i] + groups[j])
-            if area2(h) == areas[i] + areas[j]:
+            if area2(h) == areas[i] + areas[j] and _may_merge(h, near_cuts, near_zeros, nil):
                 groups[i], boxes[i], areas[i] = h, _bbox(h), areas[i] + areas[j]
                 del groups[j], boxes[j], areas[j]
                 i = i - 1 if j < i else i
                 break
         else:
             i += 1
-    ring_edges = [(ring[k], ring[(k + 1) % len(ring)]) for ring in rings for k in range(len(ring))]
-    closed = sign == ZERO
-    conds, seams = [], []
-    for g in groups:
-        sides = []
-        for k in range(len(g)):
-            p, q = g[k], g[(k + 1) % len(g)]
-            if _on_box(p, q, r):
+    # the sides of every group: (group, k) is the edge g[k] -> g[k + 1]
+    sides = {(gi, k): (g[k], g[(k + 1) % len(g)]) for gi, g in enumerate(groups)
+             for k in range(len(g)) if not _on_box(g[k], g[(k + 1) % len(g)], r)}
+    forced = {s for s, (p, q) in sides.items() if not closed and _overlap(p, q, nil)}
+    strict = set(forced)
+    if not closed:
+        strict = _choose_strict(groups, boxes, sides, forced, set(near_zeros), nil)
+    conds = []
+    for gi, g in enumerate(groups):
+        conds.append(tuple(sorted((Side(_edge_side(*sides[(gi, k)]), strict=(gi, k) in strict)
+                                   for k in range(len(g)) if (gi, k) in sides), key=_side_order)))
+    extra: list[tuple[Point, Point]] = []
+    excluded: list[Point] = []
+    if not closed:
+        vertices = {v for g in groups for v in g} | set(near_zeros)
+        for key in sorted(strict):  # seam parts of a strict side must be in another group
+            p, q = sides[key]
+            _seam_extras(p, q, conds, nil, vertices, set(near_zeros), r, extra, excluded)
+    return tuple(conds), tuple(extra), tuple(groups), tuple(excluded)
+
+
+def _covers(intervals: Sequence[tuple[Fraction, Fraction]], lo: Fraction, hi: Fraction) -> bool:
+    """Whether sorted parameter intervals cover [lo, hi]."""
+    cur = lo
+    for a, b in intervals:
+        if a > cur:
+            return False
+        cur = max(cur, b)
+        if cur >= hi:
+            return True
+    return cur >= hi
+
+
+def _may_merge(h: Poly, cuts: Sequence[tuple[Point, Point]], zeros: Sequence[Point],
+               nil: Sequence[tuple[Point, Point]]) -> bool:
+    """A merged convex group may not contain a cut or a zero point inside, nor a zero point in
+    the middle of a side that is not all zero (it could not be left out with that side)."""
+    n = len(h)
+    fs = [_edge_side(h[k], h[(k + 1) % n]) for k in range(n)]
+    corners = set(h)
+    for z in zeros:
+        if z in corners:
+            continue
+        vals = [f.at(z) for f in fs]
+        if any(v < 0 for v in vals):
+            continue
+        on = [k for k, v in enumerate(vals) if v == 0]
+        if not on or not _covers(_overlap(h[on[0]], h[(on[0] + 1) % n], nil), F(0), F(1)):
+            return False
+    for a, b in cuts:
+        lo, hi = F(0), F(1)  # the part of the open segment ab strictly inside h
+        for f in fs:
+            fa, fb = f.at(a), f.at(b)
+            if fa == fb:
+                if fa <= 0:
+                    lo, hi = F(1), F(0)
                 continue
-            on_boundary = _overlap(p, q, ring_edges)
-            sides.append(Side(_edge_side(p, q), strict=bool(on_boundary) and not closed))
-            if on_boundary and not closed:
-                seams.append((p, q, on_boundary))
-        conds.append(tuple(sorted(sides, key=_side_order)))
-    vertices = {v for g in groups for v in g}
-    extra = []
-    for p, q, covered in seams:  # seam parts of a strict side must be in another group
-        cuts = sorted({F(0), F(1), *(t for iv in covered for t in iv), *(
-            t for v in vertices if _cross(p, q, v) == 0
-            for t in [_param(p, q, v)] if 0 < t < 1)})
-        for a, b in zip(cuts, cuts[1:], strict=False):
-            if any(lo <= a and b <= hi for lo, hi in covered):
+            t = fa / (fa - fb)
+            lo, hi = (max(lo, t), hi) if fb > fa else (lo, min(hi, t))
+            if lo >= hi:
+                break
+        if lo < hi:
+            return False
+    return True
+
+
+def _choose_strict(groups, boxes, sides, forced, zeros, nil) -> set:
+    """Strict sides: the forced ones, and at every zero vertex of a group one of its two sides,
+    while a seam between two groups stays in one of them (2-SAT; if that is impossible, only
+    the zero vertices are enforced and the seams left out become extra segments)."""
+    hard: list[tuple] = []  # clauses (literal, literal); a literal is (side, strict?)
+    for gi, g in enumerate(groups):
+        n = len(g)
+        for k in range(n):
+            if g[k] not in zeros:
                 continue
-            for t0, t1 in ((a, b), (a, a), (b, b)):
-                m = _lerp(p, q, (t0 + t1) / 2)
-                if abs(m[0]) < r and abs(m[1]) < r and not any(_member(m, c) for c in conds) \
-                        and not any(_cross(e0, e1, m) == 0 and _between(e0, e1, m)
-                                    for e0, e1 in ring_edges):
-                    seg = (_lerp(p, q, t0), _lerp(p, q, t1))
-                    if seg not in extra:
-                        extra.append(seg)
-    return tuple(conds), tuple(extra), tuple(groups)
+            a, b = (gi, (k - 1) % n), (gi, k)  # the sides into and out of the vertex
+            if a in forced or b in forced:
+                continue
+            hard.append(((a, True), (b, True)))
+    soft: list[tuple] = []
+    keys = sorted(sides)
+    for x, ka in enumerate(keys):
+        p, q = sides[ka]
+        for kb in keys[x + 1:]:
+            if kb[0] == ka[0] or not _touch(boxes[ka[0]], boxes[kb[0]]):
+                continue
+            a, b = sides[kb]
+            if _cross(p, q, a) != 0 or _cross(p, q, b) != 0:
+                continue
+            d = (q[0] - p[0]) * (b[0] - a[0]) + (q[1] - p[1]) * (b[1] - a[1])
+            if d >= 0:  # a seam is traversed both ways
+                continue
+            if ka in forced and kb in forced:
+                continue  # left to the extra segments
+            for lo, hi in _overlap(p, q, [(a, b)]):
+                if _covers(_overlap(_lerp(p, q, lo), _lerp(p, q, hi), nil), F(0), F(1)):
+                    continue  # y = 0 on all of the shared part
+                soft.append(((ka, False), (kb, False)))
+                break
+    variables = [k for k in keys if k not in forced]
+    fixed = {k: True for k in forced}
+    got = _two_sat(variables, hard + soft, fixed)
+    if got is None:  # keep the seams that can be kept, one by one (the hard clauses always can)
+        kept: list[tuple] = []
+        for c in soft:
+            if _two_sat(variables, hard + kept + [c], fixed) is not None:
+                kept.append(c)
+        got = _two_sat(variables, hard + kept, fixed)
+    if got is None:  # unreachable: making every side strict satisfies the hard clauses
+        raise VerificationFailure("no choice of strict sides leaves out the zero points")
+    return {k for k, v in got.items() if v}
+
+
+def _two_sat(variables, clauses, fixed) -> dict | None:
+    """An assignment satisfying every clause (a or b), preferring False, or None.
+
+    Set a variable, propagate the implications; for 2-SAT a propagation without a conflict
+    leaves a satisfiable rest whenever the whole was satisfiable, so no backtracking is needed."""
+    implies: dict[tuple, list] = defaultdict(list)
+    for a, b in clauses:
+        implies[(a[0], not a[1])].append(b)
+        implies[(b[0], not b[1])].append(a)
+
+    def propagate(assign: dict, lit: tuple) -> dict | None:
+        assign = dict(assign)
+        todo = [lit]
+        while todo:
+            var, val = todo.pop()
+            if var in assign:
+                if assign[var] != val:
+                    return None
+                continue
+            assign[var] = val
+            todo.extend(implies[(var, val)])
+        return assign
+
+    assign: dict | None = {}
+    for var, val in fixed.items():
+        assign = propagate(assign, (var, val))
+        if assign is None:
+            return None
+    for a, b in clauses:  # a clause whose other literal is fixed false is a unit
+        for lit, other in ((a, b), (b, a)):
+            if assign.get(other[0]) is not None and assign[other[0]] != other[1]:
+                assign = propagate(assign, lit)
+                if assign is None:
+                    return None
+    for var in variables:
+        if var in assign:
+            continue
+        assign = propagate(assign, (var, False)) or propagate(assign, (var, True))
+        if assign is None:
+            return None
+    return assign
+
+
+def _seam_extras(p, q, conds, nil, vertices, zeros, r, extra, excluded) -> None:
+    """The parts of the strict side p -> q where y != 0 that no group contains, as closed
+    segments (and points) in ``extra``; their points with y = 0 go to ``excluded``."""
+    covered = _overlap(p, q, nil)
+    cuts = sorted({F(0), F(1), *(t for iv in covered for t in iv), *(
+        t for v in vertices if _cross(p, q, v) == 0 for t in [_param(p, q, v)] if 0 < t < 1)})
+
+    def zero(t: Fraction) -> bool:
+        m = _lerp(p, q, t)
+        return m in zeros or any(lo <= t <= hi for lo, hi in covered)
+
+    def missing(m: Point) -> bool:
+        return abs(m[0]) <= r and abs(m[1]) <= r and not any(_member(m, c) for c in conds)
+
+    run: list[Fraction] = []  # parameters of the current closed segment
+
+    def close() -> None:
+        if run:
+            seg = (_lerp(p, q, run[0]), _lerp(p, q, run[-1]))
+            if seg not in extra:
+                extra.append(seg)
+            for t in run:
+                if zero(t) and _lerp(p, q, t) not in excluded:
+                    excluded.append(_lerp(p, q, t))
+            run.clear()
+
+    for a, b in zip(cuts, cuts[1:], strict=False):
+        inside = not any(lo <= a and b <= hi for lo, hi in covered) and \
+            missing(_lerp(p, q, (a + b) / 2))
+        if inside:
+            if not run:
+                run.append(a)
+            run.append(b)
+            continue
+        close()
+    close()
+    for t in cuts:  # single points: y != 0 there, yet in no group and on no extra segment
+        m = _lerp(p, q, t)
+        if abs(m[0]) < r and abs(m[1]) < r and not zero(t) and missing(m) and \
+                not any(_on_extra(m, e, r) for e in extra):
+            extra.append((m, m))
+
+
+def _on_extra(p: Point, seg: tuple[Point, Point], r: Fraction) -> bool:
+    """Whether p is on an extra segment (which goes on as a ray past an end on the square)."""
+    a, b = seg
+    if a == b:
+        return p == a
+    if _cross(a, b, p) != 0:
+        return False
+    t = _param(a, b, p)
+    return 0 <= t <= 1 or (t < 0 and _on_square(a, r)) or (t > 1 and _on_square(b, r))
+
+
+def _on_square(p: Point, r: Fraction) -> bool:
+    return abs(p[0]) == r or abs(p[1]) == r
 
 
 def _bbox(poly: Sequence[Point]) -> tuple[Fraction, Fraction, Fraction, Fraction]:
@@ -603,7 +812,56 @@ def _between(a: Point, b: Point, m: Point) -> bool:
     return min(a[0], b[0]) <= m[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= m[1] <= max(a[1], b[1])
 
 
-def _regions(subcells: Sequence[tuple[str, Poly]], r: Fraction, w: Window) -> list[Region]:
+def _zero_set(pieces: Sequence[Piece], subcells: Sequence[tuple[str, Poly]],
+              ys: dict[Poly, Affine], r: Fraction
+              ) -> tuple[tuple[tuple[Point, Point], ...], frozenset[Point]]:
+    """Where y = 0 on the pieces' edges and vertices, beyond the chords that split pieces.
+
+    ``cuts``: piece edges with y = 0 on all of them (y touches 0 there, or a zero piece ends);
+    ``zeros``: the vertices of the parts (inside the square) where y = 0. Exact."""
+    cuts = set()
+    for p in pieces:
+        for k in range(len(p.polygon)):
+            a, b = p.polygon[k], p.polygon[(k + 1) % len(p.polygon)]
+            if not _on_box(a, b, r) and p.y.at(a) == 0 and p.y.at(b) == 0:
+                cuts.add((min(a, b), max(a, b)))
+    zeros = frozenset(v for _, poly in subcells for v in poly
+                      if abs(v[0]) < r and abs(v[1]) < r and ys[poly].at(v) == 0)
+    return tuple(sorted(cuts)), zeros
+
+
+def _components(cells: Sequence[Poly], ys: dict[Poly, Affine]) -> list[list[Poly]]:
+    """The cells joined across shared edges, but not across an edge where y = 0."""
+    parent = list(range(len(cells)))
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    by_line: dict[tuple, list] = defaultdict(list)
+    for i, c in enumerate(cells):
+        for k in range(len(c)):
+            p, q = c[k], c[(k + 1) % len(c)]
+            by_line[_edge_side(p, q).key()].append((min(p, q), max(p, q), i))
+    for items in by_line.values():
+        for x, (a0, a1, i) in enumerate(items):
+            for b0, b1, j in items[x + 1:]:
+                if find(i) == find(j):
+                    continue
+                lo, hi = max(a0, b0), min(a1, b1)  # collinear: lexicographic order is the order
+                if lo < hi and ys[cells[i]].at(_lerp(lo, hi, F(1, 2))) != 0:
+                    parent[find(i)] = find(j)
+    comps: dict[int, list[Poly]] = {}
+    for i, c in enumerate(cells):
+        comps.setdefault(find(i), []).append(c)
+    return list(comps.values())
+
+
+def _regions(subcells: Sequence[tuple[str, Poly]], r: Fraction, w: Window,
+             ys: dict[Poly, Affine] | None = None, cuts: Sequence[tuple[Point, Point]] = (),
+             zeros: frozenset[Point] = frozenset()) -> list[Region]:
     out = []
     for sign in (NEG, POS, ZERO):
         polys = [p for s, p in subcells if s == sign]
@@ -612,11 +870,16 @@ def _regions(subcells: Sequence[tuple[str, Poly]], r: Fraction, w: Window) -> li
         for ring in union(polys):
             mine = [p for p in polys if _inside(_centroid(p), ring.outer)
                     and not any(_inside(_centroid(p), h) for h in ring.holes)]
-            groups, extra, shapes = _closed_form(sign, mine, (ring.outer, *ring.holes), r)
-            clipped = [c for c in (_clip_window(p, w) for p in mine) if c]
-            out.append(Region(
-                sign, any(abs(c) == r for p in ring.outer for c in p), groups, extra,
-                tuple(union(clipped)), tuple(mine), shapes))
+            # a line where y touches 0 without changing sign can cut the ring into parts
+            comps = _components(mine, ys) if ys is not None and sign != ZERO else [mine]
+            for comp in comps:
+                rings = (ring.outer, *ring.holes) if len(comps) == 1 else tuple(
+                    rr for u in union(comp) for rr in (u.outer, *u.holes))
+                groups, extra, shapes, excluded = _closed_form(sign, comp, rings, r, cuts, zeros)
+                clipped = [c for c in (_clip_window(p, w) for p in comp) if c]
+                out.append(Region(
+                    sign, any(abs(c) == r for p in comp for v in p for c in v), groups, extra,
+                    tuple(union(clipped)), tuple(comp), shapes, excluded))
     return out
 
 
@@ -765,7 +1028,12 @@ def analyze(net: Network, output: str | None = None, window: Window | None = Non
     pieces = [_piece(s, s.value[output] + offset, r) for s in states]
     syms = _symmetries(pieces, us, net.inputs, output, threshold)
     pieces = _mirrors(pieces, syms)
-    subcells = [sc for p in pieces for sc in _split(p)]
+    subcells, ys = [], {}
+    for p in pieces:
+        for sc in _split(p):
+            subcells.append(sc)
+            ys[sc[1]] = p.y
+    cuts, zeros = _zero_set(pieces, subcells, ys, r)
     true_vertices = {v for _, poly in subcells for v in poly if abs(v[0]) < r and abs(v[1]) < r}
     if window is None:
         lines = [s.f for p in pieces for s in p.sides] + [p.y for p in pieces if not p.y.constant]
@@ -780,7 +1048,7 @@ def analyze(net: Network, output: str | None = None, window: Window | None = Non
         window=window,
         radius=r,
         pieces=tuple(pieces),
-        regions=tuple(_regions(subcells, r, window)),
+        regions=tuple(_regions(subcells, r, window, ys, cuts, zeros)),
         boundary=_merge_segments(chords, window),
         edges=_merge_segments([e for e in edges if not _on_box(*e, r)], window),
         symmetries=tuple(syms),
@@ -818,10 +1086,14 @@ RANDOM = 1000  # random points in the window, and as many again in a window ten 
 def verify(a: Analysis, expr: sp.Expr) -> str:
     """Check the analysis against ``expr`` (the network's own formula); returns how.
 
-    Exact: y at every vertex of every piece equals the piece's affine formula, and y = 0 at both
-    ends of every boundary segment. Sampling: at grid and random points, the class given by the
-    sign of ``expr`` agrees with the closed-form regions (everywhere) and with the drawn polygons
-    (in the window); points within 1e-9 of the boundary are not counted.
+    Exact: y at every vertex of every piece equals the piece's affine formula, y = 0 at both
+    ends of every boundary segment, and the closed form (with its extra segments) puts every
+    vertex of the pieces' parts and of its convex sets, the middle of every edge and of every
+    part, and every point of the zero set on an edge (split where a side of the closed form
+    crosses it) in the class of the sign of y, and points with y = 0 in no class. Sampling: at
+    grid and random points, the class given by the sign of ``expr`` agrees with the closed-form
+    regions (everywhere) and with the drawn polygons (in the window); points within 1e-9 of the
+    boundary are not counted.
     """
     us = a.stats["units"]
     y = lambda p: forward(us, a.inputs, p)[a.output] - a.threshold  # noqa: E731
@@ -837,6 +1109,7 @@ def verify(a: Analysis, expr: sp.Expr) -> str:
             if y(v) != 0:
                 raise VerificationFailure(f"boundary point {_pt(v)} has y = {y(v)}")
             ends += 1
+    exact = _verify_closed_form(a, y)
     f = sp.lambdify(a.symbols, to_elementary(expr) - _q(a.threshold), modules="math")
     (x0, x1), (y0, y1) = ([float(v) for v in a.window.x1], [float(v) for v in a.window.x2])
     pts = [(x0 + (i + 0.5) * (x1 - x0) / GRID, y0 + (j + 0.5) * (y1 - y0) / GRID)
@@ -876,10 +1149,73 @@ def verify(a: Analysis, expr: sp.Expr) -> str:
     total = len(pts) + len(far)
     return (f"exact at {vertices} piece vertices and {ends} boundary endpoints, {total:,} sampled "
             f"points agree; exact: y at {vertices} piece vertices equals the piece's formula, "
-            f"y = 0 at {ends} "
-            f"boundary endpoints; sampling: {total:,} points ({GRID}x{GRID} grid and "
+            f"y = 0 at {ends} boundary endpoints, and the closed form puts each of {exact:,} "
+            "points (every vertex of the pieces' parts and of the convex sets, the middle of "
+            "every edge and of every part, every point where y = 0 along an edge and where a "
+            "side crosses such an edge) in the class of the sign of y, points with y = 0 in no "
+            f"class; sampling: {total:,} points ({GRID}x{GRID} grid and "
             f"{len(pts) - GRID * GRID:,} random in the window, {len(far):,} random in a window ten "
             f"times as large), 0 disagreements ({near} within 1e-9 of the boundary not counted)")
+
+
+def _verify_closed_form(a: Analysis, y) -> int:
+    """Exact: at the points that decide the closed form (see :func:`verify`), y > 0 puts a point
+    in the positive class only, y < 0 in the negative one only, y = 0 in neither."""
+    r = a.radius
+    pts: set[Point] = set()
+    edges: set[tuple[Point, Point]] = set()
+    nil: set[tuple[Point, Point]] = set()  # segments with y = 0 on all of them
+    for pc in a.pieces:
+        ring = pc.polygon
+        for k in range(len(ring)):
+            p, q = ring[k], ring[(k + 1) % len(ring)]
+            pts.add(p)
+            if not _on_box(p, q, r):
+                edges.add((min(p, q), max(p, q)))
+        if pc.y.constant:
+            if pc.y.c == 0:
+                pts.add(_centroid(ring))
+        elif (ch := _chord(ring, pc.y)) is not None:
+            nil.add(ch)
+    shape_edges: set[tuple[Point, Point]] = set()
+    for reg in a.regions:
+        for polys, into in ((reg.cells, edges), (reg.shapes, shape_edges)):
+            for poly in polys:
+                pts.add(_centroid(poly))
+                for k in range(len(poly)):
+                    p, q = poly[k], poly[(k + 1) % len(poly)]
+                    pts.add(p)
+                    if not _on_box(p, q, r):
+                        into.add((min(p, q), max(p, q)))
+        for p, q in reg.extra:
+            pts.update((p, q, _lerp(p, q, F(1, 2))))
+        pts.update(reg.excluded)
+    pts.update(_lerp(p, q, F(1, 2)) for p, q in shape_edges)
+    for p, q in edges:
+        pts.add(_lerp(p, q, F(1, 2)))
+        yp, yq = y(p), y(q)  # y is affine along the edge of a piece or of a part of one
+        if yp == 0 and yq == 0:
+            nil.add((p, q))
+        elif yp * yq < 0:
+            pts.add(_lerp(p, q, yp / (yp - yq)))
+    lines = {Affine(*s.f.key()) for reg in a.regions for g in reg.groups for s in g}
+    for p, q in nil:  # where a side crosses the zero set, and between those crossings
+        ts = {F(0), F(1)}
+        for f in lines:
+            fp, fq = f.at(p), f.at(q)
+            if fp != fq and 0 < fp / (fp - fq) < 1:
+                ts.add(fp / (fp - fq))
+        ts = sorted(ts)
+        pts.update(_lerp(p, q, t) for t in ts)
+        pts.update(_lerp(p, q, (s + t) / 2) for s, t in zip(ts, ts[1:], strict=False))
+    for p in sorted(pts):
+        value = y(p)
+        got = {reg.sign for reg in a.regions if reg.contains(p, r)}
+        want = set() if value == 0 else {POS if value > 0 else NEG}
+        if (got - {ZERO} if value == 0 else got) != want:
+            raise VerificationFailure(f"at {_pt(p)} y = {value} but the closed form says "
+                                      f"{', '.join(sorted(got)) or 'no class'}")
+    return len(pts)
 
 
 def _open_box(box: tuple, r: Fraction) -> tuple[float, ...]:

@@ -198,3 +198,118 @@ def test_random_relu_networks_agree_with_sampling(expr):
 @given(relu_networks())
 def test_random_relu_networks_agree_with_sampling_long(expr):
     check_random(expr)
+
+
+# --- y = 0 without a change of sign: in no class --------------------------------------------------
+def _in_classes(a, p):
+    return {r.sign for r in a.regions if r.contains(p, a.radius)}
+
+
+def _network(lines):
+    from derive.network import expanded
+
+    model = [parse_assignment(s) for s in lines]
+    return analyze(build_network(model, "y", include_loss=False), output="y"), \
+        expanded(model, "y", set())
+
+
+def test_a_line_where_y_touches_0_splits_the_class():
+    """y = |relu(x1 + x2) - 1| >= 0 is 0 exactly on the line x1 + x2 = 1: that line is in no
+    class, and it cuts the positive class into two parts."""
+    a, expr = _network(["h11 = relu(1*x1 + 1*x2 + 0)", "h21 = relu(1*h11 - 1)",
+                        "h22 = relu(-1*h11 + 1)", "y = 1*h21 + 1*h22 + 0"])
+    assert closed_forms(a, POS) == [["x1 + x2 < 1"], ["x1 + x2 > 1"]]
+    assert closed_forms(a, NEG) == []
+    assert len([r for r in a.regions if r.sign == POS]) == 2  # two connected parts
+    assert all(not r.extra and not r.excluded for r in a.regions)
+    F = Fraction
+    for p in [(F(1, 2), F(1, 2)), (F(-3), F(4)), (F(1), F(0))]:
+        assert y_at(a, p) == 0 and _in_classes(a, p) == set()
+    assert _in_classes(a, (F(0), F(0))) == {POS}
+    assert "0 disagreements" in verify(a, expr)
+
+
+def test_a_ray_where_y_touches_0_is_in_no_class():
+    """y = relu(x1) + |x2| is 0 on the ray x1 <= 0, x2 = 0 (origin included), positive
+    elsewhere; the plane minus a ray is one connected part."""
+    a, expr = _network(["h11 = relu(1*x1 + 0*x2 + 0)", "h12 = relu(0*x1 + 1*x2 + 0)",
+                        "h13 = relu(0*x1 - 1*x2 + 0)", "y = 1*h11 + 1*h12 + 1*h13 + 0"])
+    assert closed_forms(a, POS) == [["x1 <= 0", "x2 < 0"], ["x1 <= 0", "x2 > 0"],
+                                    ["x1 > 0", "x2 <= 0"], ["x1 >= 0", "x2 > 0"]]
+    assert [r.sign for r in a.regions] == [POS]
+    assert not a.regions[0].extra
+    F = Fraction
+    for p in [(F(0), F(0)), (F(-5), F(0)), (F(-1, 3), F(0))]:
+        assert _in_classes(a, p) == set()
+    for p in [(F(1), F(0)), (F(0), F(1)), (F(0), F(-1)), (F(-1), F(1, 100))]:
+        assert _in_classes(a, p) == {POS}
+    assert "0 disagreements" in verify(a, expr)
+
+
+def test_an_isolated_zero_of_y_is_in_no_class():
+    """y = |x1| + |x2| is 0 only at the origin: the positive class is the plane minus the origin,
+    four quadrants each with one closed and one open side at the origin."""
+    a, expr = _network(["h11 = relu(1*x1 + 0*x2 + 0)", "h12 = relu(-1*x1 + 0*x2 + 0)",
+                        "h13 = relu(0*x1 + 1*x2 + 0)", "h14 = relu(0*x1 - 1*x2 + 0)",
+                        "y = 1*h11 + 1*h12 + 1*h13 + 1*h14 + 0"])
+    assert closed_forms(a, POS) == [["x1 < 0", "x2 >= 0"], ["x1 <= 0", "x2 < 0"],
+                                    ["x1 > 0", "x2 <= 0"], ["x1 >= 0", "x2 > 0"]]
+    assert [r.sign for r in a.regions] == [POS] and not a.regions[0].extra
+    F = Fraction
+    assert _in_classes(a, (F(0), F(0))) == set()
+    for p in [(F(1), F(0)), (F(-1), F(0)), (F(0), F(1)), (F(0), F(-1)), (F(1, 10**6), F(0))]:
+        assert _in_classes(a, p) == {POS}
+    assert "0 disagreements" in verify(a, expr)
+
+
+def test_a_zero_ray_ending_on_the_boundary_between_the_classes():
+    """y = |x2| - relu(-x1): the boundary |x2| = -x1 (a sign change) for x1 < 0, and the ray
+    x2 = 0, x1 >= 0 where y touches 0, which cuts the positive class in two."""
+    a, expr = regions_of("abs(x2) - relu(-x1)")
+    assert closed_forms(a, NEG) == [["x1 + x2 < 0", "x1 - x2 < 0"]]
+    assert closed_forms(a, POS) == [["x1 + x2 > 0", "x2 > 0"], ["x1 - x2 > 0", "x2 < 0"]]
+    assert len([r for r in a.regions if r.sign == POS]) == 2
+    F = Fraction
+    for p in [(F(0), F(0)), (F(3), F(0)), (F(-2), F(2))]:
+        assert _in_classes(a, p) == set()
+    assert "0 disagreements" in verify(a, expr)
+
+
+def test_verify_finds_a_zero_point_inside_a_class():
+    """The exact part of verify(): the origin of |x1| + |x2| put into the class is caught."""
+    import dataclasses
+
+    from derive.errors import VerificationFailure
+    from derive.regions import Side
+
+    a, expr = regions_of("abs(x1) + abs(x2)")
+    (r,) = a.regions
+    loose = tuple(tuple(Side(s.f, strict=False) for s in g) for g in r.groups)
+    bad = dataclasses.replace(a, regions=(dataclasses.replace(r, groups=loose),))
+    with pytest.raises(VerificationFailure, match=r"at \(0, 0\) y = 0"):
+        verify(bad, expr)
+
+
+def test_extra_segments_and_excluded_points_reach_the_write_up_and_the_data():
+    """Consumers of Region.extra / Region.excluded: the prose points to the data, which lists
+    both; membership treats an extra segment that ends on the square's edge as a ray."""
+    import dataclasses
+
+    from derive.tasks.decision_boundary import DEFAULT_CLASSES, solve, to_json
+
+    F = Fraction
+    a, _ = regions_of("abs(x1) + abs(x2)")
+    (r,) = a.regions
+    R = a.radius
+    seg = ((F(0), F(0)), (R, F(0)))  # the ray x1 >= 0, x2 = 0 ...
+    strict = tuple(tuple(dataclasses.replace(s, strict=True) for s in g) for g in r.groups)
+    r2 = dataclasses.replace(r, groups=strict, extra=(seg,), excluded=((F(0), F(0)),))
+    a2 = dataclasses.replace(a, regions=(r2,))
+    assert r2.contains((F(5), F(0)), R) and r2.contains((3 * R, F(0)), R)  # ... beyond R too
+    assert not r2.contains((F(0), F(0)), R) and not r2.contains((F(-1), F(0)), R)
+    data = to_json(a2, DEFAULT_CLASSES)
+    assert data["regions"][0]["extra_segments"] == [[["0", "0"], [str(R), "0"]]]
+    assert data["regions"][0]["excluded_points"] == [["0", "0"]]
+    sol = solve(a2, DEFAULT_CLASSES, {}, "ex1-a", "checked")
+    prose = " ".join(b.text for b in sol.blocks if hasattr(b, "text"))
+    assert "less the boundary points listed there" in prose

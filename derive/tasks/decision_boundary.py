@@ -181,7 +181,10 @@ def solve(a: Analysis, classes: dict[str, str], notation, stem: str, checked: st
             continue
         form = SetOf(*(Conditions(*(s.relation(x) for s in g)) for r in parts for g in r.groups))
         extra = "" if not any(r.extra for r in parts) else \
-            " (together with the segments listed in the data)"
+            " (together with the segments listed in the data)" if not any(
+                r.excluded for r in parts) else \
+            " (together with the segments listed in the data, less the boundary points listed " \
+            "there)"
         bounded = [("unbounded" if r.unbounded else "bounded") for r in parts]
         shape = (f"{len(parts)} connected parts, " if len(parts) > 1 else "") + ", ".join(
             dict.fromkeys(bounded))
@@ -238,6 +241,7 @@ def to_json(a: Analysis, classes: dict[str, str]) -> dict[str, Any]:
             "unbounded": r.unbounded,
             "closed_form": [[rel(s) for s in g] for g in r.groups],
             "extra_segments": [[pt(p), pt(q)] for p, q in r.extra],
+            "excluded_points": [pt(p) for p in r.excluded],
             "polygons": [{"outer": [pt(p) for p in w.outer],
                           "holes": [[pt(p) for p in h] for h in w.holes]} for w in r.window],
         } for r in a.regions],
