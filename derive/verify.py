@@ -38,6 +38,7 @@ DIGITS = 40
 TOLERANCE = sp.Float(10) ** -25
 SIMPLIFY_SECONDS = 10.0  # generous: a verdict must not depend on how busy the machine is
 SIMPLIFY_MAX_OPS = 300
+POINT_SECONDS = 5.0  # one side at one point; evalf can chase digits for minutes near cancellation
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,10 @@ def _value(expr: sp.Expr, subs: dict) -> sp.Expr | None:
     """``expr`` at a point, DIGITS digits; None where it is undefined, infinite or not a plain
     (real or complex) number, e.g. a Heaviside of a complex argument."""
     try:
-        v = sp.N(expr.xreplace(subs), DIGITS)
+        with _time_limit(POINT_SECONDS):
+            v = sp.N(expr.xreplace(subs), DIGITS)
+    except _Timeout:
+        return None  # evalf chasing digits of a near-cancellation: take another point
     except (ValueError, TypeError, ArithmeticError, MemoryError, RecursionError):
         return None  # e.g. exp(exp(cosh(tan(b)))) near a pole of tan: too large to represent
     if not v.is_number or v.has(sp.nan, sp.zoo, sp.oo, -sp.oo) or v.atoms(sp.Function):
