@@ -465,3 +465,21 @@ def test_derivative_of_cross_entropy_over_one_denominator():
     num, den = sp.fraction(sol.answer)
     assert (sp.expand(num - (y - t)), sp.expand(den - y * (1 - y))) == (0, 0), sol.answer
     assert sol.lines()[-1].rule == "one denominator"
+
+
+def test_gradient_with_respect_to_a_product_node_keeps_that_node():
+    """∂E/∂h1 holds h1 as a variable: h1 = 2 x1 is not substituted back into its own gradient
+    (the long property run found the answer 2(1 − tanh²(2x1))(h2 − t), which mixed both)."""
+    from derive.graph import build_graph
+    from derive.latex import TermOrder
+    from derive.parse import parse_assignment
+    from derive.tasks import Assignment
+    from derive.tasks.backprop import solve
+
+    lines = ["h1 = 2*x1", "h2 = tanh(h1)", "E = (h2 - t)**2"]
+    graph = build_graph([Assignment(*parse_assignment(s), s, i + 1) for i, s in enumerate(lines)])
+    sol = verify_solution(solve(graph, "E", ["h1", "h2"], TermOrder()))
+    h1, h2, t, x1 = S("h1"), S("h2"), S("t"), S("x1")
+    assert x1 not in sol.answers["h1"].free_symbols, sol.answers["h1"]
+    assert numeric_equal(sol.answers["h1"].subs(h2, sp.tanh(h1)),
+                         sp.diff((sp.tanh(h1) - t) ** 2, h1))

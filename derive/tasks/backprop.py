@@ -337,7 +337,8 @@ def _gradient_lines(bp: BackwardPass, gr, closed: Mapping[str, Closed], notes, s
     used = _used_deltas(bp, gr.value)
     substituted_value = gr.value.xreplace({d.symbol: closed[d.node].value for d in bp.deltas
                                            if d.node in closed})
-    mono = {m: e for m, e in monomials(g).items() if m in c.value.free_symbols}
+    mono = {m: e for m, e in monomials(g).items()  # never the target: dE/dh1 is about h1
+            if m in c.value.free_symbols and m != w}
     named = _Named(g)
     answer = named(sp.factor_terms(c.value.xreplace(mono)))
     names = named.note(c.value, sheet)  # σ(z) written as its node's name, said once
