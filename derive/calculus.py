@@ -296,16 +296,19 @@ def simplest_form(expr: sp.Expr) -> tuple[sp.Expr, str] | None:
 
     Tries multiplying out and collecting (``-t(1 - σ) - (t - 1)σ = σ - t``) and pulling out
     common factors; keeps the first that has fewer operations than ``expr``. Skipped for large
-    expressions (the cost of ``expand`` grows quickly).
+    expressions (the cost of ``expand`` grows quickly); the multiplied-out candidates are dropped
+    when multiplying out more than doubles the size (``(1 + u)^2`` expanded inside a larger
+    formula), where ``factor_terms`` of the expansion can take seconds and never reads better.
     """
     size = sp.count_ops(expr)
     if size > SIMPLIFY_MAX_OPS:
         return None
-    candidates = []
-    expanded = sp.expand(expr)
-    candidates.append((expanded, "multiply out and collect"))
-    candidates.append((sp.factor_terms(expanded), "multiply out, collect, factor out"))
-    candidates.append((sp.factor_terms(expr), "factor out common factors"))
+    candidates = [(sp.factor_terms(expr), "factor out common factors")]
+    expanded = sp.expand(expr, power_exp=False)  # a^(x^2 + 1) = a a^(x^2) multiplies out
+    if sp.count_ops(expanded) <= max(2 * size, SIMPLIFY_MAX_OPS):  # else no teacher's form, and
+        candidates.insert(0, (expanded, "multiply out and collect"))  # factor_terms of a big
+        candidates.insert(1, (sp.factor_terms(expanded),  # expansion costs seconds
+                              "multiply out, collect, factor out"))
     best = min(candidates, key=lambda c: sp.count_ops(c[0]))
     if sp.count_ops(best[0]) < size and best[0] != expr:
         return best

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from derive import numeric
 from derive.errors import InputError
 from derive.functions import to_elementary
 
@@ -208,6 +209,8 @@ def _domain_guards(expr: sp.Expr) -> list[tuple[sp.Expr, bool]]:
 
 def _in_domain(guards: list[tuple[sp.Expr, bool]], subs: dict) -> bool:
     for arg, strict in guards:
+        if numeric.sign(arg, subs) == 1:  # clearly positive (fast); else sympy.N decides
+            continue
         try:
             v = sp.N(arg.xreplace(subs), 15)
         except (ValueError, TypeError, ArithmeticError, MemoryError, RecursionError):
@@ -244,6 +247,9 @@ def _compare(lhs, rhs, free, points: int, seed: int, guards) -> bool | None:
             attempts += 1
             subs = {s: _random_value(rng, scale) for s in free}
             if guards and not _in_domain(guards, subs):
+                continue
+            if numeric.agree(lhs, rhs, subs, TOLERANCE):  # fast values confirm it (see
+                checked += 1  # derive.numeric); otherwise sympy.N decides at this point
                 continue
             a, b = _value(lhs, subs), _value(rhs, subs)
             if a is None or b is None:

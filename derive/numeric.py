@@ -1,0 +1,249 @@
+"""Fast numeric evaluation for the verifier: mpmath at a fixed working precision, every distinct
+subexpression once.
+
+``sympy.N`` vouches for the digits it returns: it raises its working precision until it can, which
+makes it slow on large formulas and very slow near cancellation (minutes, in the worst cases the
+property runs found). The verifier therefore evaluates both sides of an equality at a point with
+plain mpmath arithmetic first, at ``DIGITS`` significant digits of working precision, sharing the
+work between the two sides (they usually have most subexpressions in common).
+
+The fast values only ever *confirm* an equality: when both sides agree to the verifier's
+tolerance, the point counts. When they do not agree, or when :func:`evaluate` is not sure of a
+value, the verifier evaluates that point again with ``sympy.N``; a disagreement is never reported
+from fast values alone. Not sure means :class:`Unsure` is raised: a function this module does not
+know, an undefined value (a pole, ``log(0)``), or a discontinuity decided by rounding: a Heaviside
+step, a sign, a comparison in a ``Piecewise`` or a floor whose argument is within ``10^(-DIGITS/2)``
+of the jump.
+
+Why agreement is enough: rounding errors of two different formulas would have to coincide to 25
+significant digits at a random rational point for a false agreement; a wrong formula does not do
+that. Cancellation makes fast values inaccurate, and then the two sides disagree and ``sympy.N``
+decides.
+"""
+
+from __future__ import annotations
+
+import mpmath
+import sympy as sp
+from sympy.functions.elementary.piecewise import ExprCondPair
+
+from derive.functions import leaky_relu, relu, sigmoid, softplus
+
+DIGITS = 60  # working precision of the fast evaluation (the verifier asks for 40 correct digits)
+
+
+class Unsure(Exception):
+    """The fast evaluation cannot vouch for a value here; evaluate with sympy.N instead."""
+
+
+def _real(v) -> mpmath.mpf:
+    if isinstance(v, mpmath.mpc):
+        if v.imag != 0:
+            raise Unsure("a comparison of a complex value")
+        return v.real
+    return v
+
+
+def _tiny(v) -> bool:
+    """Within rounding of 0 at the working precision (a jump decided by rounding)."""
+    return abs(v) <= mpmath.mpf(10) ** (-(mpmath.mp.dps // 2))
+
+
+def _step(x, at_zero):
+    x = _real(x)
+    if _tiny(x):
+        raise Unsure("Heaviside at its jump")
+    return mpmath.mpf(1) if x > 0 else mpmath.mpf(0)
+
+
+def _sign(x):
+    if _tiny(x):
+        raise Unsure("sign at 0")
+    if isinstance(x, mpmath.mpc):
+        return x / abs(x)
+    return mpmath.mpf(1) if x > 0 else mpmath.mpf(-1)
+
+
+def _delta(x, *order):
+    if _tiny(_real(x)):
+        raise Unsure("DiracDelta at 0")
+    return mpmath.mpf(0)
+
+
+def _jump(f):
+    def go(x):
+        x = _real(x)
+        if _tiny(x - mpmath.nint(x)):
+            raise Unsure("floor/ceiling at an integer")
+        return f(x)
+    return go
+
+
+def _max(*xs):
+    return max(_real(x) for x in xs)
+
+
+def _min(*xs):
+    return min(_real(x) for x in xs)
+
+
+def _leaky(x, a):
+    x = _real(x)
+    return x if x > 0 else a * x
+
+
+FUNCTIONS = {
+    sp.exp: mpmath.exp, sp.log: mpmath.log, sp.sin: mpmath.sin, sp.cos: mpmath.cos,
+    sp.tan: mpmath.tan, sp.cot: mpmath.cot, sp.sec: mpmath.sec, sp.csc: mpmath.csc,
+    sp.sinh: mpmath.sinh, sp.cosh: mpmath.cosh, sp.tanh: mpmath.tanh, sp.coth: mpmath.coth,
+    sp.sech: mpmath.sech, sp.csch: mpmath.csch, sp.asin: mpmath.asin, sp.acos: mpmath.acos,
+    sp.atan: mpmath.atan, sp.acot: mpmath.acot, sp.asinh: mpmath.asinh, sp.acosh: mpmath.acosh,
+    sp.atanh: mpmath.atanh, sp.acoth: mpmath.acoth, sp.Abs: abs, sp.sign: _sign,
+    sp.re: mpmath.re, sp.im: mpmath.im, sp.conjugate: mpmath.conj,
+    sp.Heaviside: _step, sp.DiracDelta: _delta, sp.Max: _max, sp.Min: _min,
+    sp.floor: _jump(mpmath.floor), sp.ceiling: _jump(mpmath.ceil),
+    sigmoid: lambda x: 1 / (1 + mpmath.exp(-x)),
+    softplus: lambda x: mpmath.log(1 + mpmath.exp(x)),
+    relu: lambda x: max(_real(x), mpmath.mpf(0)),
+    leaky_relu: _leaky,
+}
+
+
+def _relation(rel, a, b) -> bool:
+    if isinstance(rel, sp.Eq | sp.Ne):
+        if _tiny(a - b) if a == 0 or b == 0 else _tiny((a - b) / max(abs(a), abs(b))):
+            raise Unsure("an equality decided by rounding")
+        return isinstance(rel, sp.Ne)
+    a, b = _real(a), _real(b)
+    if _tiny((a - b) / max(abs(a), abs(b), 1)):
+        raise Unsure("a comparison decided by rounding")
+    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[rel.rel_op]
+
+
+def _number(node: sp.Basic):
+    if node.is_Integer:
+        return mpmath.mpf(int(node))
+    if node.is_Rational:
+        return mpmath.mpf(int(node.p)) / int(node.q)
+    if node.is_Float:
+        return mpmath.mpf(node._mpf_)
+    if node is sp.pi:
+        return +mpmath.pi
+    if node is sp.E:
+        return +mpmath.e
+    if node is sp.I:
+        return mpmath.mpc(0, 1)
+    if node.is_NumberSymbol:
+        return mpmath.mpmathify(str(sp.N(node, mpmath.mp.dps + 5)))
+    raise Unsure(f"the number {node}")
+
+
+class Evaluator:
+    """Values at one point (``env``: symbol or indexed quantity -> mpmath number), memoized, so
+    that evaluating both sides of an equality computes their common subexpressions once."""
+
+    def __init__(self, env: dict):
+        self.memo: dict = dict(env)
+
+    def __call__(self, expr: sp.Basic):
+        memo = self.memo
+        stack = [expr]
+        while stack:
+            node = stack[-1]
+            if node in memo:
+                stack.pop()
+                continue
+            if node.is_Atom:
+                memo[node] = self._atom(node)
+                stack.pop()
+                continue
+            todo = [a for a in node.args if a not in memo]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            memo[node] = self._node(node, [memo[a] for a in node.args])
+        value = memo[expr]
+        if isinstance(value, bool):
+            raise Unsure("a condition, not a number")
+        if not mpmath.isfinite(value):
+            raise Unsure("an infinite or undefined value")
+        return value
+
+    @staticmethod
+    def _atom(node: sp.Basic):
+        if node is sp.true or node is sp.false:
+            return bool(node)
+        if node.is_Number or node.is_NumberSymbol or node is sp.I:
+            if node in (sp.oo, -sp.oo, sp.zoo, sp.nan):
+                raise Unsure("an infinite or undefined constant")
+            return _number(node)
+        raise Unsure(f"{node} has no value at this point")
+
+    @staticmethod
+    def _node(node: sp.Basic, args: list):
+        try:
+            if node.is_Add:
+                return mpmath.fsum(args)
+            if node.is_Mul:
+                return mpmath.fprod(args)
+            if node.is_Pow:
+                base, exp = args
+                if node.exp.is_Integer:
+                    return base ** int(node.exp)
+                if node.exp == sp.S.Half:
+                    return mpmath.sqrt(base)
+                return mpmath.power(base, exp)
+            if isinstance(node, sp.Piecewise):
+                for value, cond in args:
+                    if cond:
+                        return value
+                raise Unsure("no branch of the Piecewise applies")
+            if isinstance(node, ExprCondPair):
+                return tuple(args)
+            if isinstance(node, sp.Rel):
+                return _relation(node, *args)
+            if isinstance(node, sp.And):
+                return all(args)
+            if isinstance(node, sp.Or):
+                return any(args)
+            if isinstance(node, sp.Not):
+                return not args[0]
+            f = FUNCTIONS.get(node.func)
+            if f is None:
+                raise Unsure(f"no fast evaluation for {node.func}")
+            return f(*args)
+        except (ZeroDivisionError, ValueError, TypeError, OverflowError, ArithmeticError) as e:
+            raise Unsure(str(e)) from None
+
+
+def point(subs: dict) -> dict:
+    """A point of rationals (symbol -> sympy Rational) as mpmath numbers."""
+    return {k: _number(v) for k, v in subs.items()}
+
+
+def agree(lhs: sp.Expr, rhs: sp.Expr, subs: dict, tolerance) -> bool:
+    """True when both sides' fast values at ``subs`` agree to ``tolerance`` (relative to the
+    larger value, or absolute below 1); False when that is not established (disagreement, or
+    :class:`Unsure`), so that the caller evaluates the point with sympy.N."""
+    with mpmath.workdps(DIGITS):
+        try:
+            ev = Evaluator(point(subs))
+            a, b = ev(lhs), ev(rhs)
+        except Exception:  # noqa: BLE001 - Unsure, or anything unforeseen: sympy.N decides
+            return False
+        size = max(abs(a), abs(b), 1)
+        return bool(abs(a - b) <= mpmath.mpf(tolerance) * size)
+
+
+def sign(expr: sp.Expr, subs: dict) -> int | None:
+    """-1 or 1 when ``expr`` is real at ``subs`` and clearly away from 0, else None (complex,
+    undefined, or too close to 0 to tell: the caller asks sympy.N)."""
+    with mpmath.workdps(30):
+        try:
+            v = Evaluator(point(subs))(expr)
+        except Exception:  # noqa: BLE001 - as in agree
+            return None
+        if isinstance(v, mpmath.mpc) and v.imag != 0 or _tiny(v):
+            return None
+        return 1 if _real(v) > 0 else -1
