@@ -296,23 +296,86 @@ def simplest_form(expr: sp.Expr) -> tuple[sp.Expr, str] | None:
 
     Tries multiplying out and collecting (``-t(1 - σ) - (t - 1)σ = σ - t``) and pulling out
     common factors; keeps the first that has fewer operations than ``expr``. Skipped for large
-    expressions (the cost of ``expand`` grows quickly); the multiplied-out candidates are dropped
-    when multiplying out more than doubles the size (``(1 + u)^2`` expanded inside a larger
-    formula), where ``factor_terms`` of the expansion can take seconds and never reads better.
+    expressions; the multiplied-out candidates are dropped when multiplying out would more than
+    double the size (``(1 + u)^2`` inside a larger formula), which :func:`expand_within` sees
+    coming before it builds anything large: expanding such a formula took seconds, and
+    ``factor_terms`` of the result more, for a form no teacher would write.
     """
     size = sp.count_ops(expr)
     if size > SIMPLIFY_MAX_OPS:
         return None
     candidates = [(sp.factor_terms(expr), "factor out common factors")]
-    expanded = sp.expand(expr, power_exp=False)  # a^(x^2 + 1) = a a^(x^2) multiplies out
-    if sp.count_ops(expanded) <= max(2 * size, SIMPLIFY_MAX_OPS):  # else no teacher's form, and
-        candidates.insert(0, (expanded, "multiply out and collect"))  # factor_terms of a big
-        candidates.insert(1, (sp.factor_terms(expanded),  # expansion costs seconds
-                              "multiply out, collect, factor out"))
+    limit = max(2 * size, SIMPLIFY_MAX_OPS)
+    expanded = expand_within(expr, limit)
+    if expanded is not None and sp.count_ops(expanded) <= limit:
+        candidates.insert(0, (expanded, "multiply out and collect"))
+        candidates.insert(1, (sp.factor_terms(expanded), "multiply out, collect, factor out"))
     best = min(candidates, key=lambda c: sp.count_ops(c[0]))
     if sp.count_ops(best[0]) < size and best[0] != expr:
         return best
     return None
+
+
+def expand_within(expr: sp.Expr, max_ops: int) -> sp.Expr | None:
+    """``expr`` multiplied out (``expand`` without splitting powers: ``a^(x^2 + 1)`` stays), or
+    None as soon as a part would have more than about ``max_ops`` operations.
+
+    Works bottom-up, one node at a time (the arguments already multiplied out) and predicts each
+    node's number of terms before multiplying it out, so the work is bounded by the limit, not by
+    the size of the expansion: a deterministic budget, the same on every machine.
+    """
+    nodes_limit = 4 * max_ops + 16  # tree nodes, a generous multiple of the operations
+    done: dict[sp.Basic, sp.Basic] = {}
+    stack = [expr]
+    while stack:
+        node = stack[-1]
+        if node in done:
+            stack.pop()
+            continue
+        if not node.args:
+            done[node] = node
+            stack.pop()
+            continue
+        todo = [a for a in node.args if a not in done]
+        if todo:
+            stack.extend(todo)
+            continue
+        stack.pop()
+        args = [done[a] for a in node.args]
+        new = node if all(a is b for a, b in zip(args, node.args, strict=True)) \
+            else node.func(*args)
+        if _predicted_terms(new) > nodes_limit:
+            return None
+        if new.is_Mul or new.is_Pow or new.is_Add:
+            new = sp.expand(new, deep=False, power_exp=False)
+            if _tree(new) > nodes_limit:
+                return None
+        done[node] = new
+    return done[expr]
+
+
+def _predicted_terms(e: sp.Basic) -> int:
+    """Terms of ``e`` multiplied out at the top level (its arguments already are)."""
+    def terms(f: sp.Basic) -> int:
+        return len(f.args) if f.is_Add else 1
+
+    if e.is_Pow and e.exp.is_Integer and e.base.is_Add:
+        k, n = terms(e.base), abs(int(e.exp))
+        return sp.binomial(k + n - 1, n) if n <= 64 else 10**9
+    if e.is_Mul:
+        total = 1
+        for f in e.args:
+            base = f.base if f.is_Pow and f.exp.is_Integer else f
+            power = abs(int(f.exp)) if f.is_Pow and f.exp.is_Integer else 1
+            total *= terms(base) ** min(power, 64)
+            if total > 10**9:
+                break
+        return total
+    return 1
+
+
+def _tree(e: sp.Basic) -> int:
+    return sum(1 for _ in sp.preorder_traversal(e))
 
 
 # --- display lines ------------------------------------------------------------------------------
