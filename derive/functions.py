@@ -141,6 +141,8 @@ class leaky_relu(_Activation):  # noqa: N801
 
     def _elementary(self):
         x, a = self.args
+        if a.is_Number:  # 0 <= a < 1 (checked in eval): max(x, a x) without a Piecewise, whose
+            return ((1 + a) * x + (1 - a) * sp.Abs(x)) / 2  # conditions SymPy solves as sets
         return sp.Piecewise((x, x > 0), (a * x, True))
 
     def _eval_rewrite_as_Max(self, x, a, **kwargs):

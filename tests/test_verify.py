@@ -223,3 +223,18 @@ def test_relations_the_generalization_loses_are_still_found():
 ])
 def test_generalized_constants_never_prove_a_false_equality(lhs, rhs):
     assert not check_equal(lhs, rhs).ok
+
+
+@pytest.mark.parametrize("a", [sp.S.Zero, sp.Rational(1, 100), sp.Rational(1, 2), sp.Float("0.1")])
+def test_leaky_relu_elementary_form_is_max_of_x_and_ax(a):
+    """The verifier rewrites leaky_relu(x, a) as ((1 + a) x + (1 - a)|x|)/2 (no Piecewise, whose
+    conditions SymPy solves as sets: 5 s for a nested leaky_relu); it is max(x, a x)."""
+    from derive.functions import leaky_relu, to_elementary
+
+    x = symbol("x")
+    form = to_elementary(leaky_relu(x, a))
+    assert not form.has(sp.Piecewise)
+    for v in (-3, sp.Rational(-1, 7), 0, sp.Rational(2, 9), 5):
+        assert abs(form.subs(x, v) - sp.Max(v, a * v)) <= 1e-14 * (1 + abs(v))  # exact unless a Float
+    assert check_equal(leaky_relu(leaky_relu(x, a), sp.Rational(1, 10)),
+                       sp.Max(sp.Max(x, a * x), sp.Max(x, a * x) / 10)).ok
