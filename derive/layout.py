@@ -513,7 +513,8 @@ class Plot:
 def region_plot(a: Analysis, classes: dict[str, str], notation: dict[str, str] | None = None
                 ) -> Plot:
     """The figure of a region analysis; ``classes`` names the negative/positive classes."""
-    from derive.regions import Affine, _clip_segment
+    from derive.geometry import Affine
+    from derive.regions import _clip_segment
 
     notation = notation or {}
     (x0, x1), (y0, y1) = a.window.x1, a.window.x2

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -35,67 +35,35 @@ from typing import Any
 import sympy as sp
 
 from derive.errors import InputError, VerificationFailure
-from derive.functions import symbol, to_elementary
+from derive.functions import symbol
+from derive.geometry import (
+    Affine,
+    F,
+    Point,
+    Poly,
+    Ring,
+    Side,
+    area2,
+    bbox,
+    centroid,
+    chord,
+    clip,
+    collinear_overlaps,
+    cross,
+    edge_side,
+    hull,
+    in_ring,
+    lerp,
+    member,
+    on_box,
+    on_extra,
+    param,
+    touch,
+    union,
+)
 from derive.network import Network
 
-F = Fraction
-Point = tuple[Fraction, Fraction]
-Poly = tuple[Point, ...]
 NEG, POS, ZERO = "negative", "positive", "zero"
-
-
-@dataclass(frozen=True)
-class Affine:
-    """``a1 x1 + a2 x2 + c``."""
-
-    a1: Fraction
-    a2: Fraction
-    c: Fraction
-
-    def at(self, p: Point) -> Fraction:
-        return self.a1 * p[0] + self.a2 * p[1] + self.c
-
-    def __add__(self, o: Affine) -> Affine:
-        return Affine(self.a1 + o.a1, self.a2 + o.a2, self.c + o.c)
-
-    def scale(self, k: Fraction) -> Affine:
-        return Affine(k * self.a1, k * self.a2, k * self.c)
-
-    @property
-    def constant(self) -> bool:
-        return self.a1 == 0 and self.a2 == 0
-
-    def key(self) -> tuple[Fraction, Fraction, Fraction]:
-        """The line ``self = 0`` independent of scale and orientation."""
-        lead = self.a1 if self.a1 != 0 else self.a2
-        return (self.a1 / lead, self.a2 / lead, self.c / lead)
-
-    def expr(self, x: Sequence[sp.Symbol]) -> sp.Expr:
-        return _q(self.a1) * x[0] + _q(self.a2) * x[1] + _q(self.c)
-
-
-@dataclass(frozen=True)
-class Side:
-    """The half-plane ``f > 0`` (``strict``) or ``f >= 0``."""
-
-    f: Affine
-    strict: bool = True
-
-    def relation(self, x: Sequence[sp.Symbol]) -> sp.Basic:
-        """``x1 > -1``, ``x1 + x2 <= 2``: integer coefficients, the first one positive."""
-        a1, a2, c = self.f.a1, self.f.a2, self.f.c
-        scale = math.lcm(a1.denominator, a2.denominator, c.denominator)
-        a1, a2, c = (int(v * scale) for v in (a1, a2, c))
-        g = math.gcd(a1, a2, c)
-        a1, a2, c = a1 // g, a2 // g, c // g
-        flip = (a1 or a2) < 0
-        rel = (sp.Lt if self.strict else sp.Le) if flip else (sp.Gt if self.strict else sp.Ge)
-        if flip:
-            a1, a2, c = -a1, -a2, -c
-        if a2 == 0 or a1 == 0:  # one variable: solve for it
-            var, coef = (x[0], a1) if a2 == 0 else (x[1], a2)
-            return rel(var, sp.Rational(-c, coef))
-        return rel(a1 * x[0] + a2 * x[1], -c)
 
 
 @dataclass(frozen=True)
@@ -108,14 +76,6 @@ class Piece:
     sides: tuple[Side, ...]  # irredundant interior conditions, strict
     unbounded: bool
     mirror_of: int | None = None  # index of the piece it is the symmetric image of
-
-
-@dataclass(frozen=True)
-class Ring:
-    """A region's boundary in the window: outer ring counter-clockwise, holes clockwise."""
-
-    outer: Poly
-    holes: tuple[Poly, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,8 +94,8 @@ class Region:
 
     def contains(self, p: Point, r: Fraction) -> bool:
         """Exact membership in the closed form (``r``: the square's radius, for rays)."""
-        return any(_member(p, g) for g in self.groups) or (
-            p not in self.excluded and any(_on_extra(p, e, r) for e in self.extra))
+        return any(member(p, g) for g in self.groups) or (
+            p not in self.excluded and any(on_extra(p, e, r) for e in self.extra))
 
 
 @dataclass(frozen=True)
@@ -198,148 +158,6 @@ class Analysis:
     @property
     def symbols(self) -> tuple[sp.Symbol, sp.Symbol]:
         return (symbol(self.inputs[0]), symbol(self.inputs[1]))
-
-
-def _q(v: Fraction) -> sp.Rational:
-    return sp.Rational(v.numerator, v.denominator)
-
-
-def _s(v: Fraction) -> str:
-    return str(v)
-
-
-# --- exact polygon geometry ---------------------------------------------------------------------
-def clip(poly: Poly, f: Affine) -> Poly:
-    """The part of a convex polygon where ``f >= 0``."""
-    out: list[Point] = []
-    n = len(poly)
-    for i in range(n):
-        p, q = poly[i], poly[(i + 1) % n]
-        fp, fq = f.at(p), f.at(q)
-        if fp >= 0:
-            out.append(p)
-        if fp * fq < 0:
-            t = fp / (fp - fq)
-            out.append((p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1])))
-    return tuple(p for i, p in enumerate(out) if p != out[i - 1]) if len(out) > 1 else tuple(out)
-
-
-def area2(poly: Sequence[Point]) -> Fraction:
-    """Twice the signed area (positive for counter-clockwise)."""
-    n = len(poly)
-    return sum((poly[i][0] * poly[(i + 1) % n][1] - poly[(i + 1) % n][0] * poly[i][1]
-                for i in range(n)), F(0))
-
-
-def _cross(o: Point, a: Point, b: Point) -> Fraction:
-    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
-
-
-def _edge_side(p: Point, q: Point) -> Affine:
-    """The half-plane left of p -> q (the inside of a counter-clockwise polygon)."""
-    return Affine(p[1] - q[1], q[0] - p[0], p[0] * q[1] - p[1] * q[0])
-
-
-def hull(points: Sequence[Point]) -> Poly:
-    pts = sorted(set(points))
-    if len(pts) < 3:
-        return tuple(pts)
-    lower: list[Point] = []
-    upper: list[Point] = []
-    for seq, chain in ((pts, lower), (reversed(pts), upper)):
-        for p in seq:
-            while len(chain) >= 2 and _cross(chain[-2], chain[-1], p) <= 0:
-                chain.pop()
-            chain.append(p)
-    return tuple(lower[:-1] + upper[:-1])
-
-
-def _inside(p: Point, ring: Sequence[Point]) -> bool:
-    """Ray casting (points on the ring count as either)."""
-    n, hit = len(ring), False
-    for i in range(n):
-        a, b = ring[i], ring[(i + 1) % n]
-        if (a[1] > p[1]) != (b[1] > p[1]):
-            if p[0] < a[0] + (p[1] - a[1]) * (b[0] - a[0]) / (b[1] - a[1]):
-                hit = not hit
-    return hit
-
-
-def _centroid(poly: Sequence[Point]) -> Point:
-    n = len(poly)
-    return (sum((p[0] for p in poly), F(0)) / n, sum((p[1] for p in poly), F(0)) / n)
-
-
-def _simplify(ring: list[Point]) -> Poly:
-    """Drop vertices in the middle of straight runs."""
-    changed = True
-    while changed and len(ring) > 3:
-        changed = False
-        for i in range(len(ring)):
-            if _cross(ring[i - 1], ring[i], ring[(i + 1) % len(ring)]) == 0:
-                del ring[i]
-                changed = True
-                break
-    return tuple(ring)
-
-
-def union(polys: Sequence[Poly]) -> list[Ring]:
-    """The union of convex polygons with disjoint interiors, as rings with holes."""
-    by_line: dict[tuple, set[Point]] = defaultdict(set)
-    edges: list[tuple[Point, Point]] = []
-    for poly in polys:
-        for i in range(len(poly)):
-            p, q = poly[i], poly[(i + 1) % len(poly)]
-            edges.append((p, q))
-            by_line[_edge_side(p, q).key()].update((p, q))
-    count: Counter = Counter()
-    for p, q in edges:  # split at vertices of collinear edges (T-junctions)
-        d = (q[0] - p[0], q[1] - p[1])
-        inner = sorted(
-            ((v[0] - p[0]) * d[0] + (v[1] - p[1]) * d[1], v)
-            for v in by_line[_edge_side(p, q).key()]
-            if v not in (p, q) and _cross(p, q, v) == 0
-        )
-        length = d[0] * d[0] + d[1] * d[1]
-        chain = [p] + [v for t, v in inner if 0 < t < length] + [q]
-        count.update(zip(chain, chain[1:], strict=False))
-    for (p, q), k in list(count.items()):
-        m = min(k, count.get((q, p), 0))
-        if m and p < q:
-            count[(p, q)] -= m
-            count[(q, p)] -= m
-    out_edges: dict[Point, list[Point]] = defaultdict(list)
-    for (p, q), k in count.items():
-        out_edges[p].extend([q] * k)
-    rings: list[Poly] = []
-    for start in sorted(out_edges):
-        while out_edges[start]:
-            ring, prev, cur = [start], start, out_edges[start].pop()
-            while cur != start:
-                ring.append(cur)
-                back = math.atan2(float(prev[1] - cur[1]), float(prev[0] - cur[0]))
-                options = out_edges[cur]
-                # the face stays on the left: first outgoing edge clockwise from the way back
-                best = min(range(len(options)), key=lambda j: (back - math.atan2(
-                    float(options[j][1] - cur[1]), float(options[j][0] - cur[0]))) % (2 * math.pi)
-                    or 2 * math.pi)
-                prev, cur = cur, options.pop(best)
-            rings.append(_simplify(ring))
-    outers = [r for r in rings if area2(r) > 0]
-    holes = [r for r in rings if area2(r) < 0]
-    result = []
-    for o in outers:
-        mine = tuple(h for h in holes if _inside(_probe(h), o) and not any(
-            _inside(_probe(h), o2) and area2(o2) < area2(o) for o2 in outers if o2 is not o))
-        result.append(Ring(o, mine))
-    return result
-
-
-def _probe(ring: Poly) -> Point:
-    """A point just inside a hole's ring (so not on the outer boundary)."""
-    a, b = ring[0], ring[1]
-    mid = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
-    return mid
 
 
 # --- the network as exact affine pieces --------------------------------------------------------
@@ -477,16 +295,12 @@ def pieces_of(us: Sequence[_Unit], inputs: Sequence[str], output: str,
 
 
 # --- analysis -----------------------------------------------------------------------------------
-def _on_box(p: Point, q: Point, r: Fraction) -> bool:
-    return (p[0] == q[0] and abs(p[0]) == r) or (p[1] == q[1] and abs(p[1]) == r)
-
-
 def _piece(s: _State, y: Affine, r: Fraction) -> Piece:
     sides: dict[tuple, tuple[int, Affine]] = {}
     poly = s.poly
     for i in range(len(poly)):
         p, q = poly[i], poly[(i + 1) % len(poly)]
-        if _on_box(p, q, r):
+        if on_box(p, q, r):
             continue
         f, k = next((f, k) for f, k, _ in s.lines if f.at(p) == 0 and f.at(q) == 0)
         sides.setdefault(f.key(), (k, f))
@@ -517,25 +331,6 @@ def _clip_window(poly: Poly, w: Window) -> Poly:
     return poly if len(poly) >= 3 and area2(poly) > 0 else ()
 
 
-def _member(p: Point, group: Sequence[Side]) -> bool:
-    return all(s.f.at(p) > 0 if s.strict else s.f.at(p) >= 0 for s in group)
-
-
-def _overlap(p: Point, q: Point, edges: Sequence[tuple[Point, Point]]) -> list[tuple]:
-    """Parameter intervals (in units of p -> q) of ``edges`` lying on segment pq."""
-    d = (q[0] - p[0], q[1] - p[1])
-    n = d[0] * d[0] + d[1] * d[1]
-    out = []
-    for a, b in edges:
-        if _cross(p, q, a) == 0 and _cross(p, q, b) == 0:
-            ta = ((a[0] - p[0]) * d[0] + (a[1] - p[1]) * d[1]) / n
-            tb = ((b[0] - p[0]) * d[0] + (b[1] - p[1]) * d[1]) / n
-            lo, hi = max(min(ta, tb), F(0)), min(max(ta, tb), F(1))
-            if lo < hi:
-                out.append((lo, hi))
-    return sorted(out)
-
-
 def _closed_form(sign: str, cells: Sequence[Poly], rings: Sequence[Poly], r: Fraction,
                  cuts: Sequence[tuple[Point, Point]] = (), zeros: frozenset[Point] = frozenset()):
     """Convex groups of ``cells`` as half-plane conditions, and any seam they would leave out.
@@ -547,24 +342,24 @@ def _closed_form(sign: str, cells: Sequence[Poly], rings: Sequence[Poly], r: Fra
     the other side of a strict side covers that seam. What no group covers goes to ``extra``."""
     closed = sign == ZERO
     ring_edges = [(ring[k], ring[(k + 1) % len(ring)]) for ring in rings for k in range(len(ring))]
-    box = _bbox([v for c in cells for v in c])
+    box = bbox([v for c in cells for v in c])
     if closed:
         near_cuts, near_zeros = [], []
     else:
-        near_cuts = [c for c in cuts if _touch(_bbox(c), box)]
-        near_zeros = [z for z in zeros if _touch((*z, *z), box)]
+        near_cuts = [c for c in cuts if touch(bbox(c), box)]
+        near_zeros = [z for z in zeros if touch((*z, *z), box)]
     nil = ring_edges + near_cuts  # y = 0 on all of these
     groups = [tuple(c) for c in cells]
-    boxes = [_bbox(g) for g in groups]
+    boxes = [bbox(g) for g in groups]
     areas = [area2(g) for g in groups]
     i = 0
     while i < len(groups):
         for j in range(len(groups)):
-            if j == i or not _touch(boxes[i], boxes[j]):
+            if j == i or not touch(boxes[i], boxes[j]):
                 continue
             h = hull(groups[i] + groups[j])
             if area2(h) == areas[i] + areas[j] and _may_merge(h, near_cuts, near_zeros, nil):
-                groups[i], boxes[i], areas[i] = h, _bbox(h), areas[i] + areas[j]
+                groups[i], boxes[i], areas[i] = h, bbox(h), areas[i] + areas[j]
                 del groups[j], boxes[j], areas[j]
                 i = i - 1 if j < i else i
                 break
@@ -572,14 +367,14 @@ def _closed_form(sign: str, cells: Sequence[Poly], rings: Sequence[Poly], r: Fra
             i += 1
     # the sides of every group: (group, k) is the edge g[k] -> g[k + 1]
     sides = {(gi, k): (g[k], g[(k + 1) % len(g)]) for gi, g in enumerate(groups)
-             for k in range(len(g)) if not _on_box(g[k], g[(k + 1) % len(g)], r)}
-    forced = {s for s, (p, q) in sides.items() if not closed and _overlap(p, q, nil)}
+             for k in range(len(g)) if not on_box(g[k], g[(k + 1) % len(g)], r)}
+    forced = {s for s, (p, q) in sides.items() if not closed and collinear_overlaps(p, q, nil)}
     strict = set(forced)
     if not closed:
         strict = _choose_strict(groups, boxes, sides, forced, set(near_zeros), nil)
     conds = []
     for gi, g in enumerate(groups):
-        conds.append(tuple(sorted((Side(_edge_side(*sides[(gi, k)]), strict=(gi, k) in strict)
+        conds.append(tuple(sorted((Side(edge_side(*sides[(gi, k)]), strict=(gi, k) in strict)
                                    for k in range(len(g)) if (gi, k) in sides), key=_side_order)))
     extra: list[tuple[Point, Point]] = []
     excluded: list[Point] = []
@@ -608,7 +403,7 @@ def _may_merge(h: Poly, cuts: Sequence[tuple[Point, Point]], zeros: Sequence[Poi
     """A merged convex group may not contain a cut or a zero point inside, nor a zero point in
     the middle of a side that is not all zero (it could not be left out with that side)."""
     n = len(h)
-    fs = [_edge_side(h[k], h[(k + 1) % n]) for k in range(n)]
+    fs = [edge_side(h[k], h[(k + 1) % n]) for k in range(n)]
     corners = set(h)
     for z in zeros:
         if z in corners:
@@ -617,7 +412,7 @@ def _may_merge(h: Poly, cuts: Sequence[tuple[Point, Point]], zeros: Sequence[Poi
         if any(v < 0 for v in vals):
             continue
         on = [k for k, v in enumerate(vals) if v == 0]
-        if not on or not _covers(_overlap(h[on[0]], h[(on[0] + 1) % n], nil), F(0), F(1)):
+        if not on or not _covers(collinear_overlaps(h[on[0]], h[(on[0] + 1) % n], nil), F(0), F(1)):
             return False
     for a, b in cuts:
         lo, hi = F(0), F(1)  # the part of the open segment ab strictly inside h
@@ -655,18 +450,18 @@ def _choose_strict(groups, boxes, sides, forced, zeros, nil) -> set:
     for x, ka in enumerate(keys):
         p, q = sides[ka]
         for kb in keys[x + 1:]:
-            if kb[0] == ka[0] or not _touch(boxes[ka[0]], boxes[kb[0]]):
+            if kb[0] == ka[0] or not touch(boxes[ka[0]], boxes[kb[0]]):
                 continue
             a, b = sides[kb]
-            if _cross(p, q, a) != 0 or _cross(p, q, b) != 0:
+            if cross(p, q, a) != 0 or cross(p, q, b) != 0:
                 continue
             d = (q[0] - p[0]) * (b[0] - a[0]) + (q[1] - p[1]) * (b[1] - a[1])
             if d >= 0:  # a seam is traversed both ways
                 continue
             if ka in forced and kb in forced:
                 continue  # left to the extra segments
-            for lo, hi in _overlap(p, q, [(a, b)]):
-                if _covers(_overlap(_lerp(p, q, lo), _lerp(p, q, hi), nil), F(0), F(1)):
+            for lo, hi in collinear_overlaps(p, q, [(a, b)]):
+                if _covers(collinear_overlaps(lerp(p, q, lo), lerp(p, q, hi), nil), F(0), F(1)):
                     continue  # y = 0 on all of the shared part
                 soft.append(((ka, False), (kb, False)))
                 break
@@ -730,32 +525,32 @@ def _two_sat(variables, clauses, fixed) -> dict | None:
 def _seam_extras(p, q, conds, nil, vertices, zeros, r, extra, excluded) -> None:
     """The parts of the strict side p -> q where y != 0 that no group contains, as closed
     segments (and points) in ``extra``; their points with y = 0 go to ``excluded``."""
-    covered = _overlap(p, q, nil)
+    covered = collinear_overlaps(p, q, nil)
     cuts = sorted({F(0), F(1), *(t for iv in covered for t in iv), *(
-        t for v in vertices if _cross(p, q, v) == 0 for t in [_param(p, q, v)] if 0 < t < 1)})
+        t for v in vertices if cross(p, q, v) == 0 for t in [param(p, q, v)] if 0 < t < 1)})
 
     def zero(t: Fraction) -> bool:
-        m = _lerp(p, q, t)
+        m = lerp(p, q, t)
         return m in zeros or any(lo <= t <= hi for lo, hi in covered)
 
     def missing(m: Point) -> bool:
-        return abs(m[0]) <= r and abs(m[1]) <= r and not any(_member(m, c) for c in conds)
+        return abs(m[0]) <= r and abs(m[1]) <= r and not any(member(m, c) for c in conds)
 
     run: list[Fraction] = []  # parameters of the current closed segment
 
     def close() -> None:
         if run:
-            seg = (_lerp(p, q, run[0]), _lerp(p, q, run[-1]))
+            seg = (lerp(p, q, run[0]), lerp(p, q, run[-1]))
             if seg not in extra:
                 extra.append(seg)
             for t in run:
-                if zero(t) and _lerp(p, q, t) not in excluded:
-                    excluded.append(_lerp(p, q, t))
+                if zero(t) and lerp(p, q, t) not in excluded:
+                    excluded.append(lerp(p, q, t))
             run.clear()
 
     for a, b in zip(cuts, cuts[1:], strict=False):
         inside = not any(lo <= a and b <= hi for lo, hi in covered) and \
-            missing(_lerp(p, q, (a + b) / 2))
+            missing(lerp(p, q, (a + b) / 2))
         if inside:
             if not run:
                 run.append(a)
@@ -764,52 +559,15 @@ def _seam_extras(p, q, conds, nil, vertices, zeros, r, extra, excluded) -> None:
         close()
     close()
     for t in cuts:  # single points: y != 0 there, yet in no group and on no extra segment
-        m = _lerp(p, q, t)
+        m = lerp(p, q, t)
         if abs(m[0]) < r and abs(m[1]) < r and not zero(t) and missing(m) and \
-                not any(_on_extra(m, e, r) for e in extra):
+                not any(on_extra(m, e, r) for e in extra):
             extra.append((m, m))
-
-
-def _on_extra(p: Point, seg: tuple[Point, Point], r: Fraction) -> bool:
-    """Whether p is on an extra segment (which goes on as a ray past an end on the square)."""
-    a, b = seg
-    if a == b:
-        return p == a
-    if _cross(a, b, p) != 0:
-        return False
-    t = _param(a, b, p)
-    return 0 <= t <= 1 or (t < 0 and _on_square(a, r)) or (t > 1 and _on_square(b, r))
-
-
-def _on_square(p: Point, r: Fraction) -> bool:
-    return abs(p[0]) == r or abs(p[1]) == r
-
-
-def _bbox(poly: Sequence[Point]) -> tuple[Fraction, Fraction, Fraction, Fraction]:
-    xs, ys = [p[0] for p in poly], [p[1] for p in poly]
-    return (min(xs), min(ys), max(xs), max(ys))
-
-
-def _touch(a: tuple, b: tuple) -> bool:
-    return a[0] <= b[2] and b[0] <= a[2] and a[1] <= b[3] and b[1] <= a[3]
 
 
 def _side_order(s: Side) -> tuple:
     """x1-only conditions first, then x2-only, then mixed ones."""
     return (s.f.a1 == 0, s.f.a2 != 0 and s.f.a1 != 0, s.f.key())
-
-
-def _param(p: Point, q: Point, v: Point) -> Fraction:
-    d = (q[0] - p[0], q[1] - p[1])
-    return ((v[0] - p[0]) * d[0] + (v[1] - p[1]) * d[1]) / (d[0] * d[0] + d[1] * d[1])
-
-
-def _lerp(p: Point, q: Point, t: Fraction) -> Point:
-    return (p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1]))
-
-
-def _between(a: Point, b: Point, m: Point) -> bool:
-    return min(a[0], b[0]) <= m[0] <= max(a[0], b[0]) and min(a[1], b[1]) <= m[1] <= max(a[1], b[1])
 
 
 def _zero_set(pieces: Sequence[Piece], subcells: Sequence[tuple[str, Poly]],
@@ -823,7 +581,7 @@ def _zero_set(pieces: Sequence[Piece], subcells: Sequence[tuple[str, Poly]],
     for p in pieces:
         for k in range(len(p.polygon)):
             a, b = p.polygon[k], p.polygon[(k + 1) % len(p.polygon)]
-            if not _on_box(a, b, r) and p.y.at(a) == 0 and p.y.at(b) == 0:
+            if not on_box(a, b, r) and p.y.at(a) == 0 and p.y.at(b) == 0:
                 cuts.add((min(a, b), max(a, b)))
     zeros = frozenset(v for _, poly in subcells for v in poly
                       if abs(v[0]) < r and abs(v[1]) < r and ys[poly].at(v) == 0)
@@ -844,14 +602,14 @@ def _components(cells: Sequence[Poly], ys: dict[Poly, Affine]) -> list[list[Poly
     for i, c in enumerate(cells):
         for k in range(len(c)):
             p, q = c[k], c[(k + 1) % len(c)]
-            by_line[_edge_side(p, q).key()].append((min(p, q), max(p, q), i))
+            by_line[edge_side(p, q).key()].append((min(p, q), max(p, q), i))
     for items in by_line.values():
         for x, (a0, a1, i) in enumerate(items):
             for b0, b1, j in items[x + 1:]:
                 if find(i) == find(j):
                     continue
                 lo, hi = max(a0, b0), min(a1, b1)  # collinear: lexicographic order is the order
-                if lo < hi and ys[cells[i]].at(_lerp(lo, hi, F(1, 2))) != 0:
+                if lo < hi and ys[cells[i]].at(lerp(lo, hi, F(1, 2))) != 0:
                     parent[find(i)] = find(j)
     comps: dict[int, list[Poly]] = {}
     for i, c in enumerate(cells):
@@ -868,8 +626,8 @@ def _regions(subcells: Sequence[tuple[str, Poly]], r: Fraction, w: Window,
         if not polys:
             continue
         for ring in union(polys):
-            mine = [p for p in polys if _inside(_centroid(p), ring.outer)
-                    and not any(_inside(_centroid(p), h) for h in ring.holes)]
+            mine = [p for p in polys if in_ring(centroid(p), ring.outer)
+                    and not any(in_ring(centroid(p), h) for h in ring.holes)]
             # a line where y touches 0 without changing sign can cut the ring into parts
             comps = _components(mine, ys) if ys is not None and sign != ZERO else [mine]
             for comp in comps:
@@ -888,7 +646,7 @@ def _merge_segments(segs: Sequence[tuple[Point, Point]], w: Window | None) -> tu
     by_line: dict[tuple, list] = defaultdict(list)
     lines: dict[tuple, Affine] = {}
     for p, q in segs:
-        f = _edge_side(p, q)
+        f = edge_side(p, q)
         lines[f.key()] = Affine(*f.key())
         by_line[f.key()].append(tuple(sorted((p, q))))
     out = []
@@ -923,20 +681,7 @@ def _clip_segment(p: Point, q: Point, w: Window) -> tuple[Point, Point] | None:
             continue
         t0, t1 = (a - p[k]) / d[k], (b - p[k]) / d[k]
         lo, hi = max(lo, min(t0, t1)), min(hi, max(t0, t1))
-    return (_lerp(p, q, lo), _lerp(p, q, hi)) if lo < hi else None
-
-
-def _chord(poly: Poly, f: Affine) -> tuple[Point, Point] | None:
-    pts: list[Point] = []
-    for i in range(len(poly)):
-        p, q = poly[i], poly[(i + 1) % len(poly)]
-        fp, fq = f.at(p), f.at(q)
-        if fp == 0:
-            pts.append(p)
-        if fp * fq < 0:
-            pts.append(_lerp(p, q, fp / (fp - fq)))
-    pts = sorted(set(pts))
-    return (pts[0], pts[-1]) if len(pts) >= 2 else None
+    return (lerp(p, q, lo), lerp(p, q, hi)) if lo < hi else None
 
 
 SQUARE = (((0, 1), (1, 0)), ((-1, 0), (0, -1)), ((0, -1), (-1, 0)), ((-1, 0), (0, 1)),
@@ -974,7 +719,7 @@ def _exact_symmetry(pieces: Sequence[Piece], s: Symmetry) -> bool:
                 continue
             part = pi.polygon
             for k in range(len(pre)):
-                part = clip(part, _edge_side(pre[k], pre[(k + 1) % len(pre)]))
+                part = clip(part, edge_side(pre[k], pre[(k + 1) % len(pre)]))
                 if len(part) < 3:
                     break
             if len(part) >= 3 and area2(part) > 0:
@@ -1039,7 +784,7 @@ def analyze(net: Network, output: str | None = None, window: Window | None = Non
         lines = [s.f for p in pieces for s in p.sides] + [p.y for p in pieces if not p.y.constant]
         feet = [_foot(f) for f in lines]
         window = _auto_window(sorted(true_vertices) or feet, syms)
-    chords = [c for p in pieces if not p.y.constant for c in [_chord(p.polygon, p.y)] if c]
+    chords = [c for p in pieces if not p.y.constant for c in [chord(p.polygon, p.y)] if c]
     edges = [(p.polygon[i], p.polygon[(i + 1) % len(p.polygon)]) for p in pieces
              for i in range(len(p.polygon))]
     return Analysis(
@@ -1050,7 +795,7 @@ def analyze(net: Network, output: str | None = None, window: Window | None = Non
         pieces=tuple(pieces),
         regions=tuple(_regions(subcells, r, window, ys, cuts, zeros)),
         boundary=_merge_segments(chords, window),
-        edges=_merge_segments([e for e in edges if not _on_box(*e, r)], window),
+        edges=_merge_segments([e for e in edges if not on_box(*e, r)], window),
         symmetries=tuple(syms),
         threshold=threshold,
         stats={"units": us},
@@ -1076,202 +821,3 @@ def _mirrors(pieces: list[Piece], syms: Sequence[Symmetry]) -> list[Piece]:
                 src = j
         out.append(Piece(p.pattern, p.polygon, p.y, p.sides, p.unbounded, src))
     return out
-
-
-# --- verification -------------------------------------------------------------------------------
-GRID = 100  # GRID x GRID points over the window
-RANDOM = 1000  # random points in the window, and as many again in a window ten times as large
-
-
-def verify(a: Analysis, expr: sp.Expr) -> str:
-    """Check the analysis against ``expr`` (the network's own formula); returns how.
-
-    Exact: y at every vertex of every piece equals the piece's affine formula, y = 0 at both
-    ends of every boundary segment, and the closed form (with its extra segments) puts every
-    vertex of the pieces' parts and of its convex sets, the middle of every edge and of every
-    part, and every point of the zero set on an edge (split where a side of the closed form
-    crosses it) in the class of the sign of y, and points with y = 0 in no class. Sampling: at
-    grid and random points, the class given by the sign of ``expr`` agrees with the closed-form
-    regions (everywhere) and with the drawn polygons (in the window); points within 1e-9 of the
-    boundary are not counted.
-    """
-    us = a.stats["units"]
-    y = lambda p: forward(us, a.inputs, p)[a.output] - a.threshold  # noqa: E731
-    vertices = 0
-    for piece in a.pieces:
-        for v in piece.polygon:
-            if y(v) != piece.y.at(v):
-                raise VerificationFailure(f"y{_pt(v)} = {y(v)} but its piece says {piece.y.at(v)}")
-            vertices += 1
-    ends = 0
-    for seg in a.boundary:
-        for v in (seg.p, seg.q):
-            if y(v) != 0:
-                raise VerificationFailure(f"boundary point {_pt(v)} has y = {y(v)}")
-            ends += 1
-    exact = _verify_closed_form(a, y)
-    f = sp.lambdify(a.symbols, to_elementary(expr) - _q(a.threshold), modules="math")
-    (x0, x1), (y0, y1) = ([float(v) for v in a.window.x1], [float(v) for v in a.window.x2])
-    pts = [(x0 + (i + 0.5) * (x1 - x0) / GRID, y0 + (j + 0.5) * (y1 - y0) / GRID)
-           for i in range(GRID) for j in range(GRID)]
-    rng = random.Random(2024)
-    pts += [(rng.uniform(x0, x1), rng.uniform(y0, y1)) for _ in range(RANDOM)]
-    cx, cy, hx, hy = (x0 + x1) / 2, (y0 + y1) / 2, 5 * (x1 - x0), 5 * (y1 - y0)
-    far = [(rng.uniform(cx - hx, cx + hx), rng.uniform(cy - hy, cy + hy)) for _ in range(RANDOM)]
-    groups = [(r.sign, [([(float(s.f.a1), float(s.f.a2), float(s.f.c), s.strict) for s in g],
-                         _open_box(_bbox(shape), a.radius))
-                        for g, shape in zip(r.groups, r.shapes, strict=True)])
-              for r in a.regions]
-    rings = [(r.sign, [[(float(p[0]), float(p[1])) for p in ring] for ring in (w.outer, *w.holes)],
-              tuple(float(v) for v in _bbox(w.outer))) for r in a.regions for w in r.window]
-    scale = max(1.0, abs(x0), abs(x1), abs(y0), abs(y1), abs(cx) + hx, abs(cy) + hy)
-    tol = 1e-9 * scale
-    # a point within tol of a line where y changes sign can have |y| up to tol times the steepest
-    # slope of y: such points are "near the boundary", whatever the slope (2*relu(-x1) has 2)
-    slope = max([1.0] + [abs(float(pc.y.a1)) + abs(float(pc.y.a2)) for pc in a.pieces])
-    near = 0
-    for k, p in enumerate(pts + far):
-        value = float(f(*p))
-        if abs(value) <= tol * slope * (1 + abs(value)):
-            near += 1
-            continue
-        want = NEG if value < 0 else POS
-        got = _classify(p, groups, tol)
-        if got is None:
-            near += 1
-            continue
-        if got != want:
-            raise VerificationFailure(f"at {p} y = {value} but the closed form says {got}")
-        if k < len(pts):
-            drawn = _drawn(p, rings, tol)
-            if drawn not in (want, None):
-                raise VerificationFailure(f"at {p} y = {value} but the figure shows {drawn}")
-    total = len(pts) + len(far)
-    return (f"exact at {vertices} piece vertices and {ends} boundary endpoints, {total:,} sampled "
-            f"points agree; exact: y at {vertices} piece vertices equals the piece's formula, "
-            f"y = 0 at {ends} boundary endpoints, and the closed form puts each of {exact:,} "
-            "points (every vertex of the pieces' parts and of the convex sets, the middle of "
-            "every edge and of every part, every point where y = 0 along an edge and where a "
-            "side crosses such an edge) in the class of the sign of y, points with y = 0 in no "
-            f"class; sampling: {total:,} points ({GRID}x{GRID} grid and "
-            f"{len(pts) - GRID * GRID:,} random in the window, {len(far):,} random in a window ten "
-            f"times as large), 0 disagreements ({near} within 1e-9 of the boundary not counted)")
-
-
-def _verify_closed_form(a: Analysis, y) -> int:
-    """Exact: at the points that decide the closed form (see :func:`verify`), y > 0 puts a point
-    in the positive class only, y < 0 in the negative one only, y = 0 in neither."""
-    r = a.radius
-    pts: set[Point] = set()
-    edges: set[tuple[Point, Point]] = set()
-    nil: set[tuple[Point, Point]] = set()  # segments with y = 0 on all of them
-    for pc in a.pieces:
-        ring = pc.polygon
-        for k in range(len(ring)):
-            p, q = ring[k], ring[(k + 1) % len(ring)]
-            pts.add(p)
-            if not _on_box(p, q, r):
-                edges.add((min(p, q), max(p, q)))
-        if pc.y.constant:
-            if pc.y.c == 0:
-                pts.add(_centroid(ring))
-        elif (ch := _chord(ring, pc.y)) is not None:
-            nil.add(ch)
-    shape_edges: set[tuple[Point, Point]] = set()
-    for reg in a.regions:
-        for polys, into in ((reg.cells, edges), (reg.shapes, shape_edges)):
-            for poly in polys:
-                pts.add(_centroid(poly))
-                for k in range(len(poly)):
-                    p, q = poly[k], poly[(k + 1) % len(poly)]
-                    pts.add(p)
-                    if not _on_box(p, q, r):
-                        into.add((min(p, q), max(p, q)))
-        for p, q in reg.extra:
-            pts.update((p, q, _lerp(p, q, F(1, 2))))
-        pts.update(reg.excluded)
-    pts.update(_lerp(p, q, F(1, 2)) for p, q in shape_edges)
-    for p, q in edges:
-        pts.add(_lerp(p, q, F(1, 2)))
-        yp, yq = y(p), y(q)  # y is affine along the edge of a piece or of a part of one
-        if yp == 0 and yq == 0:
-            nil.add((p, q))
-        elif yp * yq < 0:
-            pts.add(_lerp(p, q, yp / (yp - yq)))
-    lines = {Affine(*s.f.key()) for reg in a.regions for g in reg.groups for s in g}
-    for p, q in nil:  # where a side crosses the zero set, and between those crossings
-        ts = {F(0), F(1)}
-        for f in lines:
-            fp, fq = f.at(p), f.at(q)
-            if fp != fq and 0 < fp / (fp - fq) < 1:
-                ts.add(fp / (fp - fq))
-        ts = sorted(ts)
-        pts.update(_lerp(p, q, t) for t in ts)
-        pts.update(_lerp(p, q, (s + t) / 2) for s, t in zip(ts, ts[1:], strict=False))
-    for p in sorted(pts):
-        value = y(p)
-        got = {reg.sign for reg in a.regions if reg.contains(p, r)}
-        want = set() if value == 0 else {POS if value > 0 else NEG}
-        if (got - {ZERO} if value == 0 else got) != want:
-            raise VerificationFailure(f"at {_pt(p)} y = {value} but the closed form says "
-                                      f"{', '.join(sorted(got)) or 'no class'}")
-    return len(pts)
-
-
-def _open_box(box: tuple, r: Fraction) -> tuple[float, ...]:
-    """A bounding box in floats; the whole plane for a set that reaches the square's edge."""
-    if any(abs(v) == r for v in box):
-        return (-math.inf, -math.inf, math.inf, math.inf)
-    return tuple(float(v) for v in box)
-
-
-def _pt(p: Point) -> str:
-    return f"({p[0]}, {p[1]})"
-
-
-def _classify(p, groups, tol) -> str | None:
-    """The class whose closed form holds at p (None when p is within tol of a side)."""
-    inside, unsure = [], False
-    for sign, gs in groups:
-        if sign in inside:
-            continue
-        for g, (bx0, by0, bx1, by1) in gs:
-            if not (bx0 - tol <= p[0] <= bx1 + tol and by0 - tol <= p[1] <= by1 + tol):
-                continue
-            vals = [(a1 * p[0] + a2 * p[1] + c, (abs(a1) + abs(a2)) * tol, strict)
-                    for a1, a2, c, strict in g]
-            if all(v > t if strict else v >= -t for v, t, strict in vals):
-                inside.append(sign)
-                break
-            if all(v >= -t for v, t, _ in vals):
-                unsure = True
-    if len(set(inside)) == 1:
-        return inside[0]
-    if len(set(inside)) > 1:
-        return "several classes"
-    return None if unsure else "no class"
-
-
-def _drawn(p, rings, tol) -> str | None:
-    for sign, rs, (bx0, by0, bx1, by1) in rings:
-        if not (bx0 - tol <= p[0] <= bx1 + tol and by0 - tol <= p[1] <= by1 + tol):
-            continue
-        crossings = 0
-        for ring in rs:
-            n = len(ring)
-            for i in range(n):
-                (ax, ay), (bx, by) = ring[i], ring[(i + 1) % n]
-                if _seg_dist(p, ax, ay, bx, by) <= tol:
-                    return None
-                if (ay > p[1]) != (by > p[1]) and p[0] < ax + (p[1] - ay) * (bx - ax) / (by - ay):
-                    crossings += 1
-        if crossings % 2:
-            return sign
-    return "no class"
-
-
-def _seg_dist(p, ax, ay, bx, by) -> float:
-    dx, dy = bx - ax, by - ay
-    n = dx * dx + dy * dy
-    t = 0.0 if n == 0 else max(0.0, min(1.0, ((p[0] - ax) * dx + (p[1] - ay) * dy) / n))
-    return math.hypot(p[0] - ax - t * dx, p[1] - ay - t * dy)

@@ -13,7 +13,8 @@ from derive.errors import InputError
 from derive.functions import relu, symbol
 from derive.network import build_network, network_from_expr
 from derive.parse import parse_assignment, parse_expr
-from derive.regions import NEG, POS, Window, analyze, forward, verify
+from derive.region_checks import verify
+from derive.regions import NEG, POS, Window, analyze, forward
 
 EX1 = "1 - relu(x1) - relu(x2) + relu(x1 + x2)"
 X = (symbol("x1"), symbol("x2"))
@@ -280,7 +281,7 @@ def test_verify_finds_a_zero_point_inside_a_class():
     import dataclasses
 
     from derive.errors import VerificationFailure
-    from derive.regions import Side
+    from derive.geometry import Side
 
     a, expr = regions_of("abs(x1) + abs(x2)")
     (r,) = a.regions

@@ -29,10 +29,12 @@ import sympy as sp
 from derive.errors import InputError
 from derive.figures import regions_figure
 from derive.functions import symbol
+from derive.geometry import Side
 from derive.latex import latex
 from derive.model import Figure, Solution, Table, Text
 from derive.network import build_network, expanded, verify_network
-from derive.regions import NEG, POS, ZERO, Analysis, Piece, Side, Window, analyze, verify
+from derive.region_checks import verify
+from derive.regions import NEG, POS, ZERO, Analysis, Piece, Window, analyze
 from derive.tasks import Context, task
 from derive.tasks.network import model_for
 

@@ -1,0 +1,215 @@
+"""Verification of a decision-region analysis (:func:`derive.regions.analyze`).
+
+Exact where it decides (rational arithmetic at every point that determines the closed form) and
+sampled as a second opinion (a grid and random points in the window and in a window ten times as
+large), see :func:`verify`.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from fractions import Fraction
+
+import sympy as sp
+
+from derive.errors import VerificationFailure
+from derive.functions import to_elementary
+from derive.geometry import (
+    Affine,
+    F,
+    Point,
+    bbox,
+    centroid,
+    chord,
+    lerp,
+    on_box,
+    rational,
+    seg_dist,
+)
+from derive.regions import NEG, POS, ZERO, Analysis, forward
+
+GRID = 100  # GRID x GRID points over the window
+
+RANDOM = 1000  # random points in the window, and as many again in a window ten times as large
+
+def verify(a: Analysis, expr: sp.Expr) -> str:
+    """Check the analysis against ``expr`` (the network's own formula); returns how.
+
+    Exact: y at every vertex of every piece equals the piece's affine formula, y = 0 at both
+    ends of every boundary segment, and the closed form (with its extra segments) puts every
+    vertex of the pieces' parts and of its convex sets, the middle of every edge and of every
+    part, and every point of the zero set on an edge (split where a side of the closed form
+    crosses it) in the class of the sign of y, and points with y = 0 in no class. Sampling: at
+    grid and random points, the class given by the sign of ``expr`` agrees with the closed-form
+    regions (everywhere) and with the drawn polygons (in the window); points within 1e-9 of the
+    boundary are not counted.
+    """
+    us = a.stats["units"]
+    y = lambda p: forward(us, a.inputs, p)[a.output] - a.threshold  # noqa: E731
+    vertices = 0
+    for piece in a.pieces:
+        for v in piece.polygon:
+            if y(v) != piece.y.at(v):
+                raise VerificationFailure(f"y{_pt(v)} = {y(v)} but its piece says {piece.y.at(v)}")
+            vertices += 1
+    ends = 0
+    for seg in a.boundary:
+        for v in (seg.p, seg.q):
+            if y(v) != 0:
+                raise VerificationFailure(f"boundary point {_pt(v)} has y = {y(v)}")
+            ends += 1
+    exact = _verify_closed_form(a, y)
+    f = sp.lambdify(a.symbols, to_elementary(expr) - rational(a.threshold), modules="math")
+    (x0, x1), (y0, y1) = ([float(v) for v in a.window.x1], [float(v) for v in a.window.x2])
+    pts = [(x0 + (i + 0.5) * (x1 - x0) / GRID, y0 + (j + 0.5) * (y1 - y0) / GRID)
+           for i in range(GRID) for j in range(GRID)]
+    rng = random.Random(2024)
+    pts += [(rng.uniform(x0, x1), rng.uniform(y0, y1)) for _ in range(RANDOM)]
+    cx, cy, hx, hy = (x0 + x1) / 2, (y0 + y1) / 2, 5 * (x1 - x0), 5 * (y1 - y0)
+    far = [(rng.uniform(cx - hx, cx + hx), rng.uniform(cy - hy, cy + hy)) for _ in range(RANDOM)]
+    groups = [(r.sign, [([(float(s.f.a1), float(s.f.a2), float(s.f.c), s.strict) for s in g],
+                         _open_box(bbox(shape), a.radius))
+                        for g, shape in zip(r.groups, r.shapes, strict=True)])
+              for r in a.regions]
+    rings = [(r.sign, [[(float(p[0]), float(p[1])) for p in ring] for ring in (w.outer, *w.holes)],
+              tuple(float(v) for v in bbox(w.outer))) for r in a.regions for w in r.window]
+    scale = max(1.0, abs(x0), abs(x1), abs(y0), abs(y1), abs(cx) + hx, abs(cy) + hy)
+    tol = 1e-9 * scale
+    # a point within tol of a line where y changes sign can have |y| up to tol times the steepest
+    # slope of y: such points are "near the boundary", whatever the slope (2*relu(-x1) has 2)
+    slope = max([1.0] + [abs(float(pc.y.a1)) + abs(float(pc.y.a2)) for pc in a.pieces])
+    near = 0
+    for k, p in enumerate(pts + far):
+        value = float(f(*p))
+        if abs(value) <= tol * slope * (1 + abs(value)):
+            near += 1
+            continue
+        want = NEG if value < 0 else POS
+        got = _classify(p, groups, tol)
+        if got is None:
+            near += 1
+            continue
+        if got != want:
+            raise VerificationFailure(f"at {p} y = {value} but the closed form says {got}")
+        if k < len(pts):
+            drawn = _drawn(p, rings, tol)
+            if drawn not in (want, None):
+                raise VerificationFailure(f"at {p} y = {value} but the figure shows {drawn}")
+    total = len(pts) + len(far)
+    return (f"exact at {vertices} piece vertices and {ends} boundary endpoints, {total:,} sampled "
+            f"points agree; exact: y at {vertices} piece vertices equals the piece's formula, "
+            f"y = 0 at {ends} boundary endpoints, and the closed form puts each of {exact:,} "
+            "points (every vertex of the pieces' parts and of the convex sets, the middle of "
+            "every edge and of every part, every point where y = 0 along an edge and where a "
+            "side crosses such an edge) in the class of the sign of y, points with y = 0 in no "
+            f"class; sampling: {total:,} points ({GRID}x{GRID} grid and "
+            f"{len(pts) - GRID * GRID:,} random in the window, {len(far):,} random in a window ten "
+            f"times as large), 0 disagreements ({near} within 1e-9 of the boundary not counted)")
+
+def _verify_closed_form(a: Analysis, y) -> int:
+    """Exact: at the points that decide the closed form (see :func:`verify`), y > 0 puts a point
+    in the positive class only, y < 0 in the negative one only, y = 0 in neither."""
+    r = a.radius
+    pts: set[Point] = set()
+    edges: set[tuple[Point, Point]] = set()
+    nil: set[tuple[Point, Point]] = set()  # segments with y = 0 on all of them
+    for pc in a.pieces:
+        ring = pc.polygon
+        for k in range(len(ring)):
+            p, q = ring[k], ring[(k + 1) % len(ring)]
+            pts.add(p)
+            if not on_box(p, q, r):
+                edges.add((min(p, q), max(p, q)))
+        if pc.y.constant:
+            if pc.y.c == 0:
+                pts.add(centroid(ring))
+        elif (ch := chord(ring, pc.y)) is not None:
+            nil.add(ch)
+    shape_edges: set[tuple[Point, Point]] = set()
+    for reg in a.regions:
+        for polys, into in ((reg.cells, edges), (reg.shapes, shape_edges)):
+            for poly in polys:
+                pts.add(centroid(poly))
+                for k in range(len(poly)):
+                    p, q = poly[k], poly[(k + 1) % len(poly)]
+                    pts.add(p)
+                    if not on_box(p, q, r):
+                        into.add((min(p, q), max(p, q)))
+        for p, q in reg.extra:
+            pts.update((p, q, lerp(p, q, F(1, 2))))
+        pts.update(reg.excluded)
+    pts.update(lerp(p, q, F(1, 2)) for p, q in shape_edges)
+    for p, q in edges:
+        pts.add(lerp(p, q, F(1, 2)))
+        yp, yq = y(p), y(q)  # y is affine along the edge of a piece or of a part of one
+        if yp == 0 and yq == 0:
+            nil.add((p, q))
+        elif yp * yq < 0:
+            pts.add(lerp(p, q, yp / (yp - yq)))
+    lines = {Affine(*s.f.key()) for reg in a.regions for g in reg.groups for s in g}
+    for p, q in nil:  # where a side crosses the zero set, and between those crossings
+        ts = {F(0), F(1)}
+        for f in lines:
+            fp, fq = f.at(p), f.at(q)
+            if fp != fq and 0 < fp / (fp - fq) < 1:
+                ts.add(fp / (fp - fq))
+        ts = sorted(ts)
+        pts.update(lerp(p, q, t) for t in ts)
+        pts.update(lerp(p, q, (s + t) / 2) for s, t in zip(ts, ts[1:], strict=False))
+    for p in sorted(pts):
+        value = y(p)
+        got = {reg.sign for reg in a.regions if reg.contains(p, r)}
+        want = set() if value == 0 else {POS if value > 0 else NEG}
+        if (got - {ZERO} if value == 0 else got) != want:
+            raise VerificationFailure(f"at {_pt(p)} y = {value} but the closed form says "
+                                      f"{', '.join(sorted(got)) or 'no class'}")
+    return len(pts)
+
+def _open_box(box: tuple, r: Fraction) -> tuple[float, ...]:
+    """A bounding box in floats; the whole plane for a set that reaches the square's edge."""
+    if any(abs(v) == r for v in box):
+        return (-math.inf, -math.inf, math.inf, math.inf)
+    return tuple(float(v) for v in box)
+
+def _pt(p: Point) -> str:
+    return f"({p[0]}, {p[1]})"
+
+def _classify(p, groups, tol) -> str | None:
+    """The class whose closed form holds at p (None when p is within tol of a side)."""
+    inside, unsure = [], False
+    for sign, gs in groups:
+        if sign in inside:
+            continue
+        for g, (bx0, by0, bx1, by1) in gs:
+            if not (bx0 - tol <= p[0] <= bx1 + tol and by0 - tol <= p[1] <= by1 + tol):
+                continue
+            vals = [(a1 * p[0] + a2 * p[1] + c, (abs(a1) + abs(a2)) * tol, strict)
+                    for a1, a2, c, strict in g]
+            if all(v > t if strict else v >= -t for v, t, strict in vals):
+                inside.append(sign)
+                break
+            if all(v >= -t for v, t, _ in vals):
+                unsure = True
+    if len(set(inside)) == 1:
+        return inside[0]
+    if len(set(inside)) > 1:
+        return "several classes"
+    return None if unsure else "no class"
+
+def _drawn(p, rings, tol) -> str | None:
+    for sign, rs, (bx0, by0, bx1, by1) in rings:
+        if not (bx0 - tol <= p[0] <= bx1 + tol and by0 - tol <= p[1] <= by1 + tol):
+            continue
+        crossings = 0
+        for ring in rs:
+            n = len(ring)
+            for i in range(n):
+                (ax, ay), (bx, by) = ring[i], ring[(i + 1) % n]
+                if seg_dist(p, ax, ay, bx, by) <= tol:
+                    return None
+                if (ay > p[1]) != (by > p[1]) and p[0] < ax + (p[1] - ay) * (bx - ax) / (by - ay):
+                    crossings += 1
+        if crossings % 2:
+            return sign
+    return "no class"
