@@ -8,8 +8,10 @@ Conventions (also stated on the sheets):
 
 * ``sigmoid(x) = 1 / (1 + exp(-x))``, ``sigmoid' = sigmoid (1 - sigmoid)``.
 * ``softplus(x) = log(1 + exp(x))``, ``softplus' = sigmoid``.
-* ``relu(x) = max(0, x)``, ``relu'(x) = H(x)`` with ``H(0) = 0`` (the subgradient most libraries use).
-* ``leaky_relu(x, a) = max(x, a x)`` for ``0 <= a < 1``; its derivative is 1 for x > 0 and a otherwise.
+* ``relu(x) = max(0, x)``, ``relu'(x) = H(x)`` with ``H(0) = 0`` (the subgradient most libraries
+  use).
+* ``leaky_relu(x, a) = max(x, a x)`` for ``0 <= a < 1``; its derivative is 1 for x > 0 and a
+  otherwise.
 """
 
 from __future__ import annotations

@@ -33,7 +33,8 @@ def need_tool(tool: str, env: str) -> None:
     pytest.skip(f"{tool} is not installed (set {env}=1 to make this a failure)")
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600
+            ) -> subprocess.CompletedProcess:
     """Run ``python -m derive ARGS`` in a subprocess."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")

@@ -67,7 +67,8 @@ def test_elementary_table_matches_sympy(fn):
 
 
 def test_custom_activations():
-    for expr in (sigmoid(w * x + b), softplus(x), relu(3 * x - 1), leaky_relu(x**2 - 1, sp.Rational(1, 10))):
+    for expr in (sigmoid(w * x + b), softplus(x), relu(3 * x - 1),
+                 leaky_relu(x**2 - 1, sp.Rational(1, 10))):
         d, sol = verified(expr, x)
         assert "chain" in rules_of(d.root) or d.root.rule == "elementary"
 
@@ -81,7 +82,8 @@ def test_relu_convention_at_zero_is_stated():
 def test_seed_2a_chain_through_cosh_and_log_with_tanh_identity():
     E = symbol("E")
     expr = sp.log(sp.cosh(y - t))
-    d, sol = verified(expr, y, lhs=sp.Derivative(E, y, evaluate=False), order=TermOrder(["E", "y", "t"]))
+    d, sol = verified(expr, y, lhs=sp.Derivative(E, y, evaluate=False),
+                      order=TermOrder(["E", "y", "t"]))
     assert sp.simplify(d.answer - sp.tanh(y - t)) == 0
     assert d.answer.has(sp.tanh)
     rules = " ".join(d.rules)

@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 import sympy as sp
-
 from conftest import ROOT, run_cli
+
 from derive.functions import sigmoid, symbol
 from derive.parse import parse_expr
 
@@ -65,7 +65,8 @@ def test_build_is_deterministic(built, tmp_path):
     assert proc.returncode == 0
     for f in (built / "output" / "sheet02").rglob("*"):
         if f.is_file():
-            assert (tmp_path / "output" / "sheet02" / f.relative_to(built / "output" / "sheet02")).read_bytes() == f.read_bytes()
+            copy = tmp_path / "output" / "sheet02" / f.relative_to(built / "output" / "sheet02")
+            assert copy.read_bytes() == f.read_bytes()
 
 
 def test_committed_outputs_are_current(tmp_path):
@@ -81,7 +82,8 @@ def test_committed_outputs_are_current(tmp_path):
     ("expr", "wrt", "truth"),
     [
         ("log(cosh(y - t))", "y", lambda y, t, w, x, b: sp.tanh(y - t)),
-        ("sigmoid(w*x + b)", "w", lambda y, t, w, x, b: x * sigmoid(w * x + b) * (1 - sigmoid(w * x + b))),
+        ("sigmoid(w*x + b)", "w",
+         lambda y, t, w, x, b: x * sigmoid(w * x + b) * (1 - sigmoid(w * x + b))),
         ("x**x", "x", lambda y, t, w, x, b: x**x * (sp.log(x) + 1)),
         ("tanh(w*x)**2 / (1 + exp(-b*x))", "x", None),
         ("softplus(relu(x) * w) + max(x, b)", "w", None),
@@ -125,7 +127,8 @@ def test_explain_refuses_code(hostile, tmp_path):
 
 def test_bad_sheet_exits_2_and_writes_nothing(tmp_path):
     bad = tmp_path / "bad.toml"
-    bad.write_text('[sheet]\nid = "x"\ntitle = "t"\n\n[[exercise]]\ntitle = "e"\nmodel = ["y = x."]\n'
+    bad.write_text('[sheet]\nid = "x"\ntitle = "t"\n\n[[exercise]]\ntitle = "e"\n'
+                   'model = ["y = x."]\n'
                    '[[exercise.part]]\ntask = "derivative"\nof = "y"\nwrt = "x"\n')
     proc = run_cli("build", str(bad), cwd=tmp_path)
     assert proc.returncode == 2

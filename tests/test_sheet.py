@@ -57,8 +57,10 @@ def test_good_sheet_loads():
     ("edit", "line", "fragment"),
     [
         (lambda s: s.replace('id = "demo"', 'id = "../../x"'), 3, "sheet id"),
-        (lambda s: s.replace('title = "One"', 'title = "One"\ncolour = 1'), 8, "unknown key 'colour'"),
-        (lambda s: s.replace('points = 3', 'points = "three"'), 14, "must be an integer or a number"),
+        (lambda s: s.replace('title = "One"', 'title = "One"\ncolour = 1'), 8,
+         "unknown key 'colour'"),
+        (lambda s: s.replace('points = 3', 'points = "three"'), 14,
+         "must be an integer or a number"),
         (lambda s: s.replace('task = "derivative"', 'task = "integral"'), 15, "unknown task"),
         (lambda s: s.replace('wrt = "a"\n', ''), 13, "needs parameter 'wrt'"),
         (lambda s: s.replace('"E = (a - t)**2"', '"a = (a - t)**2"'), 10, "defined twice"),

@@ -235,6 +235,7 @@ def test_leaky_relu_elementary_form_is_max_of_x_and_ax(a):
     form = to_elementary(leaky_relu(x, a))
     assert not form.has(sp.Piecewise)
     for v in (-3, sp.Rational(-1, 7), 0, sp.Rational(2, 9), 5):
-        assert abs(form.subs(x, v) - sp.Max(v, a * v)) <= 1e-14 * (1 + abs(v))  # exact unless a Float
+        # exact, unless the slope is a Float
+        assert abs(form.subs(x, v) - sp.Max(v, a * v)) <= 1e-14 * (1 + abs(v))
     assert check_equal(leaky_relu(leaky_relu(x, a), sp.Rational(1, 10)),
                        sp.Max(sp.Max(x, a * x), sp.Max(x, a * x) / 10)).ok
