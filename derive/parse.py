@@ -16,12 +16,15 @@ Accepted grammar (one line of printable ASCII; spaces and tabs are allowed)::
                                   sigmoid softplus relu abs Heaviside
              | "leaky_relu(" expr "," slope ")"        (slope a number with 0 <= a < 1)
              | ("max" | "min") "(" expr ("," expr)+ ")"
+             | "Heaviside(" expr ", 0)"                (SymPy's spelling of Heaviside(x))
              | "Sum(" expr ", (" name "," expr "," expr "))"
              | "Sum(" expr "," name "," expr "," expr ")"
 
 Notes: ``log`` and ``ln`` are the natural logarithm (``log(x, b)`` is rejected). ``pi`` is the
 only named constant; ``e`` and ``E`` are ordinary symbols (``E`` is usually the loss), so Euler's
-number is written ``exp(1)``. ``Heaviside(x)`` means ``Heaviside(x, 0)``. Inside ``Sum`` the
+number is written ``exp(1)``. ``Heaviside(x)`` means ``Heaviside(x, 0)``; ``Max``, ``Min`` and
+``Abs`` are accepted for ``max``, ``min`` and ``abs`` (SymPy's spellings, as in the JSON answers,
+so an answer can be pasted into a sheet). Inside ``Sum`` the
 summation index is an integer symbol (:func:`derive.functions.index`), as are names in subscripts.
 ``^`` is rejected (write ``**``).
 
@@ -78,7 +81,8 @@ _ONE_ARGUMENT: dict[str, Callable[[sp.Expr], sp.Expr]] = {
     "Heaviside": lambda x: sp.Heaviside(x, 0),
 }
 _GROWTH = frozenset({"exp", "sinh", "cosh", "softplus"})
-FUNCTION_NAMES = frozenset(_ONE_ARGUMENT) | {"leaky_relu", "max", "min", "Sum"}
+ALIASES = {"Max": "max", "Min": "min", "Abs": "abs"}  # SymPy's spellings, as in JSON answers
+FUNCTION_NAMES = frozenset(_ONE_ARGUMENT) | {"leaky_relu", "max", "min", "Sum"} | set(ALIASES)
 RESERVED_NAMES = FUNCTION_NAMES | {"pi"} | frozenset(keyword.kwlist)
 
 _OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**",
@@ -461,7 +465,15 @@ class _Converter:
                 self.fail(arg, "starred arguments are not allowed")
         if name == "Sum":
             return self._sum(node)
+        name = ALIASES.get(name, name)
         count = len(node.args)
+        if name == "Heaviside" and count == 2:  # SymPy's spelling: the value at 0 is given
+            if self.convert(node.args[1]) != 0:
+                self.fail(node.args[1], "derive's Heaviside is 0 at 0 (relu'(0) = 0): write "
+                                        "Heaviside(x) or Heaviside(x, 0)")
+            count = 1
+            node = ast.copy_location(ast.Call(func=node.func, args=node.args[:1],
+                                              keywords=[]), node)
         if name in ("log", "ln") and count == 2:
             self.fail(node, f"{name} takes one argument (natural log only); "
                             "for base b write log(x)/log(b)")
@@ -584,7 +596,8 @@ def _magnitude_at_most(value: sp.Expr, limit: int) -> bool:
 
 
 def _unknown_function(name: str) -> str:
-    close = difflib.get_close_matches(name, sorted(FUNCTION_NAMES), n=1)
+    names = FUNCTION_NAMES - set(ALIASES)
+    close = difflib.get_close_matches(name, sorted(names), n=1)
     hint = f"; did you mean {close[0]}?" if close else ""
-    allowed = ", ".join(sorted(FUNCTION_NAMES, key=str.lower))
+    allowed = ", ".join(sorted(names, key=str.lower))
     return f"unknown function {name!r}{hint} (allowed: {allowed})"

@@ -408,3 +408,25 @@ def test_sympy_printed_expressions_parse_like_sympy(tree: Tree) -> None:
     reference = sp.parse_expr(printed, local_dict=dict(SYMPY_NAMES))
     assert parse_expr(printed) == reference, printed
     assert sp.simplify(reference - expected) == 0 or reference.equals(expected), printed
+
+
+@pytest.mark.parametrize("text, wrt", [
+    ("relu(w*x + b)*abs(x - t)", "w"),
+    ("max(x**2, 2*x) + min(y, 3)", "x"),
+    ("sigmoid(w*x)*softplus(x) + relu(x - 1)", "x"),
+])
+def test_json_answers_parse_back(text: str, wrt: str) -> None:
+    """An answer as solutions.json writes it (SymPy syntax: Heaviside(x, 0), Max, Abs) can be
+    pasted into a sheet: derive's parser reads it back to the same expression."""
+    from derive.calculus import derivation
+
+    expr = parse_expr(text)
+    answer = derivation(expr, next(s for s in expr.free_symbols if s.name == wrt)).answer
+    printed = sp.sstr(answer)
+    assert any(f in printed for f in ("Heaviside(", "Max(", "Min(", "Abs(")), printed
+    assert sp.expand(parse_expr(printed)) == sp.expand(answer)  # SymPy distributes 2*(a + b)
+
+
+def test_heaviside_with_another_value_at_zero_is_refused() -> None:
+    with pytest.raises(InputError, match=r"0 at 0 .*Heaviside\(x, 0\)"):
+        parse_expr("Heaviside(x, 1/2)")
