@@ -247,3 +247,37 @@ def sign(expr: sp.Expr, subs: dict) -> int | None:
         if isinstance(v, mpmath.mpc) and v.imag != 0 or _tiny(v):
             return None
         return 1 if _real(v) > 0 else -1
+
+
+def kinks(expr: sp.Expr) -> list[sp.Expr]:
+    """Where ``expr`` has a kink or a jump, as expressions that are 0 there: the argument of a
+    Heaviside, sign, DiracDelta or |.|, the difference of two max/min arguments, the two sides of
+    a Piecewise condition. At such a point a derivative is a convention (derive's H(0) = 0,
+    SymPy's H(0) = 1/2), so a check there compares conventions, not derivations."""
+    edges: list[sp.Expr] = []
+    for f in expr.atoms(sp.Heaviside, sp.sign, sp.DiracDelta, sp.Abs):
+        edges.append(f.args[0])
+    for f in expr.atoms(sp.Max, sp.Min):
+        edges.extend(a - b for i, a in enumerate(f.args) for b in f.args[i + 1:])
+    for f in expr.atoms(sp.Piecewise):
+        edges.extend(c.lhs - c.rhs for _, c in f.args if isinstance(c, sp.Rel))
+    return edges
+
+
+def on_kink(edges: list[sp.Expr], subs: dict) -> bool:
+    """Whether one of ``edges`` (see :func:`kinks`) is 0 at ``subs`` (within rounding at 30
+    digits). An edge that cannot be evaluated there (complex, undefined) is no kink."""
+    if not edges:
+        return False
+    with mpmath.workdps(30):
+        try:
+            ev = Evaluator(point(subs))
+        except Exception:  # noqa: BLE001 - as in agree
+            return False
+        for edge in edges:
+            try:
+                if _tiny(ev(edge)):
+                    return True
+            except Exception:  # noqa: BLE001 - not evaluable here: not a kink at this point
+                continue
+    return False

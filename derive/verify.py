@@ -226,8 +226,11 @@ def numeric_equal(lhs: sp.Expr, rhs: sp.Expr, *, points: int = POINTS, seed: int
     derive's calculus is real: points are taken where every logarithm's argument is positive and
     every fractional power's base is not negative (so both sides are real there). Points where a
     side is undefined are skipped; after ``points * 5`` tries at one scale, the points are drawn
-    ten times further out (see ``SCALES``). Only when no such real point exists at all are complex
-    values compared. False when the sides differ anywhere, or when too few points were found.
+    ten times further out (see ``SCALES``). Points on a kink or jump of either side (an argument
+    of a Heaviside or |.| that is 0, a max/min tie: :func:`derive.numeric.kinks`) are skipped too:
+    derivatives there are conventions (derive's H(0) = 0, SymPy's 1/2). Only when no real point
+    exists at all are complex values compared. False when the sides differ anywhere, or when too
+    few points were found.
     """
     free = _free(sp.Tuple(lhs, rhs))
     guards = _domain_guards(lhs) + _domain_guards(rhs)
@@ -241,6 +244,7 @@ def _compare(lhs, rhs, free, points: int, seed: int, guards) -> bool | None:
     """True/False as numeric_equal; None when not a single valid point was found."""
     rng = random.Random(seed)
     checked = 0
+    edges = list(dict.fromkeys(numeric.kinks(lhs) + numeric.kinks(rhs)))
     for scale in SCALES:
         attempts = 0
         while checked < points and attempts < points * 5:
@@ -248,6 +252,8 @@ def _compare(lhs, rhs, free, points: int, seed: int, guards) -> bool | None:
             subs = {s: _random_value(rng, scale) for s in free}
             if guards and not _in_domain(guards, subs):
                 continue
+            if numeric.on_kink(edges, subs):
+                continue  # e.g. b = w for min(w, b): H(0) conventions differ, nothing to check
             if numeric.agree(lhs, rhs, subs, TOLERANCE):  # fast values confirm it (see
                 checked += 1  # derive.numeric); otherwise sympy.N decides at this point
                 continue

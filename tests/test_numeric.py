@@ -96,3 +96,18 @@ def test_the_verifier_uses_the_fast_path_and_falls_back(monkeypatch):
     assert not numeric_equal(big, (x + y + 1) ** 6 * sp.exp(x) + sp.Integer(10) ** -20)
     assert calls["N"] == 2  # the disagreement went to sympy.N (both sides), which confirmed it
     assert not check_equal(sp.Heaviside(x), sp.S.One).ok  # steps at random points: still right
+
+
+def test_points_on_a_kink_are_not_used():
+    """The long property run drew b = w = 196/97 for d/dw of exp(x + y + sin(-log(min(w, b)))):
+    derive's max rule (H(0) = 0) and sympy.diff's Heaviside (H(0) = 1/2) differ exactly there,
+    where the derivative does not exist. Such points are skipped; elsewhere they must agree."""
+    b, w = symbol("b"), symbol("w")
+    derived = (1 - sp.Heaviside(w - b, 0)) / sp.Min(b, w)
+    sympys = sp.Heaviside(b - w) / sp.Min(b, w)
+    tie = {b: sp.Rational(196, 97), w: sp.Rational(196, 97)}
+    assert numeric.on_kink(numeric.kinks(derived) + numeric.kinks(sympys), tie)
+    assert not numeric.on_kink(numeric.kinks(derived), {**tie, w: sp.Rational(3, 2)})
+    assert numeric_equal(derived, sympys)
+    assert not numeric_equal(derived, sp.Heaviside(w - b) / sp.Min(b, w))  # off the kink: wrong
+    assert len(numeric.kinks(sp.Abs(x) + sp.Max(x, y, 1))) == 1 + 3  # |x|; three pairs
