@@ -209,10 +209,13 @@ def _domain_guards(expr: sp.Expr) -> list[tuple[sp.Expr, bool]]:
 
 def _in_domain(guards: list[tuple[sp.Expr, bool]], subs: dict) -> bool:
     for arg, strict in guards:
-        if numeric.sign(arg, subs) == 1:  # clearly positive (fast); else sympy.N decides
-            continue
-        try:
-            v = sp.N(arg.xreplace(subs), 15)
+        try:  # cos(exp(b^2)) at b = 1000 needs 400,000 digits: time-limited like every value
+            with _time_limit(POINT_SECONDS):
+                if numeric.sign(arg, subs) == 1:  # clearly positive (fast); else sympy.N decides
+                    continue
+                v = sp.N(arg.xreplace(subs), 15)
+        except _Timeout:
+            return False
         except (ValueError, TypeError, ArithmeticError, MemoryError, RecursionError):
             return False
         if not v.is_extended_real or v.is_infinite or (v <= 0 if strict else v < 0):
@@ -252,11 +255,15 @@ def _compare(lhs, rhs, free, points: int, seed: int, guards) -> bool | None:
             subs = {s: _random_value(rng, scale) for s in free}
             if guards and not _in_domain(guards, subs):
                 continue
-            if numeric.on_kink(edges, subs):
-                continue  # e.g. b = w for min(w, b): H(0) conventions differ, nothing to check
-            if numeric.agree(lhs, rhs, subs, TOLERANCE):  # fast values confirm it (see
-                checked += 1  # derive.numeric); otherwise sympy.N decides at this point
-                continue
+            try:
+                with _time_limit(POINT_SECONDS):
+                    if numeric.on_kink(edges, subs):
+                        continue  # e.g. b = w in min(w, b): H(0) conventions differ there
+                    if numeric.agree(lhs, rhs, subs, TOLERANCE):  # fast values confirm it (see
+                        checked += 1  # derive.numeric); otherwise sympy.N decides at this point
+                        continue
+            except _Timeout:
+                continue  # a value that needs huge precision (cos(exp(10^6))): another point
             a, b = _value(lhs, subs), _value(rhs, subs)
             if a is None or b is None:
                 continue
