@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import mpmath
 import sympy as sp
 
+from derive import trees
 from derive.calculus import Local, local_derivative, named_rewrites
 from derive.errors import InputError, VerificationFailure
 from derive.functions import symbol, to_elementary
@@ -219,14 +220,16 @@ def _simplify(g: Graph, d: Delta) -> sp.Expr | None:
     is much shorter: the classic δ = p - t of a sigmoid output under cross-entropy."""
     if d.activation is None or g.sym(d.activation) not in d.value.free_symbols:
         return None  # only when the activation's name is already there (∂L/∂p = -t/p + ...)
-    if _tree(d.value) > SIMPLIFY_LIMIT:
+    if trees.size(d.value) > SIMPLIFY_LIMIT:
         return None
     f_z = g.exprs[d.activation]
     named = d.value.xreplace({f_z: g.sym(d.activation)})
     if named == d.value:
         return None
+    if not trees.factorable(named):
+        return None
     candidate = sp.factor(sp.cancel(named))
-    return candidate if _tree(candidate) <= 0.6 * _tree(d.value) else None
+    return candidate if trees.size(candidate) <= 0.6 * trees.size(d.value) else None
 
 
 _INDEXED = re.compile(r"^[A-Za-z]+_?(\d+)$")
@@ -265,7 +268,7 @@ def closed_forms(bp: BackwardPass, limit: int = SYMBOLIC_LIMIT) -> dict[str, Clo
     out: dict[sp.Expr, Closed] = {sp.S.One: Closed(sp.S.One, sp.S.One)}
 
     def edges_size(edges) -> int:
-        return sum(_tree(e.local.result) + size.get(e.upstream, limit + 1) for e in edges)
+        return sum(trees.size(e.local.result) + size.get(e.upstream, limit + 1) for e in edges)
 
     def build(edges, act: Local | None, upstream_first: bool = False) -> Closed:
         terms = [(e.local.result * out[e.upstream].value,
@@ -280,11 +283,13 @@ def closed_forms(bp: BackwardPass, limit: int = SYMBOLIC_LIMIT) -> dict[str, Clo
 
     result: dict[str, Closed] = {}
     for d in bp.deltas:
-        s = edges_size(d.edges) + (_tree(d.activation_local.result) if d.activation_local else 0)
+        s = edges_size(d.edges)
+        if d.activation_local:
+            s += trees.size(d.activation_local.result)
         size[d.symbol] = s
         if d.simplified is not None:
-            s = _tree(d.simplified) + sum(size.get(u, limit + 1) for u in
-                                          d.simplified.free_symbols & set(size))
+            s = trees.size(d.simplified) + sum(size.get(u, limit + 1) for u in
+                                               d.simplified.free_symbols & set(size))
         if s > limit:
             continue
         if d.simplified is None:
@@ -311,10 +316,6 @@ def _dot(a: sp.Expr, b: sp.Expr) -> sp.Expr:
     fa = list(a.args) if isinstance(a, Dot) else [a]
     fb = list(b.args) if isinstance(b, Dot) else [b]
     return Dot(*fa, *fb)
-
-
-def _tree(expr: sp.Expr) -> int:
-    return sum(1 for _ in sp.preorder_traversal(expr))
 
 
 def monomials(graph: Graph) -> dict[sp.Symbol, sp.Expr]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
+from derive import trees
 from derive.functions import leaky_relu, relu, sigmoid, softplus, symbol
 from derive.latex import Dot, TermOrder
 from derive.model import Line
@@ -325,33 +326,26 @@ def expand_within(expr: sp.Expr, max_ops: int) -> sp.Expr | None:
     the size of the expansion: a deterministic budget, the same on every machine.
     """
     nodes_limit = 4 * max_ops + 16  # tree nodes, a generous multiple of the operations
-    done: dict[sp.Basic, sp.Basic] = {}
-    stack = [expr]
-    while stack:
-        node = stack[-1]
-        if node in done:
-            stack.pop()
-            continue
-        if not node.args:
-            done[node] = node
-            stack.pop()
-            continue
-        todo = [a for a in node.args if a not in done]
-        if todo:
-            stack.extend(todo)
-            continue
-        stack.pop()
-        args = [done[a] for a in node.args]
+
+    def combine(node: sp.Basic, args: list) -> sp.Basic:
         new = node if all(a is b for a, b in zip(args, node.args, strict=True)) \
             else node.func(*args)
         if _predicted_terms(new) > nodes_limit:
-            return None
+            raise _TooLarge
         if new.is_Mul or new.is_Pow or new.is_Add:
             new = sp.expand(new, deep=False, power_exp=False)
-            if _tree(new) > nodes_limit:
-                return None
-        done[node] = new
-    return done[expr]
+            if trees.size(new) > nodes_limit:
+                raise _TooLarge
+        return new
+
+    try:
+        return trees.bottom_up(expr, {}, lambda leaf: leaf, combine)
+    except _TooLarge:
+        return None
+
+
+class _TooLarge(Exception):
+    """A part of the expansion would pass the budget."""
 
 
 def _predicted_terms(e: sp.Basic) -> int:
@@ -372,10 +366,6 @@ def _predicted_terms(e: sp.Basic) -> int:
                 break
         return total
     return 1
-
-
-def _tree(e: sp.Basic) -> int:
-    return sum(1 for _ in sp.preorder_traversal(e))
 
 
 # --- display lines ------------------------------------------------------------------------------

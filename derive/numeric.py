@@ -27,6 +27,7 @@ import mpmath
 import sympy as sp
 from sympy.functions.elementary.piecewise import ExprCondPair
 
+from derive import trees
 from derive.functions import leaky_relu, relu, sigmoid, softplus
 
 DIGITS = 60  # working precision of the fast evaluation (the verifier asks for 40 correct digits)
@@ -146,24 +147,7 @@ class Evaluator:
         self.memo: dict = dict(env)
 
     def __call__(self, expr: sp.Basic):
-        memo = self.memo
-        stack = [expr]
-        while stack:
-            node = stack[-1]
-            if node in memo:
-                stack.pop()
-                continue
-            if node.is_Atom:
-                memo[node] = self._atom(node)
-                stack.pop()
-                continue
-            todo = [a for a in node.args if a not in memo]
-            if todo:
-                stack.extend(todo)
-                continue
-            stack.pop()
-            memo[node] = self._node(node, [memo[a] for a in node.args])
-        value = memo[expr]
+        value = trees.bottom_up(expr, self.memo, self._atom, self._node)
         if isinstance(value, bool):
             raise Unsure("a condition, not a number")
         if not mpmath.isfinite(value):

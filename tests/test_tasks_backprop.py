@@ -470,17 +470,18 @@ def test_derivative_of_cross_entropy_over_one_denominator():
 def test_one_denominator_is_not_tried_for_high_degree_answers():
     """Putting ((y/(1 + (π + x)²))/(1 + (y/(1 + (π + x)²))²))² over one denominator means factoring
     a degree-22 polynomial in x, y and π: the long property run sat in factor for minutes. The
-    degree is estimated from the tree first, and above ONE_FRACTION_MAX_DEGREE it is not tried."""
-    from derive.tasks.derivative import ONE_FRACTION_MAX_DEGREE, _degree
+    degree is estimated from the tree first, and above FACTOR_MAX_DEGREE it is not tried."""
+    from derive.trees import degree, factorable
 
     x, y = S("x"), S("y")
     u = y / (1 + (sp.pi + x) ** 2)
     expr = (u / (1 + u**2)) ** 2
     n, den = sp.fraction(sp.together(sp.diff(expr, x)))
-    assert _degree(n) + _degree(den) > ONE_FRACTION_MAX_DEGREE
+    assert not factorable(n, den)
     sol = _derivative_part("E", "x", [f"E = {sp.sstr(expr)}"])
     assert "one denominator" not in [ln.rule for ln in sol.lines()]
-    assert _degree(sp.Integer(3)) == 0 and _degree(x**2 * y + sp.pi) == 3
+    assert degree(sp.Integer(3)) == 0 and degree(x**2 * y + sp.pi) == 3
+    assert degree((x + y) ** 3 / (x * y)) == 5 and factorable(y - 1, y * (1 - y))
 
 
 def test_gradient_with_respect_to_a_product_node_keeps_that_node():

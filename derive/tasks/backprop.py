@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 
 import sympy as sp
 
+from derive import trees
 from derive.backprop import (
     BackwardPass,
     Closed,
@@ -55,10 +56,6 @@ from derive.tasks import Assignment, Context, task
 D = sp.Derivative
 LIST = (str, list)
 SHOWN_PRODUCT = 30  # tree nodes: longer closed forms are shown collected, not factor by factor
-
-
-def _tree(e: sp.Basic) -> int:
-    return sum(1 for _ in sp.preorder_traversal(e))
 
 
 @task(
@@ -343,7 +340,7 @@ def _gradient_lines(bp: BackwardPass, gr, closed: Mapping[str, Closed], notes, s
     answer = named(sp.factor_terms(c.value.xreplace(mono)))
     names = named.note(c.value, sheet)  # σ(z) written as its node's name, said once
     rules = [f"substitute {sheet.names(used)}"] if used else []
-    if used and _tree(c.shown) <= SHOWN_PRODUCT:  # short enough to show factor by factor
+    if used and trees.size(c.shown) <= SHOWN_PRODUCT:  # short enough to show factor by factor
         shown = named(c.shown)
         lines.append(Line(None, shown, "; ".join(filter(None, [rules.pop(), names])),
                           named.unnamed(_plain(shown), substituted_value)))

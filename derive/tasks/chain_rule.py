@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 import sympy as sp
 
+from derive import trees
 from derive.backprop import sheet_form
 from derive.calculus import local_derivative, simplest_form
 from derive.errors import InputError
@@ -347,10 +348,11 @@ def _shorter(term: sp.Expr) -> tuple[sp.Expr, str] | None:
     found = simplest_form(term)
     if found is not None:
         candidates.append(found)
-    try:
-        candidates.append((sp.factor(sp.cancel(term)), "cancel and factor"))
-    except sp.PolynomialError:
-        pass
+    if trees.factorable(term):
+        try:
+            candidates.append((sp.factor(sp.cancel(term)), "cancel and factor"))
+        except sp.PolynomialError:
+            pass
     best = min(candidates, key=lambda c: (sp.count_ops(c[0]), len(c[1])), default=None)
     if best is None or sp.count_ops(best[0]) >= size or best[0] == term:
         return None

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import sympy as sp
 
+from derive import trees
 from derive.calculus import derivation
 from derive.errors import InputError
 from derive.functions import symbol
@@ -130,23 +131,6 @@ def solve(expr: sp.Expr, var: sp.Symbol, name: sp.Symbol | None, names=()) -> So
     )
 
 
-ONE_FRACTION_MAX_DEGREE = 12  # textbook forms such as (y - t)/(y(1 - y)) have degree 3
-
-
-def _degree(e: sp.Expr) -> int:
-    """Total degree of ``e`` as a polynomial in its generators (symbols, constants such as pi,
-    function values), estimated from the tree without multiplying anything out."""
-    if e.is_Rational:
-        return 0
-    if e.is_Add:
-        return max(_degree(a) for a in e.args)
-    if e.is_Mul:
-        return sum(_degree(a) for a in e.args)
-    if e.is_Pow and e.exp.is_Integer:
-        return abs(int(e.exp)) * _degree(e.base)
-    return 1
-
-
 def _one_fraction(lines: list[Line], answer: sp.Expr, truth: sp.Expr
                   ) -> tuple[list[Line], sp.Expr]:
     """A sum of fractions over one denominator, when that is strictly shorter:
@@ -154,7 +138,7 @@ def _one_fraction(lines: list[Line], answer: sp.Expr, truth: sp.Expr
     if sp.count_ops(answer) > 60:
         return lines, answer
     n, den = sp.fraction(sp.together(answer))
-    if den == 1 or _degree(n) + _degree(den) > ONE_FRACTION_MAX_DEGREE:
+    if den == 1 or not trees.factorable(n, den):
         return lines, answer  # factor's gcds grow quickly with the degree (minutes with pi in it)
     try:
         n, den = sp.fraction(sp.factor(sp.cancel(n / den)))
