@@ -285,6 +285,32 @@ class SheetStrPrinter(StrPrinter):
             return self._print(expr.shown)
         return super()._print_Symbol(expr)
 
+    def _print_Piecewise(self, expr):
+        """A two-way switch (e₁ if u > 0, else e₂: leaky ReLU's derivative) as
+        e₂ + (e₁ − e₂)·Heaviside(u, 0), equal everywhere (H(0) = 0 picks e₂ at u = 0, as the
+        Piecewise does) and readable by derive's parser, which has no Piecewise."""
+        switch = heaviside_form(expr)
+        if switch is None:
+            return super()._print_Piecewise(expr)
+        # a Piecewise prints as an atom, so the caller put no brackets around it: the sum needs them
+        return f"({self._print(switch)})" if switch.is_Add else self._print(switch)
+
+
+def heaviside_form(expr: sp.Piecewise) -> sp.Expr | None:
+    """``Piecewise((e1, cond), (e2, True))`` with one comparison as ``cond``, written with
+    ``Heaviside(u, 0)`` (1 for u > 0, else 0) and equal to it at every point; None otherwise."""
+    if len(expr.args) != 2 or expr.args[1].cond is not sp.true:
+        return None
+    (e1, cond), (e2, _) = expr.args
+    if not isinstance(cond, sp.StrictGreaterThan | sp.StrictLessThan | sp.GreaterThan
+                      | sp.LessThan):
+        return None
+    big, small = (cond.lhs, cond.rhs) if isinstance(cond, sp.StrictGreaterThan | sp.GreaterThan) \
+        else (cond.rhs, cond.lhs)  # cond says big > small (or big >= small)
+    if isinstance(cond, sp.StrictGreaterThan | sp.StrictLessThan):  # e1 where big - small > 0
+        return e2 + (e1 - e2) * sp.Heaviside(big - small, 0)
+    return e1 + (e2 - e1) * sp.Heaviside(small - big, 0)  # e2 exactly where small - big > 0
+
 
 def sympy_str(expr: sp.Basic, order: TermOrder | None = None) -> str:
     """SymPy syntax for ``expr`` (re-parsable by sympy and by derive's parser)."""

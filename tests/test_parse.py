@@ -427,6 +427,23 @@ def test_json_answers_parse_back(text: str, wrt: str) -> None:
     assert sp.expand(parse_expr(printed)) == sp.expand(answer)  # SymPy distributes 2*(a + b)
 
 
+@pytest.mark.parametrize("cond", ["x > 1", "x < 1", "x >= 1", "x <= 1", "1 < x", "1 >= x"])
+def test_two_way_piecewise_prints_as_heaviside_and_parses_back(cond: str) -> None:
+    """Leaky ReLU's derivative is a Piecewise, which the parser does not read: JSON writes it
+    as e2 + (e1 - e2)*Heaviside(u, 0), equal on both sides of the switch and at the switch."""
+    from derive.latex import sympy_str
+
+    x, y = sp.symbols("x y")
+    rel = sp.sympify(cond, locals={"x": x})  # trusted test text
+    piecewise = y * sp.Piecewise((3 * x, rel), (sp.Rational(1, 10), True))
+    printed = sympy_str(piecewise)
+    assert "Piecewise" not in printed and "Heaviside(" in printed, printed
+    back = parse_expr(printed)
+    back = back.xreplace({s: {"x": x, "y": y}[s.name] for s in back.free_symbols})
+    for v in (-2, 0, 1, sp.Rational(3, 2), 5):
+        assert back.subs({x: v, y: 7}) == piecewise.subs({x: v, y: 7}), (printed, v)
+
+
 def test_heaviside_with_another_value_at_zero_is_refused() -> None:
     with pytest.raises(InputError, match=r"0 at 0 .*Heaviside\(x, 0\)"):
         parse_expr("Heaviside(x, 1/2)")

@@ -225,6 +225,31 @@ def test_check_is_clean(built, checked, stem):
 
 
 # --- 2. answers, independently ------------------------------------------------------------------
+def test_json_formulas_read_back_with_derives_parser(built):
+    """Every formula for one quantity in solutions.json (per-target answers and δ's; general
+    forms with Sum/Derivative aside) can be pasted into a sheet: derive's own parser reads it, to
+    the value our independent reading gives. Leaky ReLU's derivative is written with
+    Heaviside(u, 0), not as a Piecewise, which the parser does not read."""
+    from derive.functions import to_elementary
+    from derive.parse import parse_expr
+
+    seen = switches = 0
+    for stem in NAMES:
+        for _, _, part in _parts(stem, built):
+            texts = {**(part.get("answers") or {}), **(part.get("deltas") or {})}
+            for name, text in texts.items():
+                if "Derivative(" in text or "Sum(" in text:
+                    continue
+                ours = to_elementary(parse_expr(text))
+                ours = ours.xreplace({s: sp.Symbol(s.name) for s in ours.free_symbols})
+                theirs = S(text)
+                assert_same(ours, theirs, theirs.free_symbols,
+                            what=f"{stem} {part['label']} {name}")
+                seen += 1
+                switches += "Piecewise" not in text and "9*Heaviside" in text  # 1/10 + 9/10·H
+    assert seen >= 40 and switches >= 2, (seen, switches)
+
+
 def test_derivative_answers_equal_sympy_diff(built):
     seen = 0
     for stem in NAMES:
