@@ -191,6 +191,7 @@ def _plain(text: str) -> str:
     text = _unnest(text)
     for macro, plain in sorted(_TEXT_MACROS.items(), key=lambda kv: -len(kv[0])):
         text = re.sub(re.escape(macro) + r"(?![A-Za-z])", plain, text)
+    text = re.sub(r"\\[,;:] ?", " ", text).replace("\\!", "")  # LaTeX spacing
     text = re.sub(r"\\([A-Za-z]+)", r"\1", text)  # any other macro: its name
     text = text.replace("∂ ", "∂").replace(r"\{", "\0").replace(r"\}", "\1")
     text = text.replace("{", "").replace("}", "").replace("$", "").replace("*", "")

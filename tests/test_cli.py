@@ -107,6 +107,16 @@ def test_explain_text_prints_steps():
     assert "chain rule" in proc.stdout and "tanh(y - t)" in proc.stdout
 
 
+def test_explain_text_of_a_computation_list_reads_as_text():
+    """The backprop introduction in terminal text: no LaTeX left, a fraction followed by a factor
+    keeps a space (∂k/∂n δ_k, not ∂k/∂nδ_k), leaky ReLU's switch is a Heaviside."""
+    proc = run_cli("explain", "h = leaky_relu(w*x, 0.1)", "E = (h - t)**2/2", "--wrt", "w")
+    assert proc.returncode == 0, proc.stderr
+    assert "δ_n = Σ_k ∂k/∂n δ_k over the nodes k that read n" in proc.stdout
+    assert not any(c in proc.stdout for c in "\\${}"), proc.stdout
+    assert "answer ∂/∂w: x*(h - t)*(9*Heaviside(w*x, 0)/10 + 1/10)" in proc.stdout
+
+
 @pytest.mark.parametrize(
     "hostile",
     [

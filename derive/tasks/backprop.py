@@ -174,7 +174,7 @@ def _intro(bp: BackwardPass, sheet: Prose) -> str:
                 r"that read $a_j = f(z_j)$. ")
     else:
         text = (r"We write $\delta_n = \partial " + latex(E) + r"/\partial n$ for every node $n$; "
-                r"backpropagation computes $\delta_n = \sum_k \frac{\partial k}{\partial n}"
+                r"backpropagation computes $\delta_n = \sum_k \frac{\partial k}{\partial n}\,"
                 r"\delta_k$ over the nodes $k$ that read $n$. ")
     owners = [g.sym(d.node) for d in bp.deltas]
     if owners:
