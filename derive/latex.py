@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 
 import sympy as sp
+from sympy.core.function import AppliedUndef
 from sympy.core.mul import _keep_coeff
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
@@ -522,6 +523,9 @@ class SheetPrinter(LatexPrinter):
         if isinstance(expr, _ELEMENTARY) and len(expr.args) == 1:
             name = self._hprint_Function(type(expr).__name__)
             return self._fn(self._pow(name, exp), expr.args[0])
+        if isinstance(expr, AppliedUndef):  # y(x_2, x_1) in a symmetry: the sheet's own name
+            args = ", ".join(self._print(a) for a in expr.args)
+            return self._pow(rf"{name_latex(expr.func.__name__)}\left({args}\right)", exp)
         return super()._print_Function(expr, exp)
 
     def _pow(self, tex: str, exp) -> str:

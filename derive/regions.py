@@ -112,8 +112,8 @@ class Symmetry:
     image: tuple[tuple[int, int], tuple[int, int]]  # rows of the matrix of T
     sign: int
 
-    def statement(self, x: Sequence[sp.Symbol]) -> sp.Eq:
-        y = sp.Function("y")
+    def statement(self, x: Sequence[sp.Symbol], output: str) -> sp.Eq:
+        y = sp.Function(output)
         tx = [self.image[i][0] * x[0] + self.image[i][1] * x[1] for i in range(2)]
         return sp.Eq(y(*tx), self.sign * y(*x), evaluate=False)
 

@@ -44,7 +44,7 @@ def test_ex1b_class_1_is_exactly_two_quadrants():
 
 def test_ex1b_symmetry_is_reported_and_used():
     a, _ = regions_of(EX1)
-    statements = [sp.sstr(s.statement(X)) for s in a.symmetries]
+    statements = [sp.sstr(s.statement(X, a.output)) for s in a.symmetries]
     assert "Eq(y(x2, x1), y(x1, x2))" in statements
     assert sum(p.mirror_of is not None for p in a.pieces) >= 3
     assert a.window == Window((Fraction(-2), Fraction(2)), (Fraction(-2), Fraction(2)))
@@ -129,6 +129,20 @@ def _write_up(text, **kw):
     a, _ = regions_of(text, **kw)
     sol = solve(a, DEFAULT_CLASSES, {}, "ex1-a", "checked")
     return a, [b.text for b in sol.blocks if hasattr(b, "text")]
+
+
+def test_symmetry_is_stated_with_the_networks_own_output_name():
+    """A network whose output is o1 states o_1(x_2, x_1) = o_1(x_1, x_2), not y(...), and prints
+    the application plainly (no SymPy braces such as y{(x_2, x_1)})."""
+    from derive.tasks.decision_boundary import DEFAULT_CLASSES, solve, to_json
+
+    a = analyze(network_from_expr(parse_expr(EX1), output="o1"))
+    sol = solve(a, DEFAULT_CLASSES, {}, "ex1-a", "checked")
+    (stated,) = [b.text for b in sol.blocks if getattr(b, "text", "").startswith("Symmetry")]
+    assert "o_{1}(x_{2}, x_{1}) = o_{1}(x_{1}, x_{2})" in stated, stated
+    assert "y" not in stated.split("(checked")[0].replace("Symmetry", ""), stated
+    assert "o1(x2, x1) = o1(x1, x2)" in [s["statement"] for s in to_json(a, DEFAULT_CLASSES)[
+        "symmetries"]]
 
 
 @pytest.mark.parametrize(("text", "empty", "whole"), [

@@ -150,7 +150,7 @@ def solve(a: Analysis, classes: dict[str, str], notation, stem: str, checked: st
         f"${latex(lt, notation)}$ ({name[NEG]}) and ${latex(gt, notation)}$ ({name[POS]}).")]
     syms = list(a.symmetries)
     if syms:
-        stated = ", ".join(f"${latex(s.statement(x), notation)}$" for s in syms)
+        stated = ", ".join(f"${latex(s.statement(x, a.output), notation)}$" for s in syms)
         blocks.append(Text(
             f"Symmetry: {stated} (checked exactly on every pair of overlapping pieces). A piece "
             "marked as the mirror image of an earlier one has the mirrored formula, so it needs "
@@ -252,8 +252,8 @@ def to_json(a: Analysis, classes: dict[str, str]) -> dict[str, Any]:
             "from": pt(s.p), "to": pt(s.q),
         } for s in a.boundary],
         "symmetries": [{
-            "statement": " = ".join(map(sp.sstr, _sides(s.statement(x)))),
-            "image": [sp.sstr(e) for e in s.statement(x).lhs.args],
+            "statement": " = ".join(map(sp.sstr, _sides(s.statement(x, a.output)))),
+            "image": [sp.sstr(e) for e in s.statement(x, a.output).lhs.args],
             "sign": s.sign,
         } for s in a.symmetries],
     }
