@@ -22,7 +22,7 @@ import sympy as sp
 
 from derive import trees
 from derive.functions import leaky_relu, relu, sigmoid, softplus, symbol
-from derive.latex import Dot, TermOrder
+from derive.latex import Dot, TermOrder, latex
 from derive.model import Line
 
 
@@ -444,6 +444,9 @@ def derivation(
         value = state.xreplace({p: sp.diff(s.expr, s.var) for p, s in pending.items()})
         return _doit(back(value))
 
+    def printed(e: sp.Expr) -> str:
+        return latex(e, order=order)
+
     lines: list[Line] = []
     for u, inner in intermediates:
         lines.append(Line(u, inner, "intermediate", None, "definition", ":="))
@@ -465,16 +468,21 @@ def derivation(
         state = back(state)
         names = ", ".join(f"${_tex_name(u)}$" for u, _ in intermediates)
         lines.append(Line(None, state, "substitute " + names, (_doit(state), truth)))
+    def tidy(new: sp.Expr, rule: str) -> sp.Expr:
+        """A tidying line, unless it prints exactly as the line before (SymPy's 2y - 2t and
+        factor_terms' 2(y - t) both print 2(y - t)): a reader would see a step that does nothing."""
+        if printed(new) != printed(lines[-1].rhs):
+            lines.append(Line(None, new, rule, (new, truth)))
+        return new
+
     value = _doit(state).doit()  # doit re-evaluates: one canonical form for the rewrites
     if value != state:
-        lines.append(Line(None, value, "multiply out", (value, truth)))
+        value = tidy(value, "multiply out")
     for rw, new in named_rewrites(value):
-        lines.append(Line(None, new, rw.name, (new, truth)))
-        value = new
+        value = tidy(new, rw.name)
     shorter = simplest_form(value)
     if shorter is not None:
-        value, rule = shorter
-        lines.append(Line(None, value, rule, (value, truth)))
+        value = tidy(*shorter)
     return Derivation(expr, var, root, lines, value, intermediates)
 
 

@@ -209,3 +209,23 @@ def test_max_rule_is_right_where_the_arguments_tie_on_an_interval(text, at, want
     (b,) = expr.free_symbols
     solution = verify_solution(solve(expr, b, None), text)
     assert solution.answer.subs(b, at) == want
+
+
+@pytest.mark.parametrize("text, wrt", [
+    ("(y - t)**2", "y"),  # SymPy's 2y - 2t and factor_terms' 2(y - t) print alike
+    ("log(cosh(y - t))", "y"),
+    ("-t*log(y) - (1 - t)*log(1 - y)", "y"),
+    ("3*(w*x - t)**2/2", "w"),
+    ("sigmoid(w*x + b)", "w"),
+])
+def test_no_tidying_line_prints_like_the_line_before(text, wrt):
+    """A reader must never see a step that changes nothing on the page."""
+    from derive.latex import latex
+    from derive.parse import parse_expr
+
+    expr = parse_expr(text)
+    var = next(s for s in expr.free_symbols if s.name == wrt)
+    d = derivation(expr, var)
+    shown = [latex(ln.rhs) for ln in d.lines if ln.relation == "="]
+    assert all(a != b for a, b in zip(shown, shown[1:], strict=False)), shown
+    assert sp.simplify(d.answer - sp.diff(expr, var)) == 0
