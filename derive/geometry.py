@@ -60,7 +60,8 @@ class Side:
     strict: bool = True
 
     def relation(self, x: Sequence[sp.Symbol]) -> sp.Basic:
-        """``x1 > -1``, ``x1 + x2 <= 2``: integer coefficients, the first one positive."""
+        """``x1 > -1``, ``x1 + x2 <= 2``, ``2 x1 - 3 x2 > -15/8``: coprime integer coefficients
+        on the left, the first one positive."""
         a1, a2, c = self.f.a1, self.f.a2, self.f.c
         scale = math.lcm(a1.denominator, a2.denominator, c.denominator)
         a1, a2, c = (int(v * scale) for v in (a1, a2, c))
@@ -73,7 +74,8 @@ class Side:
         if a2 == 0 or a1 == 0:  # one variable: solve for it
             var, coef = (x[0], a1) if a2 == 0 else (x[1], a2)
             return rel(var, sp.Rational(-c, coef))
-        return rel(a1 * x[0] + a2 * x[1], -c)
+        k = math.gcd(a1, a2)  # x1 + x2 < 1/2 rather than 2 x1 + 2 x2 < 1, printed 2(x1 + x2) < 1
+        return rel(a1 // k * x[0] + a2 // k * x[1], sp.Rational(-c, k))
 
 @dataclass(frozen=True)
 class Ring:

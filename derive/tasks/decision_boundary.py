@@ -54,8 +54,8 @@ class Conditions(sp.Basic):
 class SetOf(sp.Basic):
     """``{ conditions } ∪ { conditions } ∪ ...`` (a union of convex sets)."""
 
-    def _latex(self, printer) -> str:
-        return r" \cup ".join(r"\left\{" + printer._print(a) + r"\right\}" for a in self.args)
+    def _latex(self, printer) -> str:  # plain braces: running text may break inside them
+        return r" \cup ".join(r"\{" + printer._print(a) + r"\}" for a in self.args)
 
     def _sympystr(self, printer) -> str:
         return " | ".join("{" + printer._print(a) + "}" for a in self.args)
@@ -150,9 +150,16 @@ def solve(a: Analysis, classes: dict[str, str], notation, stem: str, checked: st
         f"${latex(lt, notation)}$ ({name[NEG]}) and ${latex(gt, notation)}$ ({name[POS]}).")]
     syms = list(a.symmetries)
     if syms:
-        stated = ", ".join(f"${latex(s.statement(x, a.output), notation)}$" for s in syms)
+        chains = []  # y(x_2, x_1) = y(-x_1, -x_2) = y(x_1, x_2): one chain per sign
+        for sign in (1, -1):
+            eqs = [s.statement(x, a.output) for s in syms if s.sign == sign]
+            if eqs:
+                chains.append(" = ".join([latex(e.lhs, notation) for e in eqs]
+                                         + [latex(eqs[0].rhs, notation)]))
+        stated = " and ".join(f"${c}$" for c in chains)
+        label = "Symmetry" if len(syms) == 1 else "Symmetries"
         blocks.append(Text(
-            f"Symmetry: {stated} (checked exactly on every pair of overlapping pieces). A piece "
+            f"{label}: {stated} (checked exactly on every pair of overlapping pieces). A piece "
             "marked as the mirror image of an earlier one has the mirrored formula, so it needs "
             "no new computation."))
     rows = []
