@@ -67,15 +67,20 @@ def _time_limit(seconds: float):
         yield
         return
 
-    def handler(signum, frame):
-        raise _Timeout
+    armed = [True]
 
+    def handler(signum, frame):
+        if armed[0]:  # once the block is left, a late alarm is ignored, never raised elsewhere
+            raise _Timeout
+
+    outer = signal.getitimer(signal.ITIMER_REAL)
     old = signal.signal(signal.SIGALRM, handler)
-    outer = signal.setitimer(signal.ITIMER_REAL, seconds, 0.1)
-    try:
+    try:  # the timer starts inside the try: an alarm at any point is cleaned up below
+        signal.setitimer(signal.ITIMER_REAL, seconds, 0.1)
         with _quiet_when_unraisable():
             yield
     finally:
+        armed[0] = False
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
         if outer[0] > 0:  # an enclosing alarm: give it back what is left of it
@@ -237,17 +242,22 @@ def numeric_equal(lhs: sp.Expr, rhs: sp.Expr, *, points: int = POINTS, seed: int
     """
     free = _free(sp.Tuple(lhs, rhs))
     guards = _domain_guards(lhs) + _domain_guards(rhs)
-    result = _compare(lhs, rhs, free, points, seed, guards)
-    if result is None and guards:  # nowhere real: compare as complex functions
-        result = _compare(lhs, rhs, free, points, seed, [])
+    edges = list(dict.fromkeys(numeric.kinks(lhs) + numeric.kinks(rhs)))
+    result = None
+    for where in ([guards] if not guards else [guards, []]):  # [] last: nowhere real, complex
+        result = _compare(lhs, rhs, free, points, seed, where, edges)
+        if result is None and edges:  # every point on a kink: an argument that is 0 on a whole
+            result = _compare(lhs, rhs, free, points, seed, where, [])  # region, relu(-|x|)
+        if result is not None:
+            break
     return bool(result)
 
 
-def _compare(lhs, rhs, free, points: int, seed: int, guards) -> bool | None:
-    """True/False as numeric_equal; None when not a single valid point was found."""
+def _compare(lhs, rhs, free, points: int, seed: int, guards, edges) -> bool | None:
+    """True/False as numeric_equal; None when not a single valid point was found. Points on one
+    of the ``edges`` (see :func:`derive.numeric.kinks`) are skipped."""
     rng = random.Random(seed)
     checked = 0
-    edges = list(dict.fromkeys(numeric.kinks(lhs) + numeric.kinks(rhs)))
     for scale in SCALES:
         attempts = 0
         while checked < points and attempts < points * 5:
@@ -257,7 +267,7 @@ def _compare(lhs, rhs, free, points: int, seed: int, guards) -> bool | None:
                 continue
             try:
                 with _time_limit(POINT_SECONDS):
-                    if numeric.on_kink(edges, subs):
+                    if edges and numeric.on_kink(edges, subs):
                         continue  # e.g. b = w in min(w, b): H(0) conventions differ there
                     if numeric.agree(lhs, rhs, subs, TOLERANCE):  # fast values confirm it (see
                         checked += 1  # derive.numeric); otherwise sympy.N decides at this point
@@ -334,12 +344,15 @@ def cpu_budget(seconds: float | None = None, what: str = "the build"):
         yield
         return
 
+    armed = [True]
+
     def handler(signum, frame):
-        raise _OutOfTime
+        if armed[0]:  # as in _time_limit: never raised after the block is left
+            raise _OutOfTime
 
     old = signal.signal(signal.SIGVTALRM, handler)
-    signal.setitimer(signal.ITIMER_VIRTUAL, seconds, 0.5)
     try:
+        signal.setitimer(signal.ITIMER_VIRTUAL, seconds, 0.5)
         with _quiet_when_unraisable():
             yield
     except _OutOfTime:
@@ -347,6 +360,7 @@ def cpu_budget(seconds: float | None = None, what: str = "the build"):
                          "is too large or pathological; DERIVE_TIME_LIMIT sets the budget)"
                          ) from None
     finally:
+        armed[0] = False
         signal.setitimer(signal.ITIMER_VIRTUAL, 0)
         signal.signal(signal.SIGVTALRM, old)
 

@@ -111,3 +111,21 @@ def test_points_on_a_kink_are_not_used():
     assert numeric_equal(derived, sympys)
     assert not numeric_equal(derived, sp.Heaviside(w - b) / sp.Min(b, w))  # off the kink: wrong
     assert len(numeric.kinks(sp.Abs(x) + sp.Max(x, y, 1))) == 1 + 3  # |x|; three pairs
+
+
+def test_a_kink_argument_that_is_zero_on_a_whole_region_still_gets_points():
+    """The long property run's graph h4 = leaky_relu(-|x1 e^(w1 x1/4)|, 0.1), h9 = relu(h4),
+    h10 = relu(h9): relu(h4) is 0 everywhere, so every random point lies on the kink of the
+    Heaviside(h9) in the gradient, none was used, and an equality that holds everywhere (both
+    sides 0; x1² sign(x1) = x1 |x1|) failed whenever simplify ran out of time. Such points are
+    used when no other exists; a real difference is still caught there."""
+    x1, w1, t = symbol("x1"), symbol("w1"), symbol("t")
+    h4 = leaky_relu(-sp.exp(w1 * x1 / 4) * sp.Abs(x1), sp.Rational(1, 10))
+    common = (relu(relu(h4)) - t) * sp.exp(w1 * x1 / 4) * sp.Heaviside(h4, 0) \
+        * sp.Heaviside(relu(h4), 0) / 20
+    lhs, rhs = -x1**2 * sp.sign(x1) * common, -x1 * sp.Abs(x1) * common
+    assert numeric_equal(lhs, rhs)
+    verdict = check_equal(lhs, rhs, budget=1e-6)  # no time for simplify: numeric settles it
+    assert verdict.ok and verdict.method == "numeric", verdict
+    assert not numeric_equal(relu(relu(h4)) + t, t + sp.Rational(1, 10**6))
+    assert not numeric_equal(sp.Heaviside(relu(h4)), sp.S.Zero)  # SymPy's H(0) = 1/2 there
