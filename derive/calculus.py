@@ -290,6 +290,7 @@ def named_rewrites(expr: sp.Expr) -> list[tuple[Rewrite, sp.Expr]]:
 
 
 SIMPLIFY_MAX_OPS = 120
+TIDY_COMPARE_NODES = 400  # tree nodes: larger lines are not printed to compare with the line before
 
 
 def simplest_form(expr: sp.Expr) -> tuple[sp.Expr, str] | None:
@@ -471,7 +472,10 @@ def derivation(
     def tidy(new: sp.Expr, rule: str) -> sp.Expr:
         """A tidying line, unless it prints exactly as the line before (SymPy's 2y - 2t and
         factor_terms' 2(y - t) both print 2(y - t)): a reader would see a step that does nothing."""
-        if printed(new) != printed(lines[-1].rhs):
+        prev = lines[-1].rhs
+        if not (trees.size_at_most(new, TIDY_COMPARE_NODES)
+                and trees.size_at_most(prev, TIDY_COMPARE_NODES)
+                and printed(new) == printed(prev)):  # printing a large formula costs too much
             lines.append(Line(None, new, rule, (new, truth)))
         return new
 

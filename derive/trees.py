@@ -23,6 +23,15 @@ def size(e: sp.Basic) -> int:
     return sum(1 for _ in sp.preorder_traversal(e))
 
 
+def size_at_most(e: sp.Basic, limit: int) -> bool:
+    """Whether ``e`` has at most ``limit`` nodes as a tree; stops counting past the limit (the
+    tree of a derivative can be exponentially larger than its shared form)."""
+    for count, _ in enumerate(sp.preorder_traversal(e), 1):
+        if count > limit:
+            return False
+    return True
+
+
 def degree(e: sp.Basic) -> int:
     """Total degree of ``e`` as a polynomial in its generators (symbols, constants such as pi,
     function values), estimated from the tree without multiplying anything out."""

@@ -496,7 +496,10 @@ def run_shard(kind: str, shard: int, examples: int) -> dict:
 
 
 _SHARD = """
-import json, sys
+import json, resource, sys
+# a runaway example fails with MemoryError and its traceback, instead of being killed silently
+# by the kernel (a shard once grew to 24 GB; the OOM killer left no trace of the example)
+resource.setrlimit(resource.RLIMIT_AS, (6 * 2**30, 6 * 2**30))
 sys.path.insert(0, {tests!r})
 import test_properties
 print("RESULT " + json.dumps(test_properties.run_shard({kind!r}, {shard}, {examples})))
