@@ -536,7 +536,7 @@ def test_long_run(kind):
         out, err = proc.communicate(timeout=3600)
         result = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
         if proc.returncode != 0 or not result:
-            failures.append(err[-6000:])
+            failures.append(f"shard exit code {proc.returncode}\n{err[-6000:]}")
             continue
         shard_result = json.loads(result[-1][len("RESULT "):])
         slow.extend(shard_result.pop("slow"))
