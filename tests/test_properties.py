@@ -63,6 +63,10 @@ def _cpu_budget(kind: str, case: object):
         SEEN[f"{kind} set aside: over {EXAMPLE_CPU_SECONDS:g} s of CPU"] += 1
         SLOW.append(repr(case)[:400])
         assume(False)
+    except MemoryError:  # past the long run's address-space limit (see _SHARD): the same kind
+        SEEN[f"{kind} set aside: out of memory"] += 1  # of problem as running out of CPU
+        SLOW.append("(out of memory) " + repr(case)[:400])
+        assume(False)
 
 
 @pytest.fixture(autouse=True)
