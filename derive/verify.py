@@ -244,7 +244,7 @@ def numeric_equal(lhs: sp.Expr, rhs: sp.Expr, *, points: int = POINTS, seed: int
     guards = _domain_guards(lhs) + _domain_guards(rhs)
     edges = list(dict.fromkeys(numeric.kinks(lhs) + numeric.kinks(rhs)))
     result = None
-    for where in ([guards] if not guards else [guards, []]):  # [] last: nowhere real, complex
+    for where in ([guards, []] if guards else [[]]):  # [] last: nowhere real, complex
         result = _compare(lhs, rhs, free, points, seed, where, edges)
         if result is None and edges:  # every point on a kink: an argument that is 0 on a whole
             result = _compare(lhs, rhs, free, points, seed, where, [])  # region, relu(-|x|)
