@@ -207,7 +207,7 @@ def check_random(expr):
             assert y_at(a, v) == piece.y.at(v)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(relu_networks())
 @example(parse_expr("relu(x1) - relu(x2) + 4"))  # boundary far from the units' lines
 @example(parse_expr("-relu(x2 - 2) - 2*relu(-3*x1 + 3*x2 - 3) + 3*relu(-3*x1 + 3*x2 + 1) "
