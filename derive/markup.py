@@ -1,9 +1,9 @@
 """Sheet markup: plain text with ``$...$`` / ``$$...$$`` math and ``*emphasis*``.
 
-Text is escaped for LaTeX and for Markdown; math is passed through after a safety check that
-rejects TeX primitives which read or write files, run commands or change category codes
-(``\\input``, ``\\write18``, ``\\catcode``, ``^^`` escapes, ...). A hostile statement therefore
-either prints literally (text) or is refused with a ``file:line`` error (math); it never runs.
+Text is escaped for LaTeX and for Markdown; math is passed through after it is checked against
+derive's allowlist of commands and environments (:mod:`derive.mathcheck`). A hostile statement
+therefore either prints literally (text) or is refused with a ``file:line`` error (math); it never
+runs.
 """
 
 from __future__ import annotations
@@ -13,21 +13,8 @@ from dataclasses import dataclass
 
 from derive.errors import InputError
 from derive.latex import escape_tex
+from derive.mathcheck import check_math
 
-FORBIDDEN_MATH = re.compile(
-    r"\\(input|include|includeonly|write|immediate|read|openin|openout|closein|closeout|newwrite"
-    r"|newread|catcode|lccode|uccode|def|edef|gdef|xdef|let|futurelet|csname|endcsname"
-    r"|expandafter|newcommand|renewcommand|providecommand|DeclareRobustCommand|usepackage"
-    r"|RequirePackage|documentclass|special|directlua|latelua|outer|jobname|loop|makeatletter"
-    r"|makeatother|endinput|shipout|output|everypar|everymath|scantokens|detokenize"
-    r"|string|meaning|message|errmessage|typeout|batchmode|nonstopmode|scrollmode|errorstopmode"
-    r"|pdfprimitive|primitive|afterassignment|aftergroup|globaldefs|openin|verbatiminput"
-    r"|lstinputlisting|href|url)(?![A-Za-z])"
-)
-MATH_ENVIRONMENTS = {
-    "array", "aligned", "cases", "matrix", "pmatrix", "bmatrix", "vmatrix", "split",
-}
-_ENV = re.compile(r"\\(begin|end)\s*(\{([^}]*)\})?")
 MAX_TEXT = 20_000
 
 
@@ -66,18 +53,7 @@ def parse_markup(text: str) -> list[Segment]:
 
 
 def _safe_math(math: str) -> str:
-    m = FORBIDDEN_MATH.search(math)
-    if m:
-        raise InputError(f"math may not use \\{m.group(1)} (it could read or write files)")
-    for env in _ENV.finditer(math):
-        if env.group(3) not in MATH_ENVIRONMENTS:
-            allowed = ", ".join(sorted(MATH_ENVIRONMENTS))
-            raise InputError(f"math may only use the environments {allowed}")
-    if "^^" in math:
-        raise InputError("math may not use ^^ character escapes")
-    if math.count("{") != math.count("}"):
-        raise InputError(f"unbalanced braces in math ${math}$")
-    return math
+    return check_math(math)
 
 
 def check_markup(text: str) -> None:
@@ -126,13 +102,20 @@ def md_math(tex: str) -> str:
       ``w_{13}`` closes: ``\\mathbf{x}_k`` becomes ``\\mathbf x_k``, other cases get a zero kern
       (``\\kern0em_``), so every ``_`` follows a letter or digit (never an emphasis opener);
     * ``*`` becomes ``\\ast``; ``<``, ``>`` become ``\\lt``, ``\\gt`` (no HTML tags); ``|``
-      becomes ``\\vert`` (no table cells).
+      becomes ``\\vert`` (no table cells);
+    * no link, image or HTML entity can form: ``](``, ``][`` and ``]:`` get an empty group
+      between (``]{}(``), as do ``://`` and ``www.``; an ``&`` before a letter or ``#`` gets a
+      space (``&amp;`` is no entity then). Backticks and ``@`` never reach here (the math
+      checker refuses them), so no code span or e-mail link either.
     """
     tex = _ONE_CHAR_ARG.sub(r"\1 \2_", tex)
     tex = _OPENER.sub(r"\\kern0em_", tex)
     for char, macro in (("*", r"\ast"), ("<", r"\lt"), (">", r"\gt"), ("|", r"\vert")):
         tex = re.sub(r"(?<!\\)" + re.escape(char) + r"(?=([A-Za-z])?)",
                      lambda m, macro=macro: macro + (" " if m.group(1) else ""), tex)
+    tex = re.sub(r"\](?=\s*[(\[:])", "]{}", tex)
+    tex = tex.replace("://", ":{}//").replace("www.", "www{}.")
+    tex = re.sub(r"(?<!\\)&(?=[A-Za-z#])", "& ", tex)
     return tex
 
 
@@ -146,8 +129,9 @@ def to_md(text: str) -> str:
             parts.append("*" + _MD_SPECIAL.sub(r"\\\1", seg.content) + "*")
         elif seg.kind == "math":
             parts.append("$" + md_math(seg.content) + "$")
-        else:
-            parts.append("\n\n$$\n" + md_math(seg.content) + "\n$$\n\n")
+        else:  # no line of a display starts with spaces (an indented line could become code)
+            body = "\n".join(ln.strip() for ln in md_math(seg.content).splitlines())
+            parts.append("\n\n$$\n" + body + "\n$$\n\n")
     return re.sub(r"\n{3,}", "\n\n", "".join(parts)).strip()
 
 
