@@ -9,6 +9,29 @@ user's fault, and it fails the build loudly (exit 1).
 
 from __future__ import annotations
 
+import unicodedata
+
+MAX_LINE = 200  # an error message is capped at this many characters (its file name at 100)
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every character that a terminal could act on shown as ``\\xNN`` or
+    ``\\uNNNN``: control characters (C0 and C1, so no escape sequence), format characters
+    (bidirectional overrides, zero-width joiners) and line/paragraph separators."""
+    out = []
+    for c in text:
+        if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn") and c not in "\n\t":
+            out.append(f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def one_line(text: str, limit: int = MAX_LINE) -> str:
+    """One terminal-safe line of at most ``limit`` characters (an ellipsis marks a cut)."""
+    line = " ".join(terminal_safe(text).split())
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
 
 class InputError(Exception):
     """Bad input, located in a file and line when that is knowable."""
@@ -28,11 +51,15 @@ class InputError(Exception):
         )
 
     def __str__(self) -> str:
+        """``file:line: message`` on one terminal-safe line: the message is cut at
+        :data:`MAX_LINE` characters and the file name at half that (never wrapped)."""
         if self.file is None:
-            return f"derive: error: {self.message}"
-        if self.line is None:
-            return f"{self.file}: {self.message}"
-        return f"{self.file}:{self.line}: {self.message}"
+            where = "derive: error"
+        elif self.line is None:
+            where = one_line(self.file, MAX_LINE // 2)
+        else:
+            where = f"{one_line(self.file, MAX_LINE // 2)}:{self.line}"
+        return f"{where}: {one_line(self.message)}"
 
 
 class VerificationFailure(Exception):

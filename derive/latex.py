@@ -9,6 +9,7 @@ says so), prints ``Derivative(E, y)`` in Leibniz form and never prints ``Max(0, 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 
 import sympy as sp
@@ -17,6 +18,8 @@ from sympy.core.mul import _keep_coeff
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.precedence import PRECEDENCE
 from sympy.printing.str import StrPrinter
+
+from derive.errors import InputError
 
 GREEK = {
     "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
@@ -635,9 +638,55 @@ _UNICODE_MATH = {
 }
 _UNICODE_TEXT = {"–": "--", "—": "---", "…": r"\ldots{}", "“": "``", "”": "''", "‘": "`", "’": "'"}
 
+# Greek letters in running text print as math letters (T1 has no Greek glyphs); the capitals
+# that look like Latin ones print as those.
+_GREEK_LOWER = ("alpha beta gamma delta varepsilon zeta eta theta iota kappa lambda mu nu xi o pi "
+                "rho varsigma sigma tau upsilon varphi chi psi omega").split()
+_GREEK_UPPER = "A B Gamma Delta E Z H Theta I K Lambda M N Xi O Pi P - Sigma T Upsilon Phi X Psi "\
+               "Omega".split()
+_GREEK = {chr(0x3B1 + k): (rf"\ensuremath{{\{n}}}" if len(n) > 1 else n)
+          for k, n in enumerate(_GREEK_LOWER)}
+_GREEK |= {chr(0x391 + k): (rf"\ensuremath{{\{n}}}" if len(n) > 1 else n)
+           for k, n in enumerate(_GREEK_UPPER) if n != "-"}
+
+# Characters beyond ASCII that pdflatex typesets with derive's fonts (T1 and TS1 encodings,
+# Latin Modern): Latin-1 and Latin Extended-A letters, quotes, dashes, common symbols. Measured:
+# each one was compiled on its own (the rest are "not set up for use with LaTeX").
+_TEXT_RANGES = (
+    "A1-AC AE-125 128-137 139-13E 141-148 14A-165 168-17E 192 1C4-1D4 1E2-1E3 1E6-1EB 1F0 1F4-1F5 "
+    "218-21B 232-233 237 2C7 2D8-2D9 2DB 2DD E3F 1E02-1E03 1E0D 1E1E-1E21 1E25 1E30-1E31 1E37 "
+    "1E43 1E45 1E47 1E5B 1E63 1E6D 1E8E-1E91 1E9E 1EF2-1EF3 2010-2016 2018-201A 201C-201E "
+    "2020-2022 2030-2031 2039-203B 203D 2044 204E 2052 20A1 20A4 20A6 20A9 20AB-20AC 20B1 2103 "
+    "2116-2117 211E 2120 2122 2126-2127 212E 2190-2193 2329-232A 2422-2423 25E6 25EF 266A "
+    "27E8-27E9 3008-3009 FB00-FB06"
+)
+_TYPESET = frozenset(
+    c for r in _TEXT_RANGES.split()
+    for lo, hi in [(int(r.split("-")[0], 16), int(r.split("-")[-1], 16))]
+    for c in range(lo, hi + 1)
+)
+
+
+def typesettable(c: str) -> bool:
+    """True when pdflatex prints ``c`` in running text (escaped by :func:`escape_tex`)."""
+    return (" " <= c <= "~" or c in "\n\t" or c in _UNICODE_MATH or c in _UNICODE_TEXT
+            or c in _GREEK or ord(c) in _TYPESET)
+
+
+def check_text_characters(text: str) -> None:
+    """Raise InputError for a character of sheet text that pdflatex cannot typeset (Cyrillic,
+    CJK, emoji, ...): refused at load time, never a .tex that fails to compile."""
+    bad = next((c for c in text if not typesettable(c)), None)
+    if bad is not None:
+        name = unicodedata.name(bad, "unnamed character")
+        raise InputError(f"character {bad} (U+{ord(bad):04X} {name}) cannot be typeset by "
+                         "pdflatex with derive's fonts (Latin and Greek letters and common "
+                         "symbols only)")
+
 
 def escape_tex(text: str) -> str:
-    """Escape plain text so that LaTeX prints it literally (Unicode math symbols as math)."""
+    """Escape plain text so that LaTeX prints it literally (Unicode math symbols and Greek
+    letters as math; a character pdflatex cannot print becomes ``?``, never a compile error)."""
     out = []
     for c in text:
         if c in _TEX_SPECIAL:
@@ -646,8 +695,10 @@ def escape_tex(text: str) -> str:
             out.append(r"\ensuremath{" + _UNICODE_MATH[c] + "}")
         elif c in _UNICODE_TEXT:
             out.append(_UNICODE_TEXT[c])
-        elif ord(c) > 127 and not c.isalpha():
-            out.append("?")  # a symbol pdflatex cannot print: never a compile error
+        elif c in _GREEK:
+            out.append(_GREEK[c])
+        elif ord(c) > 127 and not typesettable(c):
+            out.append("?")
         else:
             out.append(c)
     return "".join(out)

@@ -35,12 +35,13 @@ from __future__ import annotations
 import math
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from derive.errors import InputError
-from derive.latex import NOTATION_CHOICES
+from derive.latex import NOTATION_CHOICES, check_text_characters
 from derive.markup import check_markup
 from derive.parse import parse_assignment
 from derive.tasks import REGISTRY, TASK_NAMES, Assignment, load_all
@@ -231,12 +232,44 @@ def _parent_path(names: tuple, counts: dict[tuple, int]) -> tuple:
 
 # --- loading ------------------------------------------------------------------------------------
 def read_text(path: Path, display: str) -> str:
+    """The sheet's text. Only a regular file is read (not a link, folder, FIFO or device: opened
+    with O_NOFOLLOW|O_NONBLOCK and checked with fstat), and never more than MAX_SHEET_BYTES + 1."""
+    import os
+    import stat
+
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) \
+        | getattr(os, "O_CLOEXEC", 0)
     try:
-        data = path.read_bytes()
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise InputError(f"no such sheet: {display}") from None
     except OSError as e:
+        if os.path.islink(path):
+            raise InputError("is a symbolic link; give the sheet file itself", file=display
+                             ) from None
         raise InputError(f"cannot read {display}: {e.strerror}") from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise InputError("is a folder, not a sheet file", file=display)
+        if not stat.S_ISREG(st.st_mode):
+            raise InputError("is not a regular file (a device, FIFO or socket); give a .toml file",
+                             file=display)
+        if st.st_size > MAX_SHEET_BYTES:
+            raise InputError(f"sheet is too large ({st.st_size} bytes, at most "
+                             f"{MAX_SHEET_BYTES})", file=display)
+        chunks, size = [], 0
+        while size <= MAX_SHEET_BYTES:
+            chunk = os.read(fd, MAX_SHEET_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        data = b"".join(chunks)
+    except OSError as e:
+        raise InputError(f"cannot read {display}: {e.strerror}") from None
+    finally:
+        os.close(fd)
     if len(data) > MAX_SHEET_BYTES:
         raise InputError(f"sheet is too large ({len(data)} bytes, at most {MAX_SHEET_BYTES})",
                          file=display)
@@ -315,13 +348,35 @@ class _Loader:
                                f"{_type_name(type(value))}", (*path, key))
 
     def text(self, value: str, path: tuple) -> str:
+        """A text field (title, statement, hint, class name): markup whose math is in the allowed
+        subset and whose characters pdflatex can typeset."""
         try:
             check_markup(value)
+            check_text_characters(value)
         except InputError as e:
             raise self.err(e.message, path) from None
         return value
 
+    def refuse_control_characters(self, value: Any, path: tuple = ()) -> None:
+        """No string anywhere in the sheet (keys included) holds a control character other than
+        a newline or a tab: they would reach SVG (where XML forbids them), LaTeX and terminals."""
+        if isinstance(value, dict):
+            items = list(value.items())
+            for key, _ in items:
+                self.refuse_control_characters(key, path)
+            for key, item in items:
+                self.refuse_control_characters(item, (*path, key))
+        elif isinstance(value, list):
+            for k, item in enumerate(value):
+                self.refuse_control_characters(item, (*path, k))
+        elif isinstance(value, str):
+            bad = next((c for c in value if _is_control(c)), None)
+            if bad is not None:
+                raise self.err(f"control character U+{ord(bad):04X} in a string (only newlines "
+                               "and tabs are allowed)", path)
+
     def sheet(self, data: dict) -> Sheet:
+        self.refuse_control_characters(data)
         for key in data:
             if key not in ("sheet", "exercise"):
                 raise self.err(f"unknown table {key!r} (expected [sheet] and [[exercise]])",
@@ -447,6 +502,10 @@ class _Loader:
             param_lines={k: self.where.get((*path, k), self.where.get(path)) for k in params},
             line=self.where.get(path),
         )
+
+
+def _is_control(c: str) -> bool:
+    return c not in "\n\t" and unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs")
 
 
 def _default_label(j: int) -> str:
