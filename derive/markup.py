@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from derive.errors import InputError
-from derive.latex import escape_tex
+from derive.latex import check_text_characters, escape_tex
 from derive.mathcheck import check_math
 
 MAX_TEXT = 20_000
@@ -57,7 +57,10 @@ def _safe_math(math: str) -> str:
 
 
 def check_markup(text: str) -> None:
+    """Raise InputError unless ``text`` is sheet markup derive can print everywhere: its math in
+    the allowed subset (:mod:`derive.mathcheck`), its characters ones pdflatex can typeset."""
     parse_markup(text)
+    check_text_characters(text)
 
 
 def to_tex(text: str) -> str:

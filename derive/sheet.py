@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from derive.errors import InputError
-from derive.latex import NOTATION_CHOICES, check_text_characters
+from derive.latex import NOTATION_CHOICES
 from derive.markup import check_markup
 from derive.parse import parse_assignment
 from derive.tasks import REGISTRY, TASK_NAMES, Assignment, load_all
@@ -352,7 +352,6 @@ class _Loader:
         subset and whose characters pdflatex can typeset."""
         try:
             check_markup(value)
-            check_text_characters(value)
         except InputError as e:
             raise self.err(e.message, path) from None
         return value

@@ -31,6 +31,7 @@ from derive.figures import regions_figure
 from derive.functions import symbol
 from derive.geometry import Side
 from derive.latex import latex
+from derive.markup import check_markup
 from derive.model import Figure, Solution, Table, Text
 from derive.network import build_network, expanded, verify_network
 from derive.region_checks import verify
@@ -108,10 +109,15 @@ def _classes(ctx: Context) -> dict[str, str]:
         if len(value) != 2 or not all(isinstance(v, str) for v in value):
             raise ctx.error("classes must be two names: [class for y < 0, class for y > 0]",
                             "classes")
-        return {"negative": value[0], "positive": value[1]}
+        value = {"negative": value[0], "positive": value[1]}
     if set(value) != {"negative", "positive"} or not all(isinstance(v, str)
                                                          for v in value.values()):
         raise ctx.error("classes must be { negative = \"...\", positive = \"...\" }", "classes")
+    for name in value.values():  # class names are sheet text: the same checks as a title
+        try:
+            check_markup(name)
+        except InputError as e:
+            raise ctx.error(f"class name: {e.message}", "classes") from None
     return dict(value)
 
 
