@@ -107,7 +107,8 @@ def md_math(tex: str) -> str:
     * ``*`` becomes ``\\ast``; ``<``, ``>`` become ``\\lt``, ``\\gt`` (no HTML tags); ``|``
       becomes ``\\vert`` (no table cells);
     * no link, image or HTML entity can form: ``](``, ``][`` and ``]:`` get an empty group
-      between (``]{}(``), as do ``://`` and ``www.``; an ``&`` before a letter or ``#`` gets a
+      between (``]{}(``), as do ``//`` and a ``.`` before a letter (no URL or domain for a
+      linkifier: ``evil.{}com``); an ``&`` before a letter or ``#`` gets a
       space (``&amp;`` is no entity then). Backticks and ``@`` never reach here (the math
       checker refuses them), so no code span or e-mail link either.
     """
@@ -117,7 +118,8 @@ def md_math(tex: str) -> str:
         tex = re.sub(r"(?<!\\)" + re.escape(char) + r"(?=([A-Za-z])?)",
                      lambda m, macro=macro: macro + (" " if m.group(1) else ""), tex)
     tex = re.sub(r"\](?=\s*[(\[:])", "]{}", tex)
-    tex = tex.replace("://", ":{}//").replace("www.", "www{}.")
+    tex = tex.replace("//", "/{}/")
+    tex = re.sub(r"\.(?=[A-Za-z])", ".{}", tex)
     tex = re.sub(r"(?<!\\)&(?=[A-Za-z#])", "& ", tex)
     return tex
 

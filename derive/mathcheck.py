@@ -134,6 +134,10 @@ REFUSED_CHARS = {
     "@": "@ (a Markdown reader would make an e-mail link of it)",
 }
 DELIMITER_CHARS = set("()[]|/.<>")
+# commands that may stand unbraced as an argument (x^\infty, \frac\pi2): single TeX tokens; a
+# macro such as \sec or \ne expands to several and breaks x^\sec (write x^{\sec})
+BARE_ARGUMENTS = frozenset("infty partial nabla ell prime pm mp times cdot ast star circ bullet "
+                           "to in le ge leq geq approx equiv sim cup cap".split())
 _UNICODE_HINTS = {
     "α": r"\alpha", "β": r"\beta", "γ": r"\gamma", "δ": r"\delta", "ε": r"\varepsilon",
     "η": r"\eta", "θ": r"\theta", "λ": r"\lambda", "μ": r"\mu", "π": r"\pi", "ρ": r"\rho",
@@ -339,11 +343,14 @@ class _Parser:
             cmd = COMMANDS.get(tok.text)
             if cmd is None:
                 self.unknown(tok)
-            if cmd.args or cmd.kind in ("delim", "limits", "not", "optional") or \
-                    tok.text in ("begin", "end"):
-                raise MathError(f"math: {missing} (put \\{tok.text} and its arguments in braces)")
+            if not (cmd.group == "Greek letters" or tok.text in BARE_ARGUMENTS):
+                raise MathError(f"math: {missing} (write {{\\{tok.text}}} in braces)")
+        if tok.kind == "sym":
+            raise MathError(f"math: {missing} (write {{\\{tok.text}}} in braces)")
         if mode == "text" and tok.kind != "char":
             raise MathError(f"math: {missing}")
+        if tok.kind == "char" and tok.text == "'":
+            raise MathError(f"math: {missing} (a prime is not an argument: write x' or x^{{\\prime}})")
         self.take()
 
     def text_group(self) -> None:
