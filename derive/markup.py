@@ -134,9 +134,8 @@ def to_md(text: str) -> str:
             parts.append("*" + _MD_SPECIAL.sub(r"\\\1", seg.content) + "*")
         elif seg.kind == "math":
             parts.append("$" + md_math(seg.content) + "$")
-        else:  # no line of a display starts with spaces (an indented line could become code)
-            body = "\n".join(ln.strip() for ln in md_math(seg.content).splitlines())
-            parts.append("\n\n$$\n" + body + "\n$$\n\n")
+        else:  # an indented line inside the $$ paragraph continues it (it cannot become code)
+            parts.append("\n\n$$\n" + md_math(seg.content) + "\n$$\n\n")
     return re.sub(r"\n{3,}", "\n\n", "".join(parts)).strip()
 
 
