@@ -56,11 +56,20 @@ def _safe_math(math: str) -> str:
     return check_math(math)
 
 
-def check_markup(text: str) -> None:
+def check_markup(text: str, *, heading: bool = False) -> None:
     """Raise InputError unless ``text`` is sheet markup derive can print everywhere: its math in
-    the allowed subset (:mod:`derive.mathcheck`), its characters ones pdflatex can typeset."""
-    parse_markup(text)
+    the allowed subset (:mod:`derive.mathcheck`), its characters ones pdflatex can typeset.
+
+    ``heading``: a title, course, date or class name, set on one line (in ``\\section{}``, a
+    table cell, a figure label): no display math and no paragraph break.
+    """
+    segments = parse_markup(text)
     check_text_characters(text)
+    if heading:
+        if any(seg.kind == "display" for seg in segments):
+            raise InputError("a title or name is one line: use $...$, not $$...$$")
+        if re.search(r"\n[ \t]*\n", text):
+            raise InputError("a title or name is one line: remove the blank line")
 
 
 def to_tex(text: str) -> str:

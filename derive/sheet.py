@@ -347,11 +347,11 @@ class _Loader:
                 raise self.err(f"{what} key {key!r} must be {want}, not "
                                f"{_type_name(type(value))}", (*path, key))
 
-    def text(self, value: str, path: tuple) -> str:
+    def text(self, value: str, path: tuple, heading: bool = False) -> str:
         """A text field (title, statement, hint, class name): markup whose math is in the allowed
-        subset and whose characters pdflatex can typeset."""
+        subset and whose characters pdflatex can typeset; a ``heading`` is one line."""
         try:
-            check_markup(value)
+            check_markup(value, heading=heading)
         except InputError as e:
             raise self.err(e.message, path) from None
         return value
@@ -398,9 +398,9 @@ class _Loader:
                              line=self.where.get(("sheet",)))
         return Sheet(
             id=sid,
-            title=self.text(head["title"], ("sheet", "title")),
-            course=self.text(head.get("course", ""), ("sheet", "course")),
-            date=self.text(head.get("date", ""), ("sheet", "date")),
+            title=self.text(head["title"], ("sheet", "title"), heading=True),
+            course=self.text(head.get("course", ""), ("sheet", "course"), heading=True),
+            date=self.text(head.get("date", ""), ("sheet", "date"), heading=True),
             file=self.file,
             exercises=tuple(self.exercise(i, ex, notation) for i, ex in enumerate(exercises)),
         )
@@ -455,7 +455,7 @@ class _Loader:
             v for p in parts for v in _strings(p.params)])
         return Exercise(
             number=i + 1,
-            title=self.text(ex["title"], (*path, "title")),
+            title=self.text(ex["title"], (*path, "title"), heading=True),
             text=self.text(ex.get("text", ""), (*path, "text")),
             model=tuple(model),
             notation=local,

@@ -115,7 +115,7 @@ def _classes(ctx: Context) -> dict[str, str]:
         raise ctx.error("classes must be { negative = \"...\", positive = \"...\" }", "classes")
     for name in value.values():  # class names are sheet text: the same checks as a title
         try:
-            check_markup(name)
+            check_markup(name, heading=True)
         except InputError as e:
             raise ctx.error(f"class name: {e.message}", "classes") from None
     return dict(value)
