@@ -421,3 +421,11 @@ def test_lecturer_text_compiles_and_hostile_pdf_has_no_actions(tmp_path, capsys)
                                timeout=120).stdout
         assert "root:x:0:0" not in plain
         assert "/etc/passwd" in plain  # printed literally, never read
+
+
+@pytest.mark.parametrize("title,fragment", [
+    ("Sheet $$x^2$$ two", "not $$...$$"), ("Sheet\n\nnew paragraph", "blank line"),
+])
+def test_a_title_is_one_line(title, fragment, tmp_path, capsys):
+    sheet = HEAD.replace('title = "One"', f"title = '''{title}'''") + TAIL
+    refused(tmp_path, capsys, sheet, 6, fragment)
