@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
                        "or a failed verification (a unified diff is printed), 2 on bad input.")
     c.add_argument("sheets", nargs="*", metavar="SHEET")
     c.add_argument("--out", default="output", help="output folder (default: ./output)")
+    c.add_argument("--format", default=None,
+                   help="comma-separated subset of tex,md,json (default: the formats the last "
+                   "build wrote, as its manifest records them)")
 
     li = sub.add_parser("list", help="exercises, parts, tasks, points and status")
     li.add_argument("sheets", nargs="*", metavar="SHEET")
@@ -81,11 +84,19 @@ def main(argv: list[str] | None = None) -> int:
 
 # --- helpers -------------------------------------------------------------------------------------
 def _sheets(paths: list[str]):
+    """The sheets of one command; two with the same id (one folder) are refused."""
     from derive.sheet import bundled_sheet_path, load_sheet
 
     if not paths:
         return [load_sheet(bundled_sheet_path(), display="sheet02.toml (bundled)")]
-    return [load_sheet(p) for p in paths]
+    sheets = [load_sheet(p) for p in paths]
+    seen: dict[str, str] = {}
+    for path, sheet in zip(paths, sheets):
+        if sheet.id in seen:
+            raise InputError(f"two sheets have the id {sheet.id!r} (each sheet needs its own id: "
+                             f"it names the output folder): {seen[sheet.id]} and {path}")
+        seen[sheet.id] = path
+    return sheets
 
 
 def _formats(text: str) -> tuple[str, ...]:
@@ -108,41 +119,58 @@ def _render(sheet, formats):
 
 # --- commands ------------------------------------------------------------------------------------
 def cmd_build(args) -> int:
-    from derive.output import write_outputs
+    from derive.output import validate_outputs, write_many
 
     formats = _formats(args.format)
     sheets = _sheets(args.sheets)
     rendered = [(s, *_render(s, formats)) for s in sheets]  # everything before any write
-    for sheet, results, files in rendered:
-        folder = Path(args.out) / sheet.id
-        write_outputs(folder, files)
+    folders = [Path(args.out) / sheet.id for sheet in sheets]
+    for folder, (_, _, files) in zip(folders, rendered):
+        validate_outputs(folder, files)  # refuse early (links, files in the way, read-only)
+    pdfs: list[dict[str, bytes]] = [{} for _ in sheets]
+    if args.pdf:
+        from derive.pdf import NO_TEX, compile_documents, standalone, tex_available
+
+        if not tex_available():
+            print(NO_TEX, file=sys.stderr)
+        else:
+            for k, (_, _, files) in enumerate(rendered):
+                pdfs[k] = compile_documents(files, standalone(files)) or {}
+    specs = []
+    for folder, (_, _, files), compiled in zip(folders, rendered, pdfs):
+        sources = {pdf: pdf[: -len(".pdf")] + ".tex" for pdf in compiled}
+        specs.append((folder, {**files, **compiled}, formats, sources))
+    write_many(specs)  # all sheets or none
+    for folder, (sheet, results, files), compiled in zip(folders, rendered, pdfs):
         pending = [r for r in results if r.status == "pending"]
         print(f"{sheet.id}: {len(results) - len(pending)} parts solved and verified, "
               f"{len(pending)} pending; wrote {len(files)} files to {folder}")
-        if args.pdf:
-            from derive.pdf import compile_pdfs
-
-            compile_pdfs(folder, [f for f in files if f.endswith(".tex")
-                                  and not f.startswith(("figures/", "parts/"))])
+        for pdf in sorted(compiled):
+            print(f"wrote {folder / pdf}")
     return 0
 
 
 def cmd_check(args) -> int:
-    from derive.output import compare_outputs
+    from derive.output import compare_outputs, recorded_formats
+    from derive.render import FORMATS
 
     status = 0
     for sheet in _sheets(args.sheets):
-        results, files = _render(sheet, ("tex", "md", "json"))
         folder = Path(args.out) / sheet.id
-        drift = compare_outputs(folder, files)
-        for rel, (current, expected) in drift.items():
+        formats = _formats(args.format) if args.format is not None else (
+            recorded_formats(folder) or FORMATS)
+        results, files = _render(sheet, formats)
+        drift = compare_outputs(folder, files, formats)
+        for rel, d in drift.items():
             status = 1
-            if current is None:
-                print(f"{folder / rel}: missing (run `derive build`)")
-                continue
-            sys.stdout.writelines(difflib.unified_diff(
-                current.splitlines(keepends=True), expected.splitlines(keepends=True),
-                fromfile=f"{folder / rel} (on disk)", tofile=f"{folder / rel} (derived)"))
+            if d.reason == "differs":
+                sys.stdout.writelines(difflib.unified_diff(
+                    d.current.splitlines(keepends=True), d.expected.splitlines(keepends=True),
+                    fromfile=f"{d.path} (on disk)", tofile=f"{d.path} (derived)"))
+            elif d.reason == "missing":
+                print(f"{d.path}: missing (run `derive build`)")
+            else:
+                print(f"{d.path}: {d.reason}")
         solved = [r for r in results if r.status == "solved"]
         pending = [r for r in results if r.status == "pending"]
         for r in pending:

@@ -62,6 +62,9 @@ def add_foreign(folder: Path) -> None:
     (folder / "link").symlink_to("notes.txt")
 
 
+FOREIGN = {"notes.txt", "figures/mine/drawing.svg", "empty", "link"}
+
+
 def foreign_intact(folder: Path) -> None:
     assert (folder / "notes.txt").read_text() == "my notes\n"
     assert (folder / "figures" / "mine" / "drawing.svg").read_text() == "<svg>mine</svg>\n"
@@ -167,14 +170,26 @@ def test_unsafe_output_names_are_refused(tmp_path):
     assert not (tmp_path / "escape.tex").exists()
 
 
-def test_symlinked_sheet_folder_is_followed_and_kept(tmp_path, mode):
+def test_symlinked_sheet_folder_is_refused(tmp_path, mode):
+    """OUT/<id> is managed by derive: a link there is never followed (issue 12)."""
     real = tmp_path / "real"
     write_outputs(real, V1)
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "s").symlink_to(real)
+    before = snapshot(tmp_path)
+    with pytest.raises(InputError, match="is a symbolic link"):
+        write_outputs(tmp_path / "out" / "s", V2)
+    assert snapshot(tmp_path) == before
+
+
+def test_symlinked_out_is_followed(tmp_path, mode):
+    """OUT itself (the --out argument) may be a link."""
+    (tmp_path / "real").mkdir()
+    (tmp_path / "out").symlink_to(tmp_path / "real")
+    write_outputs(tmp_path / "out" / "s", V1)
     write_outputs(tmp_path / "out" / "s", V2)
-    assert (tmp_path / "out" / "s").is_symlink()
-    assert contents(real) == V2
+    assert contents(tmp_path / "real" / "s") == V2
+    no_debris(tmp_path / "real")
 
 
 def test_unwritable_output_is_an_input_error(tmp_path):
@@ -184,13 +199,19 @@ def test_unwritable_output_is_an_input_error(tmp_path):
         write_outputs(blocker / "s", V1)
 
 
-def test_check_compares_and_ignores_foreign_files(tmp_path, mode):
+def test_check_compares_and_reports_foreign_files(tmp_path, mode):
     folder = tmp_path / "s"
     write_outputs(folder, V1)
-    add_foreign(folder)
     assert compare_outputs(folder, V1) == {}
-    assert set(compare_outputs(folder, V2)) == {"solutions.tex", "solutions.md", "figures/a.svg",
-                                                 "figures/new.svg"}
+    add_foreign(folder)
+    before = snapshot(tmp_path)
+    assert set(compare_outputs(folder, V1)) == FOREIGN
+    drift = compare_outputs(folder, V2)
+    assert {"solutions.tex", "solutions.md", "figures/a.svg", "figures/new.svg",
+            MANIFEST} <= set(drift)
+    assert drift["figures/new.svg"].reason == "missing"
+    assert drift["solutions.tex"].reason == "differs"
+    assert snapshot(tmp_path) == before
 
 
 # --- recovery from every interruption point (simulated in-process) -------------------------------
@@ -227,7 +248,7 @@ def test_interrupted_transaction_recovers(tmp_path, mode, monkeypatch, point):
     expected = V2 if point in ("ready", "swapped") else V1  # committed: rolled forward
     assert {k: v for k, v in contents(folder).items() if k in V1 or k in V2} == expected
     write_outputs(folder, V2)
-    assert compare_outputs(folder, V2) == {}
+    assert set(compare_outputs(folder, V2)) == FOREIGN  # the user's files are reported, kept
     foreign_intact(folder)
     no_debris(tmp_path)
 
@@ -287,7 +308,8 @@ def test_uncommitted_debris_is_discarded_by_the_next_build(tmp_path, mode):
     folder = tmp_path / "s"
     write_outputs(folder, V1)
     (tmp_path / ".s.derive-new" / "figures").mkdir(parents=True)
-    (tmp_path / ".s.derive-new" / "figures" / "half.svg").write_text("<sv")
+    (tmp_path / ".s.derive-new" / MANIFEST).write_text(output.manifest_text(V2))  # written first
+    (tmp_path / ".s.derive-new" / "figures" / "new.svg").write_text("<sv")  # a torn output
     (tmp_path / ".s.derive-txn").write_text('{"state": "stag')  # torn record
     write_outputs(folder, V2)
     assert contents(folder) == V2
@@ -378,15 +400,18 @@ def test_sigkill_mid_build_leaves_previous_outputs_intact(tmp_path, pause, fallb
         assert after == before
     assert (folder / "notes.txt").read_text() == "my notes\n"
 
-    # `derive check` recovers: it discards an uncommitted build, finishes a committed one
+    # `derive check` reports the interrupted build and changes nothing
+    frozen = snapshot(out)
     check = _derive("check", str(v2 if committed else v1), "--out", str(out), **extra)
-    assert check.returncode == 0, check.stdout + check.stderr
-    no_debris(out)
-    # and the next build completes the change
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert "interrupted build" in check.stdout
+    assert snapshot(out) == frozen
+    # the next build finishes (or discards) the transaction and completes the change
     assert _derive("build", str(v2), "--out", str(out), **extra).returncode == 0
-    assert _derive("check", str(v2), "--out", str(out)).returncode == 0
     assert (folder / "notes.txt").read_text() == "my notes\n"
     no_debris(out)
+    (folder / "notes.txt").unlink()  # check reports every file derive did not write
+    assert _derive("check", str(v2), "--out", str(out)).returncode == 0
 
 
 def test_sigkill_then_build_recovers_without_check(tmp_path):
@@ -395,6 +420,7 @@ def test_sigkill_then_build_recovers_without_check(tmp_path):
     out = tmp_path / "out"
     _build_and_kill(sheet, out, DERIVE_TEST_PAUSE_AFTER_FILES="2")  # first build ever
     assert not (out / "tiny").exists()  # nothing half-written is visible
+    assert _derive("check", str(sheet), "--out", str(out)).returncode == 1
     assert _derive("build", str(sheet), "--out", str(out)).returncode == 0
     assert _derive("check", str(sheet), "--out", str(out)).returncode == 0
     no_debris(out)
