@@ -151,6 +151,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_check(args) -> int:
+    from derive.errors import terminal_safe
     from derive.output import compare_outputs, recorded_formats
     from derive.render import FORMATS
 
@@ -163,14 +164,15 @@ def cmd_check(args) -> int:
         drift = compare_outputs(folder, files, formats)
         for rel, d in drift.items():
             status = 1
+            where = terminal_safe(str(d.path))  # a file name can hold escape sequences
             if d.reason == "differs":
-                sys.stdout.writelines(difflib.unified_diff(
+                sys.stdout.writelines(terminal_safe(line) for line in difflib.unified_diff(
                     d.current.splitlines(keepends=True), d.expected.splitlines(keepends=True),
-                    fromfile=f"{d.path} (on disk)", tofile=f"{d.path} (derived)"))
+                    fromfile=f"{where} (on disk)", tofile=f"{where} (derived)"))
             elif d.reason == "missing":
-                print(f"{d.path}: missing (run `derive build`)")
+                print(f"{where}: missing (run `derive build`)")
             else:
-                print(f"{d.path}: {d.reason}")
+                print(f"{where}: {d.reason}")
         solved = [r for r in results if r.status == "solved"]
         pending = [r for r in results if r.status == "pending"]
         for r in pending:

@@ -58,6 +58,7 @@ from derive.errors import InputError
 MANIFEST = ".derive-manifest.json"
 GENERATOR = "derive"
 MAX_MANIFEST_BYTES = 4_000_000
+MAX_DIFF_BYTES = 16_000_000  # check shows at most this much of a drifted file
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 # The shapes of the files derive writes. A manifest entry of any other shape (notes.txt, .ssh/x,
 # ../x) is never taken as derive's, whatever the manifest says.
@@ -629,6 +630,8 @@ def write_many(specs) -> list[list[Path]]:
                             raise
     except OSError as e:
         raise _io_error(current, e) from None
+    except RecursionError:
+        raise InputError(f"the output folder is nested too deeply: {current}") from None
     return [j.changed for j in jobs]
 
 
@@ -950,6 +953,13 @@ def compare_outputs(folder: Path, files: dict[str, bytes | str], formats=None
     that is stale (compiled from another ``.tex``) or changed; an interrupted build's leftovers
     (keys ``../.<id>.derive-…``). Links at the managed paths raise InputError.
     """
+    try:
+        return _compare(folder, files, formats)
+    except RecursionError:
+        raise InputError(f"the output folder is nested too deeply: {folder}") from None
+
+
+def _compare(folder: Path, files: dict[str, bytes | str], formats=None) -> dict[str, Drift]:
     folder = _abs(Path(folder))
     p = _Paths(folder)
     _refuse_links(p, "compare")
@@ -995,6 +1005,8 @@ def compare_outputs(folder: Path, files: dict[str, bytes | str], formats=None
             continue
         current = _read_bytes(folder, rel, len(data[rel]))
         if current != data[rel]:
+            if current is not None and len(current) > len(data[rel]):  # the rest, for the diff
+                current = _read_bytes(folder, rel, MAX_DIFF_BYTES)
             drift[rel] = Drift(folder / rel, "differs", _text(current or b""), _text(data[rel]))
     want = manifest_text(expected, formats if formats is not None else m.formats, pdfs)
     why = _kind_problem(tree, MANIFEST)

@@ -362,6 +362,18 @@ def test_check_reports_every_foreign_entry(built, tmp_path, capsys):
     assert "mine" not in stdout
 
 
+def test_check_prints_hostile_file_names_and_contents_terminal_safe(built, tmp_path, capsys):
+    src, out, _ = built
+    folder = out / "tiny"
+    (folder / "\x1b]0;owned\x07.txt").write_text("x")
+    os.close(os.open(os.fsencode(folder) + b"/caf\xe9.txt", os.O_CREAT | os.O_WRONLY, 0o644))
+    tex = folder / "solutions.tex"
+    tex.write_text(tex.read_text() + "\x1b[2J\n")
+    stdout = _check_unchanged(capsys, tmp_path, src, out, "\\x1b]0;owned\\x07.txt: a file",
+                              "caf\\udce9.txt: a file", "-\\x1b[2J")
+    assert "\x1b" not in stdout
+
+
 def test_check_reports_a_missing_and_an_edited_manifest(built, tmp_path, capsys):
     src, out, _ = built
     manifest = out / "tiny" / MANIFEST
