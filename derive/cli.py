@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from derive import __version__
-from derive.errors import InputError, VerificationFailure
+from derive.errors import InputError, VerificationFailure, one_line
 
 
 class _Parser(argparse.ArgumentParser):
@@ -188,9 +188,9 @@ def cmd_list(args) -> int:
         from derive.tasks import REGISTRY, load_all
 
         load_all()
-        print(f"{sheet.id}: {sheet.title}")
-        for ex in sheet.exercises:
-            print(f"  Exercise {ex.number}: {ex.title} ({_pts(ex.points)} P)")
+        print(f"{sheet.id}: {one_line(sheet.title, 1000)}")  # titles are one line, made safe
+        for ex in sheet.exercises:  # for a terminal (no escape sequence gets through)
+            print(f"  Exercise {ex.number}: {one_line(ex.title, 1000)} ({_pts(ex.points)} P)")
             for part in ex.parts:
                 status = "ready" if part.task in REGISTRY else "pending"
                 print(f"    ({part.label}) {part.task:<18} {_pts(part.points):>4} P  {status}")
