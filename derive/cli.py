@@ -75,6 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("derive: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `derive list | head`: the reader left; no traceback, no retry
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (RecursionError, MemoryError) as e:  # a safety net: input too deep or too large
         what = "nested too deeply" if isinstance(e, RecursionError) else "too large"
         print(f"derive: error: the computation is {what} for SymPy (shorten the model or the "

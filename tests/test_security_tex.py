@@ -429,3 +429,17 @@ def test_lecturer_text_compiles_and_hostile_pdf_has_no_actions(tmp_path, capsys)
 def test_a_title_is_one_line(title, fragment, tmp_path, capsys):
     sheet = HEAD.replace('title = "One"', f"title = '''{title}'''") + TAIL
     refused(tmp_path, capsys, sheet, 6, fragment)
+
+
+def test_a_closed_pipe_is_no_traceback():
+    """`derive list | head -1`: the reader leaves early; derive exits quietly."""
+    import subprocess as sp
+    import sys
+
+    proc = sp.Popen([sys.executable, "-m", "derive", "list"], stdout=sp.PIPE, stderr=sp.PIPE,
+                    cwd=ROOT)
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert "Traceback" not in err, err
