@@ -37,6 +37,21 @@ class Unsure(Exception):
     """The fast evaluation cannot vouch for a value here; evaluate with sympy.N instead."""
 
 
+class Undefined(Unsure):
+    """A division by exactly zero: no value at all at this point (a pole, 1/0)."""
+
+
+class NotReal(Exception):
+    """A subexpression that is not a real, finite number although its arguments are real numbers:
+    ``kind`` is ``"complex"`` (sqrt(-2), log(-1), (-8)**(1/3): principal values, as SymPy's) or
+    ``"undefined"`` (1/0, log(0), an overflow). ``node`` is that subexpression."""
+
+    def __init__(self, node: sp.Basic, kind: str):
+        super().__init__(kind)  # not the node printed: that can cost far more than the value
+        self.node = node
+        self.kind = kind
+
+
 def _real(v) -> mpmath.mpf:
     if isinstance(v, mpmath.mpc):
         if v.imag != 0:
@@ -197,7 +212,9 @@ class Evaluator:
             if f is None:
                 raise Unsure(f"no fast evaluation for {node.func}")
             return f(*args)
-        except (ZeroDivisionError, ValueError, TypeError, OverflowError, ArithmeticError) as e:
+        except ZeroDivisionError as e:
+            raise Undefined(str(e)) from None
+        except (ValueError, TypeError, OverflowError, ArithmeticError) as e:
             raise Unsure(str(e)) from None
 
 
@@ -216,8 +233,128 @@ def agree(lhs: sp.Expr, rhs: sp.Expr, subs: dict, tolerance) -> bool:
             a, b = ev(lhs), ev(rhs)
         except Exception:  # noqa: BLE001 - Unsure, or anything unforeseen: sympy.N decides
             return False
+        if not (_is_real(a) and _is_real(b)):  # derive's calculus is real: a complex value
+            return False  # never confirms a point (sympy.N decides, and the verifier skips it)
         size = max(abs(a), abs(b), 1)
         return bool(abs(a - b) <= mpmath.mpf(tolerance) * size)
+
+
+def _is_real(v) -> bool:
+    return not isinstance(v, mpmath.mpc) or v.imag == 0
+
+
+_UNKNOWN = object()  # a value the fast evaluation cannot vouch for (see RealEvaluator)
+
+
+class RealEvaluator:
+    """Values at one point where every subexpression must be a real, finite number.
+
+    The evaluation is :class:`Evaluator`'s, except that a subexpression whose arguments are real
+    but whose value is complex or undefined raises :class:`NotReal` (derive works over the
+    reals: ``sqrt(-1 - x**2)`` has no real value, ``(-1)**y`` none at a random rational ``y``,
+    ``1/z`` none where ``z`` is 0). A value the fast evaluation cannot vouch for (a function it
+    does not know, a sum whose terms depend on their index, a step decided by rounding) is
+    *unknown* and makes every expression above it unknown, without hiding a :class:`NotReal`
+    found elsewhere; calling the evaluator on an unknown expression raises :class:`Unsure`. A sum
+    over indexed quantities is evaluated where each has one value for every index (see
+    :meth:`_sum`; the point's ``x[i, k]`` is one value), which is a point like any other.
+
+    Two records help a caller decide whether a divisor is 0 for every input (see
+    :mod:`derive.modelcheck`): ``watched`` lists, in the order met, the divisors (bases of
+    negative powers) and logarithm arguments as ``(kind, subexpression)``, and ``cancelled`` holds
+    the subexpressions that are 0 up to rounding at this precision: a sum that cancels to below
+    ``10^(5 - dps)`` of its largest term (``sigmoid(x) + sigmoid(-x) - 1``), a product with such
+    a factor, a positive power or an odd function of one, an exact 0. A caller may add names to
+    it (a model node whose definition cancelled)."""
+
+    def __init__(self, env: dict):
+        self.memo: dict = dict(env)
+        self.watched: list[tuple[str, sp.Basic]] = []
+        self.cancelled: set = set()
+
+    def __call__(self, expr: sp.Basic):
+        self.tolerance = mpmath.mpf(10) ** (5 - mpmath.mp.dps)
+        value = trees.bottom_up(expr, self.memo, self._atom, self._node)
+        if value is _UNKNOWN or isinstance(value, bool | tuple):
+            raise Unsure("no value the fast evaluation can vouch for")
+        return value
+
+    def known(self, expr: sp.Basic):
+        """The value found for ``expr`` (evaluated before), or None when it is unknown."""
+        value = self.memo.get(expr, _UNKNOWN)
+        return None if value is _UNKNOWN or isinstance(value, bool | tuple) else value
+
+    @staticmethod
+    def _atom(node: sp.Basic):
+        if node is sp.I:
+            raise NotReal(node, "complex")
+        try:
+            return Evaluator._atom(node)
+        except Unsure:
+            return _UNKNOWN
+
+    def _node(self, node: sp.Basic, args: list):
+        if isinstance(node, sp.Tuple):  # the limits of a Sum
+            return tuple(args)
+        if any(a is _UNKNOWN for a in args):
+            return _UNKNOWN
+        if isinstance(node, sp.Sum):
+            return self._sum(node, args)
+        if node.is_Pow and node.exp.is_extended_negative:
+            self.watched.append(("divides by", node.base))
+        elif isinstance(node, sp.log):
+            self.watched.append(("takes the logarithm of", node.args[0]))
+        try:
+            value = Evaluator._node(node, args)
+        except Undefined:
+            raise NotReal(node, "undefined") from None
+        except Unsure:
+            return _UNKNOWN
+        if isinstance(value, bool | tuple):
+            return value
+        if isinstance(value, mpmath.mpc):
+            if value.imag != 0:
+                raise NotReal(node, "complex")
+            value = value.real
+        if not mpmath.isfinite(value):
+            raise NotReal(node, "undefined")
+        if self._cancels(node, args, value):
+            self.cancelled.add(node)
+        return value
+
+    def _sum(self, node: sp.Sum, args: list):
+        """A sum whose summand depends on its index only through indexed quantities, at a point
+        where each of those has one value for every index (x_i = c for all i): the number of
+        terms times the summand. Unknown otherwise (integer limits are needed)."""
+        from derive.verify import outside_indexed
+
+        value, *limits = args
+        count = 1
+        for (var, *_), limit in zip(node.limits, limits, strict=True):
+            if var in outside_indexed(node.function) or any(
+                    isinstance(v, bool | tuple) or v != mpmath.nint(v) for v in limit[1:]):
+                return _UNKNOWN
+            count *= max(int(limit[2]) - int(limit[1]) + 1, 0)
+        if count == 0 or value == 0:
+            self.cancelled.add(node)
+        return value * count
+
+    def _cancels(self, node: sp.Basic, args: list, value) -> bool:
+        if value == 0:
+            return True
+        gone = [a in self.cancelled for a in node.args]
+        if node.is_Add:
+            kept = [abs(v) for v, g in zip(args, gone, strict=True) if not g]
+            return not kept or abs(value) <= self.tolerance * max(kept)
+        if node.is_Mul:
+            return any(gone)
+        if node.is_Pow:
+            return gone[0] and bool(node.exp.is_extended_positive)
+        return isinstance(node, _ODD) and gone[0]
+
+
+_ODD = (sp.sin, sp.tan, sp.sinh, sp.tanh, sp.asin, sp.atan, sp.asinh, sp.atanh, sp.Abs, sp.sign,
+        relu, leaky_relu)  # f(0) = 0, continuous at 0 (sign: 0 at 0, and only 0 there)
 
 
 def sign(expr: sp.Expr, subs: dict) -> int | None:

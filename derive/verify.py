@@ -28,7 +28,9 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import mpmath
 import sympy as sp
+from sympy.core.function import AppliedUndef
 
 from derive import numeric
 from derive.errors import InputError
@@ -176,8 +178,27 @@ def _generalize_constants(expr: sp.Expr) -> sp.Expr:
 def _free(expr: sp.Basic) -> list[sp.Basic]:
     """Free symbols and indexed quantities (an ``x[i, k]`` is substituted whole)."""
     indexed = expr.atoms(sp.Indexed)
-    stripped = expr.xreplace({i: sp.Integer(0) for i in indexed})
-    return sorted(set(stripped.free_symbols) | indexed, key=sp.default_sort_key)
+    outside = outside_indexed(expr) if indexed else None
+    free = {s for s in expr.free_symbols if isinstance(s, sp.Symbol)
+            and (outside is None or s in outside)}
+    return sorted(free | indexed, key=sp.default_sort_key)
+
+
+def outside_indexed(expr: sp.Basic) -> set[sp.Symbol]:
+    """The symbols of ``expr`` met outside its indexed quantities (the ``i`` of ``x[i]`` is part
+    of ``x[i]``; bound variables of sums included). Nothing is rebuilt: replacing ``w[i]`` by 0
+    in ``max(x, 1/w[i])`` would raise."""
+    out: set[sp.Symbol] = set()
+    stack, seen = [expr], set()
+    while stack:
+        e = stack.pop()
+        if e in seen or isinstance(e, sp.Indexed | sp.IndexedBase):
+            continue
+        seen.add(e)
+        if isinstance(e, sp.Symbol):
+            out.add(e)
+        stack.extend(e.args)
+    return out
 
 
 def _random_value(rng: random.Random, scale: int = 1) -> sp.Rational:
@@ -187,6 +208,33 @@ def _random_value(rng: random.Random, scale: int = 1) -> sp.Rational:
 
 
 SCALES = (1, 10, 100, 1000)  # where [-2, 2] gives no valid point (log(x - 3)), look further out
+SEARCH_SCALES = (1, 3, 10, 30, 100, 1000)  # finer than SCALES: a real value may be rare
+SEARCH_POINTS = 16  # random points per scale when looking for a real value (each in 3 variants)
+
+
+def real_points(free: list[sp.Basic], seed: int = 0, per_scale: int = SEARCH_POINTS,
+                integers: frozenset = frozenset()):
+    """Points at which to look for real values of expressions in ``free``: scale by scale
+    (``SEARCH_SCALES``), ``per_scale`` random points (as :func:`numeric_equal` draws them;
+    integer symbols, such as a summation index, get an integer from 1 to 4), each followed by
+    the same point with every value made positive and with every value moved into (0, 1)
+    (log(y) and log(1 - y) of a probability are real together only there). The symbols in
+    ``integers`` (the limits of a sum) are integers like summation indices. A single point when
+    ``free`` is empty. Callers stop at the first point that settles their question."""
+    if not free:
+        yield {}
+        return
+    rng = random.Random(seed)
+    for scale in SEARCH_SCALES:
+        for _ in range(per_scale):
+            whole = {s for s in free if s.is_integer or s in integers}
+            point = {s: sp.Integer(rng.randint(1, 4)) if s in whole else _random_value(rng, scale)
+                     for s in free}
+            yield point
+            if any(v < 0 for v in point.values()):
+                yield {s: abs(v) for s, v in point.items()}
+            yield {s: v if s in whole else abs(v) / (sp.Rational(21, 10) * scale)
+                   for s, v in point.items()}
 
 
 def _value(expr: sp.Expr, subs: dict) -> sp.Expr | None:
@@ -232,25 +280,67 @@ def numeric_equal(lhs: sp.Expr, rhs: sp.Expr, *, points: int = POINTS, seed: int
     """Compare at ``points`` random rational points with ``DIGITS`` digits; raises nothing.
 
     derive's calculus is real: points are taken where every logarithm's argument is positive and
-    every fractional power's base is not negative (so both sides are real there). Points where a
-    side is undefined are skipped; after ``points * 5`` tries at one scale, the points are drawn
-    ten times further out (see ``SCALES``). Points on a kink or jump of either side (an argument
-    of a Heaviside or |.| that is 0, a max/min tie: :func:`derive.numeric.kinks`) are skipped too:
-    derivatives there are conventions (derive's H(0) = 0, SymPy's 1/2). Only when no real point
-    exists at all are complex values compared. False when the sides differ anywhere, or when too
-    few points were found.
+    every fractional power's base is not negative, and a point counts only where both sides are
+    real numbers. Points where a side is undefined or complex are skipped; after ``points * 5``
+    tries at one scale, the points are drawn ten times further out (see ``SCALES``). Points on a
+    kink or jump of either side (an argument of a Heaviside or |.| that is 0, a max/min tie:
+    :func:`derive.numeric.kinks`) are skipped too: derivatives there are conventions (derive's
+    H(0) = 0, SymPy's 1/2). Complex values are never compared: sides with no real point are not
+    equal. False when the sides differ anywhere, or when too few points were found.
     """
     free = _free(sp.Tuple(lhs, rhs))
     guards = _domain_guards(lhs) + _domain_guards(rhs)
     edges = list(dict.fromkeys(numeric.kinks(lhs) + numeric.kinks(rhs)))
-    result = None
-    for where in ([guards, []] if guards else [[]]):  # [] last: nowhere real, complex
-        result = _compare(lhs, rhs, free, points, seed, where, edges)
-        if result is None and edges:  # every point on a kink: an argument that is 0 on a whole
-            result = _compare(lhs, rhs, free, points, seed, where, [])  # region, relu(-|x|)
-        if result is not None:
-            break
+    result = _compare(lhs, rhs, free, points, seed, guards, edges)
+    if result is None and edges:  # every point on a kink: an argument that is 0 on a whole
+        result = _compare(lhs, rhs, free, points, seed, guards, [])  # region, relu(-|x|)
     return bool(result)
+
+
+_UNDECIDABLE = (sp.Sum, sp.Product, sp.Derivative, sp.Subs, sp.Integral, sp.Indexed,
+                AppliedUndef)
+
+
+def real_somewhere(lhs: sp.Expr, rhs: sp.Expr, *, seed: int = 0) -> bool | None:
+    """True at the first random point (drawn as :func:`numeric_equal` draws them) where both
+    sides are real, finite numbers; False when no point is, and the points that decided anything
+    (at least as many as could not) gave a side a complex or undefined value; None when the
+    values cannot be told (a sum over symbolic limits, a pending derivative, a function the
+    evaluation does not know)."""
+    if any(side.has(*_UNDECIDABLE) for side in (lhs, rhs)):
+        return None
+    bad = unknown = 0
+    for subs in real_points(_free(sp.Tuple(lhs, rhs)), seed):
+        verdict = _real_at(lhs, rhs, subs)
+        if verdict:
+            return True
+        if verdict is None:
+            unknown += 1
+            if unknown >= 3 and unknown > bad:  # values it cannot tell, or that need huge
+                return None  # precision (each such point can take POINT_SECONDS)
+        else:
+            bad += 1
+    return False if bad and bad >= unknown else None
+
+
+def _real_at(lhs: sp.Expr, rhs: sp.Expr, subs: dict) -> bool | None:
+    """Whether both sides are real, finite numbers at ``subs`` (None: cannot tell)."""
+    try:
+        with _time_limit(POINT_SECONDS):
+            with mpmath.workdps(numeric.DIGITS):
+                ev = numeric.Evaluator(numeric.point(subs))
+                values = [ev(lhs), ev(rhs)]
+            return all(not isinstance(v, mpmath.mpc) or v.imag == 0 for v in values)
+    except numeric.Undefined:
+        return False
+    except _Timeout:
+        return None
+    except Exception:  # noqa: BLE001 - numeric.Unsure, or anything unforeseen: sympy.N decides
+        pass
+    values = [_value(side, subs) for side in (lhs, rhs)]
+    if any(v is None for v in values):
+        return None
+    return all(v.is_extended_real for v in values)
 
 
 def _compare(lhs, rhs, free, points: int, seed: int, guards, edges) -> bool | None:
@@ -275,8 +365,8 @@ def _compare(lhs, rhs, free, points: int, seed: int, guards, edges) -> bool | No
             except _Timeout:
                 continue  # a value that needs huge precision (cos(exp(10^6))): another point
             a, b = _value(lhs, subs), _value(rhs, subs)
-            if a is None or b is None:
-                continue
+            if a is None or b is None or not (a.is_extended_real and b.is_extended_real):
+                continue  # undefined or complex here: derive's calculus is real
             try:
                 size = max(abs(a), abs(b), sp.Integer(1))
                 if abs(a - b) > TOLERANCE * size:
@@ -297,20 +387,30 @@ def check_equal(lhs: sp.Expr, rhs: sp.Expr, *, budget: float | None = None) -> V
     budget = SIMPLIFY_SECONDS if budget is None else budget
     lhs, rhs = sp.sympify(lhs), sp.sympify(rhs)
     if lhs == rhs:
-        return Verdict(True, "symbolic", "identical")
+        return _real_or_failed(lhs, rhs, Verdict(True, "symbolic", "identical"))
     try:
         diff = to_elementary(lhs - rhs)
     except (TypeError, ValueError, NotImplementedError, RecursionError):
         diff = None  # SymPy cannot rewrite it (e.g. a Piecewise it cannot order): numeric only
     symbolic = _symbolic_zero(diff, budget) if diff is not None else None
     if symbolic is True:
-        return Verdict(True, "symbolic", "simplifies to 0")
+        return _real_or_failed(lhs, rhs, Verdict(True, "symbolic", "simplifies to 0"))
     how = f"{POINTS} random points, {DIGITS} digits"
     if symbolic == TIMED_OUT:
         how = f"simplify timed out after {budget:g} s; {how}"
     if numeric_equal(lhs, rhs):
         return Verdict(True, "numeric", how)
     return Verdict(False, "failed", f"{sp.sstr(lhs)} != {sp.sstr(rhs)}")
+
+
+def _real_or_failed(lhs: sp.Expr, rhs: sp.Expr, verdict: Verdict) -> Verdict:
+    """``verdict``, unless the sides have no real value anywhere: an identity between complex
+    numbers is not an equality of derive's real calculus, and is never stamped verified (the
+    numeric path compares real values only)."""
+    if real_somewhere(lhs, rhs) is False:
+        return Verdict(False, "failed", f"{sp.sstr(lhs)} = {sp.sstr(rhs)} has no real value at "
+                                        "any point tried (derive works over the reals)")
+    return verdict
 
 
 # --- a CPU budget for a whole computation ---------------------------------------------------------

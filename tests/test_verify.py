@@ -191,9 +191,29 @@ def test_points_are_real_points_of_the_calculus():
     assert check_equal(engine, truth).ok
 
 
-def test_nowhere_real_expressions_are_compared_as_complex_functions():
-    assert numeric_equal(sp.log(-1 - x**2), sp.log(1 + x**2) + sp.I * sp.pi)
+def test_nowhere_real_expressions_are_never_equal():
+    """derive works over the reals: complex values are never compared, so an identity between
+    complex-valued sides (true for principal values) is not verified, numerically or
+    symbolically."""
+    assert not numeric_equal(sp.log(-1 - x**2), sp.log(1 + x**2) + sp.I * sp.pi)
     assert not numeric_equal(sp.log(-1 - x**2), sp.log(1 + x**2))
+    assert not numeric_equal(sp.sqrt(-1 - x**2), sp.sqrt(-1 - x**2))
+    for lhs, rhs in [(sp.sqrt(-1 - x**2), sp.sqrt(-1 - x**2)),  # identical
+                     (sp.Integer(-8) ** sp.Rational(1, 3), 2 * (-1) ** sp.Rational(1, 3)),
+                     ((-1) ** x, (-1) ** x),
+                     (sp.log(-sp.exp(x)) * 2, 2 * sp.log(-sp.exp(x))),
+                     (sp.sqrt(-1 - x**2) ** 3, (-1 - x**2) * sp.sqrt(-1 - x**2))]:
+        verdict = check_equal(lhs, rhs)
+        assert not verdict.ok and "no real value" in verdict.detail, (lhs, rhs, verdict)
+
+
+def test_sides_real_somewhere_are_still_stamped_symbolically():
+    assert check_equal(sp.log(x) * 2, 2 * sp.log(x)).method == "symbolic"  # real for x > 0
+    assert check_equal(sp.sqrt(x - 3), sp.sqrt(x - 3)).ok  # real only further out
+    k, n = sp.Symbol("k", integer=True), symbol("N")
+    total = sp.Sum(sp.IndexedBase("y", real=True)[k], (k, 1, n))  # no value at a random N
+    assert verify.real_somewhere(total, total) is None and check_equal(total, total).ok
+    assert verify.real_somewhere(sp.Function("f")(x), sp.Function("f")(x)) is None
 
 
 def test_constants_are_generalized_so_rational_identities_stay_symbolic():
