@@ -17,6 +17,7 @@ Accepted grammar (one line of printable ASCII; spaces and tabs are allowed)::
              | "leaky_relu(" expr "," slope ")"        (slope a number with 0 <= a < 1)
              | ("max" | "min") "(" expr ("," expr)+ ")"
              | "Heaviside(" expr ", 0)"                (SymPy's spelling of Heaviside(x))
+             | "sign(" expr ")" | "DiracDelta(" expr ["," n] ")"   (as derivatives print them)
              | "Sum(" expr ", (" name "," expr "," expr "))"
              | "Sum(" expr "," name "," expr "," expr ")"
 
@@ -24,7 +25,8 @@ Notes: ``log`` and ``ln`` are the natural logarithm (``log(x, b)`` is rejected).
 only named constant; ``e`` and ``E`` are ordinary symbols (``E`` is usually the loss), so Euler's
 number is written ``exp(1)``. ``Heaviside(x)`` means ``Heaviside(x, 0)``; ``Max``, ``Min`` and
 ``Abs`` are accepted for ``max``, ``min`` and ``abs`` (SymPy's spellings, as in the JSON answers,
-so an answer can be pasted into a sheet). Inside ``Sum`` the
+so an answer can be pasted into a sheet), and so are ``sign`` and ``DiracDelta``, which only
+derivatives bring (|u|' = sign(u), H' = DiracDelta). Inside ``Sum`` the
 summation index is an integer symbol (:func:`derive.functions.index`), as are names in subscripts.
 ``^`` is rejected (write ``**``).
 
@@ -32,6 +34,14 @@ Resource guards: the text length, the bracket nesting depth (checked before ``as
 literal sizes, exponents (at most 1000 in absolute value), the size of every rational number that
 arithmetic produces, numeric arguments of exp-like functions, the length of one product chain and
 the number of ``max``/``min`` arguments (SymPy compares those pairwise, slowly) are all bounded.
+Integer literals past Python's 4300-digit limit get the same message as any literal over 100
+digits.
+
+derive works over the reals: an expression with no real value at any real point derive tries
+(``sqrt(-1 - x**2)``, ``(-8)**(1/3)``, ``(-1)**y``, ``1/(sin(x)**2 + cos(x)**2 - 1)``) raises
+:class:`NotRealError` (see :mod:`derive.modelcheck`; constants such as ``sqrt(-1)`` are refused
+while they are built).
+
 Everything else (attributes, calls of unknown functions, keywords, strings,
 comparisons, lambdas, comprehensions, literals of containers, statements, ...) raises
 :class:`~derive.errors.InputError` with a one-line message naming the column.
@@ -56,8 +66,8 @@ import sympy as sp
 from derive.errors import InputError
 from derive.functions import index, indexed_base, leaky_relu, relu, sigmoid, softplus, symbol
 
-__all__ = ["FUNCTION_NAMES", "NAME_RE", "RESERVED_NAMES", "is_valid_name", "parse_assignment",
-           "parse_expr"]
+__all__ = ["FUNCTION_NAMES", "NAME_RE", "RESERVED_NAMES", "NotRealError", "is_valid_name",
+           "parse_assignment", "parse_expr"]
 
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 """A sheet name (use ``fullmatch``); :func:`is_valid_name` also excludes reserved names."""
@@ -81,7 +91,9 @@ _ONE_ARGUMENT: dict[str, Callable[[sp.Expr], sp.Expr]] = {
     "Heaviside": lambda x: sp.Heaviside(x, 0),
 }
 _GROWTH = frozenset({"exp", "sinh", "cosh", "softplus"})
-ALIASES = {"Max": "max", "Min": "min", "Abs": "abs"}  # SymPy's spellings, as in JSON answers
+# SymPy's spellings, as JSON answers write them: Max, Min, Abs for max, min, abs, and two
+# functions that only derivatives bring (|u|' = sign(u), Heaviside' = DiracDelta)
+ALIASES = {"Max": "max", "Min": "min", "Abs": "abs", "sign": "sign", "DiracDelta": "DiracDelta"}
 FUNCTION_NAMES = frozenset(_ONE_ARGUMENT) | {"leaky_relu", "max", "min", "Sum"} | set(ALIASES)
 RESERVED_NAMES = FUNCTION_NAMES | {"pi"} | frozenset(keyword.kwlist)
 
@@ -108,6 +120,13 @@ _FORBIDDEN = {
 }
 _BAD_ATOMS = (sp.zoo, sp.nan, sp.oo, -sp.oo)
 _ASSIGN_EQ = re.compile(r"(?<![=!<>])=(?!=)")
+_LONG_LITERAL = re.compile(r"(?<![\w.])\d[\d_]{%d,}" % MAX_LITERAL_DIGITS)
+
+
+class NotRealError(InputError):
+    """An expression with no real value for any real value of its variables (derive works over
+    the reals): ``sqrt(-1 - x**2)``, ``(-8)**(1/3)``, ``(-1)**y``, or undefined everywhere:
+    ``1/(sin(x)**2 + cos(x)**2 - 1)``."""
 
 
 def is_valid_name(name: str) -> bool:
@@ -121,7 +140,7 @@ def parse_expr(text: str, *, max_length: int = 10_000) -> sp.Expr:
     text = text.strip()  # Python would call leading blanks an indentation error
     tree = _ast_parse(text, "eval")
     assert isinstance(tree, ast.Expression)
-    return check_size(_Converter(text).run(tree.body), text)
+    return check_real(check_size(_Converter(text).run(tree.body), text), text)
 
 
 def parse_assignment(text: str, *, max_length: int = 10_000) -> tuple[str, sp.Expr]:
@@ -150,7 +169,29 @@ def parse_assignment(text: str, *, max_length: int = 10_000) -> tuple[str, sp.Ex
     problem = _name_problem(target.id)
     if problem:
         where.fail(target, f"cannot assign to {target.id!r}: {problem}")
-    return target.id, check_size(where.run(stmt.value), text)
+    return target.id, check_real(check_size(where.run(stmt.value), text), text)
+
+
+def check_real(expr: sp.Basic, text: str = "") -> sp.Basic:
+    """Return ``expr``, or raise :class:`NotRealError` when it has no real, finite value at any
+    real point derive tries (see :mod:`derive.modelcheck`; every symbol is a free variable here,
+    the sheet loader checks a model's names again with the values of their definitions)."""
+    if not _may_leave_the_reals(expr):
+        return expr
+    from derive.modelcheck import real_problem
+
+    problem = real_problem(expr)
+    if problem:
+        raise NotRealError(_located(text, None, f"this {problem}"))
+    return expr
+
+
+def _may_leave_the_reals(expr: sp.Basic) -> bool:
+    """Whether ``expr`` has a logarithm, a root, a division or a power with a symbolic exponent:
+    without those, every supported function of real numbers is a real number."""
+    if expr.atoms(sp.log):
+        return True
+    return any(not (p.exp.is_Integer and p.exp >= 0) for p in expr.atoms(sp.Pow))
 
 
 def check_size(expr: sp.Basic, text: str = "") -> sp.Basic:
@@ -271,6 +312,10 @@ def _ast_parse_quietly(text: str, mode: str) -> ast.AST:
             raise InputError(
                 _located(text, 1, f"the left side of '=' must be a name, not {left!r}"))
     message = " ".join(str(syntax.msg).split())
+    if "integer string conversion" in message:  # past Python's 4300-digit limit
+        long = _LONG_LITERAL.search(text)
+        raise InputError(_located(text, long.start() + 1 if long else None,
+                                  f"integer literal has more than {MAX_LITERAL_DIGITS} digits"))
     raise InputError(_located(text, syntax.offset, f"syntax error: {message}"))
 
 
@@ -483,6 +528,10 @@ class _Converter:
             self.fail(node, f"leaky_relu takes 2 arguments (x, slope), got {count}")
         if name in ("max", "min") and count < 2:
             self.fail(node, f"{name} takes at least 2 arguments, got {count}")
+        if name == "sign" and count != 1:
+            self.fail(node, f"sign takes exactly 1 argument, got {count}")
+        if name == "DiracDelta":
+            return self._dirac(node)
         args = [self.convert(arg) for arg in node.args]
         if name in _GROWTH and args[0].is_number \
                 and not _magnitude_at_most(args[0], MAX_GROWTH_ARGUMENT):
@@ -493,6 +542,8 @@ class _Converter:
             if not (slope.is_Rational and 0 <= slope < 1):
                 self.fail(node.args[1], "the leaky_relu slope must be a number a with 0 <= a < 1")
             return self._build(node, leaky_relu, *args)
+        if name == "sign":
+            return self._build(node, sp.sign, args[0])
         if name in ("max", "min"):
             kind = sp.Max if name == "max" else sp.Min
             count = sum(len(a.args) if isinstance(a, kind) else 1 for a in args)  # as flattened
@@ -502,6 +553,15 @@ class _Converter:
                                 f"one call and {MAX_MINMAX_TOTAL} in one expression)")
             return self._build(node, kind, *args)
         return self._build(node, _ONE_ARGUMENT[name], args[0])
+
+    def _dirac(self, node: ast.Call) -> sp.Expr:
+        """``DiracDelta(x)`` or ``DiracDelta(x, n)``, its n-th derivative (0 <= n <= 10)."""
+        if len(node.args) not in (1, 2):
+            self.fail(node, f"DiracDelta takes 1 or 2 arguments, got {len(node.args)}")
+        args = [self.convert(arg) for arg in node.args]
+        if len(args) == 2 and not (args[1].is_Integer and 0 <= args[1] <= 10):
+            self.fail(node.args[1], "the order of DiracDelta(x, n) must be an integer 0 <= n <= 10")
+        return self._build(node, sp.DiracDelta, *args)
 
     def _sum(self, node: ast.Call) -> sp.Expr:
         args = node.args

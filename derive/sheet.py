@@ -303,6 +303,8 @@ _TOML_HINTS = {
 
 
 def parse_sheet(text: str, display: str) -> Sheet:
+    from derive import modelcheck as _modelcheck
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -312,13 +314,19 @@ def parse_sheet(text: str, display: str) -> Sheet:
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
         msg = _TOML_HINTS.get(msg, msg)
         raise InputError(f"invalid TOML: {msg}", file=display, line=line) from None
+    except ValueError:  # an integer past Python's 4300-digit limit for int(str)
+        raise InputError("invalid TOML: integer with more than 100 digits", file=display,
+                         line=_modelcheck.long_integer_line(text)) from None
     except RecursionError:
         data = None
     if data is None or _too_deep(data):
         raise InputError(f"invalid TOML: arrays or tables nested more than {MAX_TOML_NESTING} "
                          "levels deep", file=display, line=_deepest_line(text)) from None
     where = locate(text)
-    return _Loader(display, where).sheet(data)
+    loader = _Loader(display, where)
+    if huge := _modelcheck.huge_numbers(data):  # before anything prints or converts one
+        raise loader.err(f"invalid TOML: {huge[1]}", huge[0])
+    return loader.sheet(data)
 
 
 class _Loader:
@@ -453,6 +461,9 @@ class _Loader:
                 raise self.err(f"part label {lab!r} is used twice", (*path, "part", j, "label"))
         names = _names_in_order([a.source for a in model] + [
             v for p in parts for v in _strings(p.params)])
+        from derive.modelcheck import check_exercise  # in order, real-valued, printed one-to-one
+
+        check_exercise(model, parts, local, names, self.file)
         return Exercise(
             number=i + 1,
             title=self.text(ex["title"], (*path, "title"), heading=True),
