@@ -289,6 +289,26 @@ class SheetStrPrinter(StrPrinter):
             return self._print(expr.shown)
         return super()._print_Symbol(expr)
 
+    def _print_Heaviside(self, expr):
+        """``Heaviside(u, 0)`` as SymPy writes it. A step with another value h at 0 (SymPy's
+        default 1/2, from sympy.diff of a max of three) is written with steps that are 0 at 0,
+        equal everywhere, because derive's parser reads ``Heaviside(u)`` as that step:
+        ``(1 + Heaviside(u, 0) - Heaviside(-u, 0))/2``, or ``(Heaviside(u, 0) + h*(1 -
+        Heaviside(u, 0) - Heaviside(-u, 0)))``."""
+        u, *rest = expr.args
+        h = rest[0] if rest else sp.S.Half
+        if h == 0:
+            return self._print_Function(expr)
+        step, mirror = self._print(sp.Heaviside(u, 0)), self._print(sp.Heaviside(-u, 0))
+        if h == sp.S.Half:
+            return f"((1 + {step} - {mirror})/2)"  # an atom wherever it stands
+        return f"({step} + {self.parenthesize(h, PRECEDENCE['Mul'])}*(1 - {step} - {mirror}))"
+
+    def _print_Exp1(self, expr):
+        """Euler's number as ``exp(1)``: SymPy writes ``E``, which derive's parser (and the
+        sheet) reads as the name ``E``, usually the loss."""
+        return "exp(1)"
+
     def _print_Piecewise(self, expr):
         """A two-way switch (e₁ if u > 0, else e₂: leaky ReLU's derivative) as
         e₂ + (e₁ − e₂)·Heaviside(u, 0), equal everywhere (H(0) = 0 picks e₂ at u = 0, as the
