@@ -314,9 +314,11 @@ def parse_sheet(text: str, display: str) -> Sheet:
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", msg)
         msg = _TOML_HINTS.get(msg, msg)
         raise InputError(f"invalid TOML: {msg}", file=display, line=line) from None
-    except ValueError:  # an integer past Python's 4300-digit limit for int(str)
-        raise InputError("invalid TOML: integer with more than 100 digits", file=display,
-                         line=_modelcheck.long_integer_line(text)) from None
+    except ValueError as e:  # an integer past Python's 4300-digit limit for int(str)
+        huge = "integer string conversion" in str(e)
+        raise InputError("invalid TOML: " + ("integer with more than 100 digits" if huge else
+                         " ".join(str(e).split())[:100]), file=display,
+                         line=_modelcheck.long_integer_line(text) if huge else None) from None
     except RecursionError:
         data = None
     if data is None or _too_deep(data):
