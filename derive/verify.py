@@ -209,7 +209,16 @@ def _random_value(rng: random.Random, scale: int = 1) -> sp.Rational:
 
 SCALES = (1, 10, 100, 1000)  # where [-2, 2] gives no valid point (log(x - 3)), look further out
 SEARCH_SCALES = (1, 3, 10, 30, 100, 1000)  # finer than SCALES: a real value may be rare
-SEARCH_POINTS = 16  # random points per scale when looking for a real value (each in 3 variants)
+SEARCH_POINTS = 24  # random points per scale when looking for a real value (each in 3 variants)
+
+
+def _fraction(rng: random.Random, scale: int) -> sp.Rational:
+    """A random value as :func:`_random_value` draws it, never an integer: (-1)**y is real at
+    integers only, which is no real value of a function of real y."""
+    while True:
+        value = _random_value(rng, scale)
+        if not value.is_Integer:
+            return value
 
 
 def real_points(free: list[sp.Basic], seed: int = 0, per_scale: int = SEARCH_POINTS,
@@ -228,7 +237,7 @@ def real_points(free: list[sp.Basic], seed: int = 0, per_scale: int = SEARCH_POI
     for scale in SEARCH_SCALES:
         for _ in range(per_scale):
             whole = {s for s in free if s.is_integer or s in integers}
-            point = {s: sp.Integer(rng.randint(1, 4)) if s in whole else _random_value(rng, scale)
+            point = {s: sp.Integer(rng.randint(1, 4)) if s in whole else _fraction(rng, scale)
                      for s in free}
             yield point
             if any(v < 0 for v in point.values()):
