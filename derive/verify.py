@@ -9,6 +9,10 @@ Every equality derive prints is checked here, in this order:
    precision (``POINTS`` points, ``DIGITS`` significant digits) and must agree to ``TOLERANCE``
    relative error.
 
+derive works over the reals: a point counts only where both sides are real numbers (complex
+values are never compared), and a symbolic verdict stands only when the sides are real at some
+point (:func:`real_somewhere`): ``sqrt(-1 - x**2) = sqrt(-1 - x**2)`` is identical, never verified.
+
 A verdict records which method ran, so that sheets can say how each line was checked; when the
 symbolic attempt ran out of time the label says so: ``numeric (simplify timed out after 2 s;
 6 random points, 40 digits)``. A failed check is never silently accepted: callers raise
