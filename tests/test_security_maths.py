@@ -307,3 +307,19 @@ def _same_names(back: sp.Expr, original: sp.Expr) -> sp.Expr:
     by_name = {s.name: s for s in original.atoms(sp.Symbol)}
     return back.xreplace({s: by_name[s.name] for s in back.atoms(sp.Symbol)
                           if s.name in by_name and by_name[s.name] != s})
+
+
+@pytest.mark.parametrize("exprs,fragment", [
+    (["a = b + 1", "b = x*2"], "before its definition"),
+    (["E = 2*E*y"], "in terms of itself"),
+    (["z = x - x", "E = log(z)"], "0 for every input"),
+    (["E = sqrt(-1 - x**2)"], "not real-valued"),
+])
+def test_explain_computation_lists_get_the_sheet_checks(exprs, fragment, capsys):
+    from derive.cli import main
+
+    code = main(["explain", *exprs, "--wrt", "x" if "x" in " ".join(exprs) else "y"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and err.startswith("derive: error: "), err
+    assert fragment in err, err

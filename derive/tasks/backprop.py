@@ -384,6 +384,7 @@ def explain_graph(
     ``gradients`` (exact where the numbers allow, else 20 significant digits), and the solution
     ends with tables of both, like micrograd's ``backward()`` with every step shown.
     """
+    from derive.modelcheck import check_model
     from derive.parse import parse_assignment
 
     model = []
@@ -393,6 +394,7 @@ def explain_graph(
         except InputError as e:
             raise InputError(f"assignment {i} ({src!r}): {e.message}") from None
         model.append(Assignment(name, expr, src, None))
+    check_model(model)  # in order, no self-reference, every node real: as for a sheet
 
     def fail(message: str, key: str) -> InputError:
         flag = {"wrt": "--wrt", "loss": "--loss"}.get(key, "")
