@@ -141,6 +141,7 @@ def test_corpus_is_complete():
 GENERATED = ["string_10mb", "nested_parens_100000", "string_900kb_title", "binary_10mb"]
 
 
+@pytest.mark.slow  # about 100 `derive build` processes: a minute of CPU (CI runs -m slow)
 @pytest.mark.parametrize("name", [f.stem for f in FILES] + GENERATED)
 def test_bad_sheet_gives_one_line_exit_2_and_writes_nothing(results, name):
     path, expected, r = results[name]
@@ -424,6 +425,7 @@ def test_locating_keys_is_linear_on_long_lines(line):
     assert time.monotonic() - started < 2
 
 
+@pytest.mark.slow
 def test_deep_chain_of_assignments_never_gives_a_traceback(tmp_path):
     """190 assignments in a chain: substituting them builds an expression deeper than SymPy's
     recursion allows. Either derive copes (numeric checks) or it says so in one line."""

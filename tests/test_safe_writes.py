@@ -377,6 +377,7 @@ def _build_and_kill(sheet: Path, out: Path, **env) -> str:
      ({"DERIVE_TEST_PAUSE_AT": "ready"}, True)],
     ids=["after-4-files", "committed", "swapped", "fallback-committed"],
 )
+@pytest.mark.slow  # a real build killed at each point: about a minute in all (CI runs -m slow)
 def test_sigkill_mid_build_leaves_previous_outputs_intact(tmp_path, pause, fallback):
     v1, v2 = tmp_path / "v1.toml", tmp_path / "v2.toml"
     v1.write_text(TINY.format(version="v1"))
@@ -414,6 +415,7 @@ def test_sigkill_mid_build_leaves_previous_outputs_intact(tmp_path, pause, fallb
     assert _derive("check", str(v2), "--out", str(out)).returncode == 0
 
 
+@pytest.mark.slow
 def test_sigkill_then_build_recovers_without_check(tmp_path):
     sheet = tmp_path / "v.toml"
     sheet.write_text(TINY.format(version="v1"))

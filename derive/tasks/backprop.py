@@ -394,13 +394,13 @@ def explain_graph(
         except InputError as e:
             raise InputError(f"assignment {i} ({src!r}): {e.message}") from None
         model.append(Assignment(name, expr, src, None))
-    check_model(model)  # in order, no self-reference, every node real: as for a sheet
 
     def fail(message: str, key: str) -> InputError:
         flag = {"wrt": "--wrt", "loss": "--loss"}.get(key, "")
         return InputError(f"{flag}: {message}" if flag else message)
 
-    graph = build_graph(model)
+    graph = build_graph(model)  # a name assigned twice is refused here
+    check_model(model)  # in order, no self-reference, every node real: as for a sheet
     chosen, targets = select(graph, loss, list(wrt) if not isinstance(wrt, str) else wrt, fail)
     names = tuple(dict.fromkeys(m.group(0) for s in assignments for m in _NAME.finditer(s)))
     order = TermOrder(names)
