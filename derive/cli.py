@@ -96,7 +96,7 @@ def _sheets(paths: list[str]):
         return [load_sheet(bundled_sheet_path(), display="sheet02.toml (bundled)")]
     sheets = [load_sheet(p) for p in paths]
     seen: dict[str, str] = {}
-    for path, sheet in zip(paths, sheets):
+    for path, sheet in zip(paths, sheets, strict=True):
         if sheet.id in seen:
             raise InputError(f"two sheets have the id {sheet.id!r} (each sheet needs its own id: "
                              f"it names the output folder): {seen[sheet.id]} and {path}")
@@ -130,7 +130,7 @@ def cmd_build(args) -> int:
     sheets = _sheets(args.sheets)
     rendered = [(s, *_render(s, formats)) for s in sheets]  # everything before any write
     folders = [Path(args.out) / sheet.id for sheet in sheets]
-    for folder, (_, _, files) in zip(folders, rendered):
+    for folder, (_, _, files) in zip(folders, rendered, strict=True):
         validate_outputs(folder, files)  # refuse early (links, files in the way, read-only)
     pdfs: list[dict[str, bytes]] = [{} for _ in sheets]
     if args.pdf:
@@ -142,11 +142,11 @@ def cmd_build(args) -> int:
             for k, (_, _, files) in enumerate(rendered):
                 pdfs[k] = compile_documents(files, standalone(files)) or {}
     specs = []
-    for folder, (_, _, files), compiled in zip(folders, rendered, pdfs):
+    for folder, (_, _, files), compiled in zip(folders, rendered, pdfs, strict=True):
         sources = {pdf: pdf[: -len(".pdf")] + ".tex" for pdf in compiled}
         specs.append((folder, {**files, **compiled}, formats, sources))
     write_many(specs)  # all sheets or none
-    for folder, (sheet, results, files), compiled in zip(folders, rendered, pdfs):
+    for folder, (sheet, results, files), compiled in zip(folders, rendered, pdfs, strict=True):
         pending = [r for r in results if r.status == "pending"]
         print(f"{sheet.id}: {len(results) - len(pending)} parts solved and verified, "
               f"{len(pending)} pending; wrote {len(files)} files to {folder}")
@@ -167,7 +167,7 @@ def cmd_check(args) -> int:
             recorded_formats(folder) or FORMATS)
         results, files = _render(sheet, formats)
         drift = compare_outputs(folder, files, formats)
-        for rel, d in drift.items():
+        for d in drift.values():
             status = 1
             where = terminal_safe(str(d.path))  # a file name can hold escape sequences
             if d.reason == "differs":

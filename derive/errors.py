@@ -14,13 +14,16 @@ import unicodedata
 MAX_LINE = 200  # an error message is capped at this many characters (its file name at 100)
 
 
+_UNSAFE = ("Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn")
+
+
 def terminal_safe(text: str) -> str:
     """``text`` with every character that a terminal could act on shown as ``\\xNN`` or
     ``\\uNNNN``: control characters (C0 and C1, so no escape sequence), format characters
     (bidirectional overrides, zero-width joiners) and line/paragraph separators."""
     out = []
     for c in text:
-        if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn") and c not in "\n\t":
+        if unicodedata.category(c) in _UNSAFE and c not in "\n\t":
             out.append(f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
         else:
             out.append(c)

@@ -350,7 +350,8 @@ class _Parser:
         if mode == "text" and tok.kind != "char":
             raise MathError(f"math: {missing}")
         if tok.kind == "char" and tok.text == "'":
-            raise MathError(f"math: {missing} (a prime is not an argument: write x' or x^{{\\prime}})")
+            raise MathError(f"math: {missing} (a prime is not an argument: write x' or "
+                            "x^{\\prime})")
         self.take()
 
     def text_group(self) -> None:

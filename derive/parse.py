@@ -120,7 +120,7 @@ _FORBIDDEN = {
 }
 _BAD_ATOMS = (sp.zoo, sp.nan, sp.oo, -sp.oo)
 _ASSIGN_EQ = re.compile(r"(?<![=!<>])=(?!=)")
-_LONG_LITERAL = re.compile(r"(?<![\w.])\d[\d_]{%d,}" % MAX_LITERAL_DIGITS)
+_LONG_LITERAL = re.compile(r"(?<![\w.])\d[\d_]{" + str(MAX_LITERAL_DIGITS) + ",}")
 
 
 class NotRealError(InputError):

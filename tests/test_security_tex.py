@@ -72,7 +72,7 @@ def refused(tmp_path, capsys, sheet: str, line: int, fragment: str) -> str:
     return lines[0]
 
 
-# --- 1. math: an allowlist ----------------------------------------------------------------------
+# --- 1. math: an allowlist ------------------------------------------------------------------------
 HOSTILE_MATH = {
     # reading files into the PDF
     "input": (r"\input{/etc/passwd}", r"\input"),
@@ -163,7 +163,8 @@ def test_math_is_checked_in_every_sheet_field(field, line, tmp_path, capsys):
 
 
 def test_math_in_hints_and_class_names_is_checked(tmp_path, capsys):
-    hinted = sheet_with_text("fine").replace("of = \"E\"", "hint = '''$\\ExplSyntaxOn$'''\nof = \"E\"")
+    hinted = sheet_with_text("fine").replace(
+        "of = \"E\"", "hint = '''$\\ExplSyntaxOn$'''\nof = \"E\"")
     refused(tmp_path, capsys, hinted, 13, r"\ExplSyntaxOn")
     regions = ('[sheet]\nid = "sec"\ntitle = "S"\n\n[[exercise]]\ntitle = "R"\n'
                'model = ["y = relu(x1) - relu(x2)"]\n\n[[exercise.part]]\n'
@@ -320,7 +321,7 @@ def test_markdown_math_survives_a_math_unaware_parser(tmp_path):
         assert tag not in html, tag
 
 
-# --- control characters, SVG, terminal --------------------------------------------------------------
+# --- control characters, SVG, terminal ------------------------------------------------------------
 @pytest.mark.parametrize("field,value,line", [
     ("title", "A\\u001b[31mred", 3), ("title", "bell\\u0007", 3), ("course", "C1 \\u009b2J", 4),
     ("date", "rtl \\u202e", 4), ("title", "nul? \\u0000", 3),
@@ -384,7 +385,7 @@ def test_every_svg_is_well_formed_xml_for_hostile_text(tmp_path, capsys):
         assert "<script" not in text
 
 
-# --- 7. what a lecturer may legitimately write ------------------------------------------------------
+# --- 7. what a lecturer may legitimately write ----------------------------------------------------
 def test_greek_and_percent_in_text_escape_and_cyrillic_is_refused(tmp_path, capsys):
     tex = to_tex("Übung 3: Ψ-Netze, 50% Punkte, Σ über δ")
     assert r"\%" in tex and r"\ensuremath{\Psi}" in tex and "Übung" in tex
