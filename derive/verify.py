@@ -2,9 +2,11 @@
 
 Every equality derive prints is checked here, in this order:
 
-1. **symbolic**: ``lhs - rhs`` (activations rewritten to SymPy built-ins) reduces to 0 by
-   ``cancel``/``expand``, or by ``simplify`` within a time budget (``SIMPLIFY_SECONDS`` of wall
-   time for the whole symbolic attempt; ``simplify`` is skipped above ``SIMPLIFY_MAX_OPS``);
+1. **symbolic**: ``lhs - rhs`` (activations rewritten to SymPy built-ins) reduces to 0 on a fixed
+   ladder of exact normal forms (:func:`_symbolic_zero`): ``cancel(expand())`` with constants
+   generalized, ``cancel(expand())``, trig/hyperbolic functions rewritten to ``exp`` and
+   cancelled, and ``simplify`` below ``SIMPLIFY_MAX_OPS`` operations. Every rung is gated by the
+   size of its input, never by time, so a verdict does not depend on the machine;
 2. **numeric**: otherwise, both sides are evaluated at several random points with high
    precision (``POINTS`` points, ``DIGITS`` significant digits) and must agree to ``TOLERANCE``
    relative error.
@@ -13,9 +15,16 @@ derive works over the reals: a point counts only where both sides are real numbe
 values are never compared), and a symbolic verdict stands only when the sides are real at some
 point (:func:`real_somewhere`): ``sqrt(-1 - x**2) = sqrt(-1 - x**2)`` is identical, never verified.
 
-A verdict records which method ran, so that sheets can say how each line was checked; when the
-symbolic attempt ran out of time the label says so: ``numeric (simplify timed out after 2 s;
-6 random points, 40 digits)``. A failed check is never silently accepted: callers raise
+A verdict records which method ran, so that sheets can say how each line was checked.
+Wall-clock limits only stop runaway work: the symbolic attempt has ``SYMBOLIC_GUARD_SECONDS``
+(120 s), and when that fires the build fails with a one-line "gave up" error, never a verdict of
+another kind; one value at one point has ``POINT_SECONDS`` (a point that needs it is skipped,
+which changes no label: see :func:`numeric_equal`). ``DERIVE_CLOCK_SCALE`` scales all of them
+(:func:`clock_scale`), so that a test can show the outputs do not depend on them. (Test runs may
+set the soft budget ``SIMPLIFY_SECONDS``; then a label can say ``numeric (simplify timed out
+after 0.1 s; ...)``. Builds never do.)
+
+A failed check is never silently accepted: callers raise
 :class:`~derive.errors.VerificationFailure`.
 
 :func:`cpu_budget` bounds a whole computation (a build) by CPU seconds, so that a pathological
@@ -24,11 +33,13 @@ sheet ends with a clear error instead of running for hours.
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import signal
 import sys
 import threading
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -36,16 +47,26 @@ import mpmath
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from derive import numeric
+from derive import numeric, trees
 from derive.errors import InputError
 from derive.functions import to_elementary
 
 POINTS = 6
 DIGITS = 40
 TOLERANCE = sp.Float(10) ** -25
-SIMPLIFY_SECONDS = 10.0  # generous: a verdict must not depend on how busy the machine is
-SIMPLIFY_MAX_OPS = 300
+# The symbolic attempt is a fixed ladder of exact normal forms, each gated by the size of its
+# input (never by time), so that which lines are proven symbolically is the same on every machine:
+EXPAND_MAX_TERMS = 3_000  # (a), (b): cancel(expand()) only up to this many terms (an estimate;
+# the sheets' largest proven line has 864, about 0.3 s; 5,000 terms take about 10 s)
+REWRITE_MAX_NODES = 1_500  # (c): the exp rewrite of trig/hyperbolic functions, tree nodes at most
+SIMPLIFY_MAX_OPS = 300  # (d): the heuristic sympy.simplify only up to this many operations
+# Wall-clock limits only stop runaway work; scaled by DERIVE_CLOCK_SCALE (see clock_scale):
+SYMBOLIC_GUARD_SECONDS = 120.0  # the whole symbolic attempt; firing fails the build loudly
 POINT_SECONDS = 5.0  # one side at one point; evalf can chase digits for minutes near cancellation
+# A soft time budget for the symbolic attempt, for test runs only (property tests set 0.1 s to
+# stay fast): when it runs out the line is checked numerically and its label says so. None (the
+# default, and what every build uses) means the deterministic ladder alone decides.
+SIMPLIFY_SECONDS: float | None = None
 
 
 @dataclass(frozen=True)
@@ -65,13 +86,31 @@ class _Timeout(BaseException):
     swallow it (and the alarm repeats every 0.1 s until it gets through)."""
 
 
+def clock_scale() -> float:
+    """The factor ``DERIVE_CLOCK_SCALE`` (default 1) applied to every wall-clock limit
+    (:func:`_time_limit`: the symbolic guard, the per-point limits, the model check's). Outputs
+    must not depend on it: ``DERIVE_CLOCK_SCALE=0.1 derive check`` shows that they do not."""
+    raw = os.environ.get("DERIVE_CLOCK_SCALE", "")
+    if not raw.strip():
+        return 1.0
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise InputError(f"DERIVE_CLOCK_SCALE must be a positive number, not {raw!r}")
+    return value
+
+
 @contextmanager
 def _time_limit(seconds: float):
-    """Raise _Timeout after ``seconds`` of wall time (only in the main thread; elsewhere no limit
-    is set). An alarm that was already pending is restored afterwards."""
+    """Raise _Timeout after ``seconds`` of wall time, times :func:`clock_scale` (only in the main
+    thread; elsewhere no limit is set). An alarm that was already pending is restored
+    afterwards."""
     if threading.current_thread() is not threading.main_thread() or seconds <= 0:
         yield
         return
+    seconds = max(seconds * clock_scale(), 1e-6)
 
     armed = [True]
 
@@ -111,25 +150,102 @@ def _quiet_when_unraisable():
 
 
 TIMED_OUT = "timed out"
+RUNAWAY = "runaway"
+
+# trig and hyperbolic functions: rung (c) rewrites them to exp, where cancel sees them as rational
+# functions of exponentials (tanh = sinh/cosh: 15 ms, where simplify spends 0.5-0.8 s in futrig)
+_TO_EXP = (sp.sin, sp.cos, sp.tan, sp.cot, sp.sec, sp.csc,
+           sp.sinh, sp.cosh, sp.tanh, sp.coth, sp.sech, sp.csch)
+RUNGS = ("constants", "cancel", "exp", "simplify")  # the ladder, in order (see _symbolic_zero)
 
 
-def _symbolic_zero(diff: sp.Expr, budget: float) -> bool | str | None:
-    """True if ``diff`` is provably 0; ``TIMED_OUT`` when the budget ran out; else None."""
+def _symbolic_zero(diff: sp.Expr, budget: float | None = None,
+                   guard: float | None = None) -> bool | str | None:
+    """True if ``diff`` is provably 0; None when no rung of the ladder proves it (the caller
+    checks numerically). The ladder, each rung exact and gated by the size of its input:
+
+    (a) ``cancel(expand())`` of ``diff`` with its constants generalized to symbols;
+    (b) ``cancel(expand())`` of ``diff``;
+    (c) trig and hyperbolic functions rewritten to ``exp``, then ``cancel(together())``;
+    (d) ``sympy.simplify``, only up to ``SIMPLIFY_MAX_OPS`` operations.
+
+    Rungs (a) and (b) run when expand yields at most ``EXPAND_MAX_TERMS`` terms (an estimate
+    from the tree, :func:`expanded_terms`), (c) when the rewritten form has at most
+    ``REWRITE_MAX_NODES`` nodes. Which rung proves it is recorded in :data:`PROVED_BY`.
+
+    ``guard`` (default ``SYMBOLIC_GUARD_SECONDS``) is wall time against runaway work: past it,
+    ``RUNAWAY`` is returned and the caller fails loudly. ``budget`` (default
+    ``SIMPLIFY_SECONDS``, None in builds) is the test-only soft budget: past it, ``TIMED_OUT``."""
+    budget = SIMPLIFY_SECONDS if budget is None else budget
+    guard = SYMBOLIC_GUARD_SECONDS if guard is None else guard
+    soft = budget is not None and 0 < budget < guard  # which alarm fires is known by the limit
     try:
-        with _time_limit(budget):
-            general = _generalize_constants(diff)
-            if general is not diff and sp.cancel(sp.expand(general)) == 0:
-                return True
-            if sp.cancel(sp.expand(diff)) == 0:
-                return True
-            if sp.count_ops(diff) <= SIMPLIFY_MAX_OPS and sp.simplify(diff) == 0:
-                return True
+        with _time_limit(budget if soft else guard):
+            for rung in RUNGS:
+                if _rung(rung, diff):
+                    PROVED_BY[rung] += 1
+                    return True
     except _Timeout:
-        return TIMED_OUT
-    except (RecursionError, TypeError, ValueError, NotImplementedError, ArithmeticError,
-            MemoryError):
-        return None
+        return TIMED_OUT if soft else RUNAWAY
     return None
+
+
+PROVED_BY: Counter = Counter()  # lines proven per rung, for benchmarks and tests
+
+
+def _rung(rung: str, diff: sp.Expr) -> bool:
+    """Whether rung ``rung`` of the ladder (see :func:`_symbolic_zero`) proves ``diff`` == 0;
+    False when its size gate keeps it from running, or SymPy gives up on it."""
+    try:
+        if rung == "constants":
+            general = _generalize_constants(diff)
+            return general is not diff and expanded_terms(general) <= EXPAND_MAX_TERMS \
+                and sp.cancel(sp.expand(general)) == 0
+        if rung == "cancel":
+            return expanded_terms(diff) <= EXPAND_MAX_TERMS and sp.cancel(sp.expand(diff)) == 0
+        if rung == "exp":
+            if not diff.has(*_TO_EXP) or not trees.size_at_most(diff, REWRITE_MAX_NODES):
+                return False
+            rewritten = diff.rewrite(list(_TO_EXP), sp.exp)
+            return trees.size_at_most(rewritten, REWRITE_MAX_NODES) \
+                and sp.cancel(sp.together(rewritten)) == 0
+        return sp.count_ops(diff) <= SIMPLIFY_MAX_OPS and sp.simplify(diff) == 0
+    except (RecursionError, TypeError, ValueError, NotImplementedError, ArithmeticError,
+            MemoryError, sp.PolynomialError):
+        return False
+
+
+def expanded_terms(expr: sp.Expr, cap: int = 10**9) -> int:
+    """An upper bound for the number of terms of ``expand(expr)`` at any node of it (the most
+    any intermediate step of expand can produce), computed from the tree without expanding:
+    a sum has the terms of its summands, a product their product, ``u**n`` (integer ``n``, also
+    negative: expand multiplies out denominators) the monomials of degree ``|n|`` in the terms
+    of ``u``. Deterministic, cheap (each distinct subexpression once), capped at ``cap``."""
+    worst = [1]
+
+    def leaf(node):
+        return 1
+
+    def combine(node, args):
+        if node.is_Add:
+            n = sum(args)
+        elif node.is_Mul:
+            n = 1
+            for a in args:
+                n = min(n * a, cap)
+        elif node.is_Pow and node.exp.is_Integer and args[0] > 1:
+            k, e = args[0], min(abs(int(node.exp)), cap)
+            n = math.comb(e + k - 1, k - 1) if min(e, k) < 64 else cap
+        elif node.is_Pow:
+            n = args[0]
+        else:  # a function: expand works inside (exp of a sum becomes a product), one term
+            n = 1
+        n = min(n, cap)
+        worst[0] = max(worst[0], n)
+        return n
+
+    trees.bottom_up(expr, {}, leaf, combine)
+    return min(worst[0], cap)
 
 
 def _generalize_constants(expr: sp.Expr) -> sp.Expr:
@@ -257,6 +373,7 @@ def _value(expr: sp.Expr, subs: dict) -> sp.Expr | None:
         with _time_limit(POINT_SECONDS):
             v = sp.N(expr.xreplace(subs), DIGITS)
     except _Timeout:
+        POINT_RUNS["timeouts"] += 1
         return None  # evalf chasing digits of a near-cancellation: take another point
     except (ValueError, TypeError, ArithmeticError, MemoryError, RecursionError):
         return None  # e.g. exp(exp(cosh(tan(b)))) near a pole of tan: too large to represent
@@ -281,6 +398,7 @@ def _in_domain(guards: list[tuple[sp.Expr, bool]], subs: dict) -> bool:
                     continue
                 v = sp.N(arg.xreplace(subs), 15)
         except _Timeout:
+            POINT_RUNS["timeouts"] += 1
             return False
         except (ValueError, TypeError, ArithmeticError, MemoryError, RecursionError):
             return False
@@ -300,7 +418,13 @@ def numeric_equal(lhs: sp.Expr, rhs: sp.Expr, *, points: int = POINTS, seed: int
     :func:`derive.numeric.kinks`) are skipped too: derivatives there are conventions (derive's
     H(0) = 0, SymPy's 1/2). Complex values are never compared: sides with no real point are not
     equal. False when the sides differ anywhere, or when too few points were found.
+
+    A point whose evaluation runs past ``POINT_SECONDS`` (wall time, a runaway guard) is skipped
+    like an undefined one; :data:`POINT_RUNS` counts such points and disagreements of the last
+    call, so that :func:`check_equal` can tell "too few points because of the clock" (a loud
+    error) from a real difference. The labels never depend on it.
     """
+    POINT_RUNS.clear()
     free = _free(sp.Tuple(lhs, rhs))
     guards = _domain_guards(lhs) + _domain_guards(rhs)
     edges = list(dict.fromkeys(numeric.kinks(lhs) + numeric.kinks(rhs)))
@@ -308,6 +432,9 @@ def numeric_equal(lhs: sp.Expr, rhs: sp.Expr, *, points: int = POINTS, seed: int
     if result is None and edges:  # every point on a kink: an argument that is 0 on a whole
         result = _compare(lhs, rhs, free, points, seed, guards, [])  # region, relu(-|x|)
     return bool(result)
+
+
+POINT_RUNS: Counter = Counter()  # of the last numeric_equal: points timed out, disagreements
 
 
 _UNDECIDABLE = (sp.Sum, sp.Product, sp.Derivative, sp.Subs, sp.Integral, sp.Indexed,
@@ -376,6 +503,7 @@ def _compare(lhs, rhs, free, points: int, seed: int, guards, edges) -> bool | No
                         checked += 1  # derive.numeric); otherwise sympy.N decides at this point
                         continue
             except _Timeout:
+                POINT_RUNS["timeouts"] += 1
                 continue  # a value that needs huge precision (cos(exp(10^6))): another point
             a, b = _value(lhs, subs), _value(rhs, subs)
             if a is None or b is None or not (a.is_extended_real and b.is_extended_real):
@@ -383,6 +511,7 @@ def _compare(lhs, rhs, free, points: int, seed: int, guards, edges) -> bool | No
             try:
                 size = max(abs(a), abs(b), sp.Integer(1))
                 if abs(a - b) > TOLERANCE * size:
+                    POINT_RUNS["disagreed"] += 1
                     return False
             except TypeError:  # not comparable after all
                 continue
@@ -392,12 +521,16 @@ def _compare(lhs, rhs, free, points: int, seed: int, guards, edges) -> bool | No
     return None if checked == 0 else checked == points
 
 
-def check_equal(lhs: sp.Expr, rhs: sp.Expr, *, budget: float | None = None) -> Verdict:
-    """Check ``lhs == rhs``; symbolic where cheap, numeric at random points otherwise.
+def check_equal(lhs: sp.Expr, rhs: sp.Expr, *, budget: float | None = None,
+                guard: float | None = None) -> Verdict:
+    """Check ``lhs == rhs``; symbolic where the ladder proves it, numeric at random points
+    otherwise (see :func:`_symbolic_zero`). The verdict does not depend on time.
 
-    ``budget``: seconds for the symbolic attempt (default ``SIMPLIFY_SECONDS``, read at call time).
+    ``guard``: wall-clock seconds against a runaway symbolic attempt (default
+    ``SYMBOLIC_GUARD_SECONDS``, read at call time); when it fires, :class:`InputError` is raised
+    ("gave up: ..."), never a verdict of another kind. ``budget``: the test-only soft budget
+    (default ``SIMPLIFY_SECONDS``; see there).
     """
-    budget = SIMPLIFY_SECONDS if budget is None else budget
     lhs, rhs = sp.sympify(lhs), sp.sympify(rhs)
     if lhs == rhs:
         return _real_or_failed(lhs, rhs, Verdict(True, "symbolic", "identical"))
@@ -405,15 +538,31 @@ def check_equal(lhs: sp.Expr, rhs: sp.Expr, *, budget: float | None = None) -> V
         diff = to_elementary(lhs - rhs)
     except (TypeError, ValueError, NotImplementedError, RecursionError):
         diff = None  # SymPy cannot rewrite it (e.g. a Piecewise it cannot order): numeric only
-    symbolic = _symbolic_zero(diff, budget) if diff is not None else None
+    symbolic = _symbolic_zero(diff, budget, guard) if diff is not None else None
+    if symbolic == RUNAWAY:
+        limit = (SYMBOLIC_GUARD_SECONDS if guard is None else guard) * clock_scale()
+        raise InputError(f"gave up: the symbolic check of {_short(lhs)} = {_short(rhs)} ran for "
+                         f"more than {limit:g} s of wall time (a guard against runaway work, "
+                         "not a verdict; the machine may be overloaded)")
     if symbolic is True:
         return _real_or_failed(lhs, rhs, Verdict(True, "symbolic", "simplifies to 0"))
     how = f"{POINTS} random points, {DIGITS} digits"
     if symbolic == TIMED_OUT:
-        how = f"simplify timed out after {budget:g} s; {how}"
+        how = f"simplify timed out after {SIMPLIFY_SECONDS if budget is None else budget:g} s; " \
+              f"{how}"
     if numeric_equal(lhs, rhs):
         return Verdict(True, "numeric", how)
+    if POINT_RUNS["timeouts"] and not POINT_RUNS["disagreed"]:  # too few points, for the clock
+        raise InputError(f"gave up: the numeric check of {_short(lhs)} = {_short(rhs)} found too "
+                         f"few points: {POINT_RUNS['timeouts']} took more than "
+                         f"{POINT_SECONDS * clock_scale():g} s of wall time each (a guard "
+                         "against runaway work, not a verdict; the machine may be overloaded)")
     return Verdict(False, "failed", f"{sp.sstr(lhs)} != {sp.sstr(rhs)}")
+
+
+def _short(expr: sp.Expr, limit: int = 60) -> str:
+    text = sp.sstr(expr)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _real_or_failed(lhs: sp.Expr, rhs: sp.Expr, verdict: Verdict) -> Verdict:

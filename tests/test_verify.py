@@ -59,22 +59,80 @@ def test_tiny_difference_is_caught_numerically():
 
 
 def test_numeric_label_says_points_and_digits(monkeypatch):
-    monkeypatch.setattr(verify, "_symbolic_zero", lambda diff, budget: None)
+    monkeypatch.setattr(verify, "_symbolic_zero", lambda *args: None)
     v = check_equal(sp.tanh(x), sp.sinh(x) / sp.cosh(x))
     assert v.ok and v.method == "numeric"
     assert v.label == f"numeric ({verify.POINTS} random points, {verify.DIGITS} digits)"
 
 
-def test_simplify_timeout_falls_back_to_numeric_and_says_so():
-    """An equality that needs more than the budget: the verdict is numeric, and its label says
-    that simplify timed out."""
+def test_a_large_equality_goes_to_numeric_by_its_size_not_by_the_clock():
+    """cancel(expand()) of this would take about 35 s: the size gates (EXPAND_MAX_TERMS,
+    REWRITE_MAX_NODES, SIMPLIFY_MAX_OPS) send it to the numeric check at once, with the plain
+    label, on every machine."""
     big = sp.expand((x + y + w + 1) ** 30)
     lhs = (x + y + w + 1) ** 30 * (sp.sin(x) ** 2 + sp.cos(x) ** 2)
+    assert verify.expanded_terms(lhs - big) > verify.EXPAND_MAX_TERMS
     started = time.monotonic()
-    v = check_equal(lhs, big, budget=0.05)
+    v = check_equal(lhs, big)
     assert time.monotonic() - started < 30
+    assert v.ok and v.label == f"numeric ({verify.POINTS} random points, {verify.DIGITS} digits)"
+
+
+def test_the_soft_budget_of_test_runs_still_falls_back_to_numeric_and_says_so():
+    """Only test runs set SIMPLIFY_SECONDS (the property tests, to stay fast): the line is then
+    checked numerically, and its label says that simplify timed out."""
+    lhs = (x + y + w + 1) ** 8 * (sp.sin(x) ** 2 + sp.cos(x) ** 2)
+    v = check_equal(lhs, sp.expand((x + y + w + 1) ** 8), budget=1e-3)
     assert v.ok and v.method == "numeric"
-    assert v.label.startswith("numeric (simplify timed out after 0.05 s; ")
+    assert v.label.startswith("numeric (simplify timed out after 0.001 s; ")
+
+
+def test_the_runaway_guard_fails_loudly_instead_of_changing_the_label(monkeypatch):
+    def runaway(rung, diff):
+        while True:
+            time.sleep(0.01)
+
+    monkeypatch.setattr(verify, "_rung", runaway)
+    started = time.monotonic()
+    with pytest.raises(InputError, match=r"gave up: the symbolic check of tanh\(x\) = "
+                                         r"sinh\(x\)/cosh\(x\) ran for more than 0.05 s"):
+        check_equal(sp.tanh(x), sp.sinh(x) / sp.cosh(x), guard=0.05)
+    assert time.monotonic() - started < 10
+    monkeypatch.setenv("DERIVE_CLOCK_SCALE", "0.5")  # the message gives the scaled limit
+    with pytest.raises(InputError, match="more than 0.025 s of wall time"):
+        check_equal(sp.tanh(x), sp.sinh(x) / sp.cosh(x), guard=0.05)
+
+
+def test_points_lost_to_the_clock_fail_loudly_not_as_a_verdict(monkeypatch):
+    """A point that runs past POINT_SECONDS is skipped; when too few points are left for that
+    reason, the check gives up with a one-line error instead of reporting a failed step."""
+    monkeypatch.setattr(verify.numeric, "agree", lambda *a: False)
+
+    def slow_value(expr, subs):
+        verify.POINT_RUNS["timeouts"] += 1
+        return None
+
+    monkeypatch.setattr(verify, "_value", slow_value)
+    monkeypatch.setattr(verify, "_symbolic_zero", lambda *args: None)
+    with pytest.raises(InputError, match=r"gave up: the numeric check of .* found too few "
+                                         r"points: \d+ took more than 5 s"):
+        check_equal(sp.tanh(x), sp.sinh(x) / sp.cosh(x))
+
+
+def test_clock_scale_from_the_environment(monkeypatch):
+    monkeypatch.delenv("DERIVE_CLOCK_SCALE", raising=False)
+    assert verify.clock_scale() == 1
+    monkeypatch.setenv("DERIVE_CLOCK_SCALE", "0.1")
+    assert verify.clock_scale() == 0.1
+    started = time.monotonic()
+    with pytest.raises(verify._Timeout), verify._time_limit(5):  # 0.5 s
+        while True:
+            time.sleep(0.01)
+    assert time.monotonic() - started < 3
+    for bad in ("0", "-1", "fast", "inf", "nan"):
+        monkeypatch.setenv("DERIVE_CLOCK_SCALE", bad)
+        with pytest.raises(InputError, match="DERIVE_CLOCK_SCALE must be a positive number"):
+            verify.clock_scale()
 
 
 def test_timeout_is_not_swallowed_by_except_exception():
