@@ -1,8 +1,10 @@
 """What verification costs per derivative, with and without the fast numeric path.
 
 Run: ``.venv/bin/python benchmarks/bench_verify.py`` (``--quick`` for 40 expressions,
-``--n N`` for N, ``--budget S`` for the symbolic budget per line, default 0.1 s as in the
-property runs; a sheet build uses 10 s).
+``--n N`` for N, ``--budget S`` for the test-only soft symbolic budget per line, 0.1 s in the
+property runs; the default, as in a build, is none: the deterministic ladder of
+:func:`derive.verify._symbolic_zero` alone decides). The last line counts the lines each rung
+of the ladder proved.
 
 The expressions are the property tests' random expressions (depth <= 6, every function the parser
 knows), drawn with a fixed seed. Each is differentiated with respect to one variable (derive's
@@ -86,11 +88,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--n", type=int, default=200)
-    ap.add_argument("--budget", type=float, default=0.1)
+    ap.add_argument("--budget", type=float, default=None)
     args = ap.parse_args()
     verify.SIMPLIFY_SECONDS = args.budget
     cases = expressions(40 if args.quick else args.n)
-    print(f"{len(cases)} random expressions, symbolic budget {args.budget:g} s per line\n")
+    budget = "none (size gates only)" if args.budget is None else f"{args.budget:g} s per line"
+    print(f"{len(cases)} random expressions, soft symbolic budget {budget}\n")
     print(f"{'numeric points':<16}{'exprs':>6}{'lines':>7}{'symb.':>7}{'num.':>6}{'total s':>9}"
           f"{'mean':>8}{'median':>8}{'p95':>8}{'max':>8}   skipped")
     for label, patches in (
@@ -112,6 +115,7 @@ def main() -> None:
               f"{statistics.median(times):>8.3f}{q:>8.3f}{max(times):>8.2f}   "
               f"{methods['constants']} constants, "
               f"{methods['nowhere real']} nowhere real")
+    print("\nproved by rung (both rows):", dict(verify.PROVED_BY))
 
 
 if __name__ == "__main__":
