@@ -59,7 +59,7 @@ TOLERANCE = sp.Float(10) ** -25
 EXPAND_MAX_TERMS = 3_000  # (a), (b): cancel(expand()) only up to this many terms (an estimate;
 # the sheets' largest proven line has 864, about 0.3 s; 5,000 terms take about 10 s)
 REWRITE_MAX_NODES = 1_500  # (c): the exp rewrite of trig/hyperbolic functions, tree nodes at most
-SIMPLIFY_MAX_OPS = 300  # (d): the heuristic sympy.simplify only up to this many operations
+SIMPLIFY_MAX_OPS = 60  # (d): the heuristic sympy.simplify only up to this many operations
 # Wall-clock limits only stop runaway work; scaled by DERIVE_CLOCK_SCALE (see clock_scale):
 SYMBOLIC_GUARD_SECONDS = 120.0  # the whole symbolic attempt; firing fails the build loudly
 POINT_SECONDS = 5.0  # one side at one point; evalf can chase digits for minutes near cancellation
