@@ -14,7 +14,14 @@ import unicodedata
 MAX_LINE = 200  # an error message is capped at this many characters (its file name at 100)
 
 
-_UNSAFE = ("Cc", "Cf", "Zl", "Zp", "Co", "Cs", "Cn")
+CONTROL = ("Cc", "Cf", "Zl", "Zp", "Cs")  # control, format, separators, surrogates
+_UNSAFE = (*CONTROL, "Co", "Cn")  # for a terminal, private-use and unassigned too
+
+
+def is_control(c: str) -> bool:
+    """A character no sheet string may hold: anything but newline and tab among :data:`CONTROL`
+    (it would reach SVG, where XML forbids it, LaTeX and terminals)."""
+    return c not in "\n\t" and unicodedata.category(c) in CONTROL
 
 
 def terminal_safe(text: str) -> str:

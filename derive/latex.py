@@ -647,7 +647,7 @@ _TEX_SPECIAL = {
 }
 
 
-_UNICODE_MATH = {
+UNICODE_MATH = {
     "δ": r"\delta", "Δ": r"\Delta", "σ": r"\sigma", "ρ": r"\rho", "α": r"\alpha", "β": r"\beta",
     "γ": r"\gamma", "η": r"\eta", "θ": r"\theta", "λ": r"\lambda", "μ": r"\mu", "π": r"\pi",
     "τ": r"\tau", "φ": r"\varphi", "ω": r"\omega", "ε": r"\varepsilon", "∂": r"\partial",
@@ -689,7 +689,7 @@ _TYPESET = frozenset(
 
 def typesettable(c: str) -> bool:
     """True when pdflatex prints ``c`` in running text (escaped by :func:`escape_tex`)."""
-    return (" " <= c <= "~" or c in "\n\t" or c in _UNICODE_MATH or c in _UNICODE_TEXT
+    return (" " <= c <= "~" or c in "\n\t" or c in UNICODE_MATH or c in _UNICODE_TEXT
             or c in _GREEK or ord(c) in _TYPESET)
 
 
@@ -711,8 +711,8 @@ def escape_tex(text: str) -> str:
     for c in text:
         if c in _TEX_SPECIAL:
             out.append(_TEX_SPECIAL[c])
-        elif c in _UNICODE_MATH:
-            out.append(r"\ensuremath{" + _UNICODE_MATH[c] + "}")
+        elif c in UNICODE_MATH:
+            out.append(r"\ensuremath{" + UNICODE_MATH[c] + "}")
         elif c in _UNICODE_TEXT:
             out.append(_UNICODE_TEXT[c])
         elif c in _GREEK:

@@ -26,6 +26,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from derive.errors import InputError
+from derive.latex import UNICODE_MATH
 
 
 @dataclass(frozen=True)
@@ -138,13 +139,6 @@ DELIMITER_CHARS = set("()[]|/.<>")
 # macro such as \sec or \ne expands to several and breaks x^\sec (write x^{\sec})
 BARE_ARGUMENTS = frozenset("infty partial nabla ell prime pm mp times cdot ast star circ bullet "
                            "to in le ge leq geq approx equiv sim cup cap".split())
-_UNICODE_HINTS = {
-    "α": r"\alpha", "β": r"\beta", "γ": r"\gamma", "δ": r"\delta", "ε": r"\varepsilon",
-    "η": r"\eta", "θ": r"\theta", "λ": r"\lambda", "μ": r"\mu", "π": r"\pi", "ρ": r"\rho",
-    "σ": r"\sigma", "τ": r"\tau", "φ": r"\varphi", "ω": r"\omega", "Σ": r"\Sigma",
-    "∂": r"\partial", "∑": r"\sum", "≤": r"\le", "≥": r"\ge", "≠": r"\neq", "→": r"\to",
-    "×": r"\times", "·": r"\cdot", "∞": r"\infty", "−": "-", "∇": r"\nabla", "∈": r"\in",
-}
 
 
 class MathError(InputError):
@@ -203,7 +197,7 @@ def _tokens(math: str) -> list[_Token]:
         elif MATH_CHARS.match(c):
             out.append(_Token("char", c, i))
         else:
-            hint = _UNICODE_HINTS.get(c)
+            hint = UNICODE_MATH.get(c)
             name = unicodedata.name(c, "unnamed character")
             out.append(_Token("bad", f"math may contain only ASCII characters, not {_shown(c)} "
                               f"(U+{ord(c):04X} {name})" + (f"; write {hint}" if hint else ""),

@@ -35,12 +35,11 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from derive.errors import InputError
+from derive.errors import InputError, is_control
 from derive.latex import NOTATION_CHOICES
 from derive.markup import check_markup
 from derive.parse import parse_assignment
@@ -379,7 +378,7 @@ class _Loader:
             for k, item in enumerate(value):
                 self.refuse_control_characters(item, (*path, k))
         elif isinstance(value, str):
-            bad = next((c for c in value if _is_control(c)), None)
+            bad = next((c for c in value if is_control(c)), None)
             if bad is not None:
                 raise self.err(f"control character U+{ord(bad):04X} in a string (only newlines "
                                "and tabs are allowed)", path)
@@ -514,10 +513,6 @@ class _Loader:
             param_lines={k: self.where.get((*path, k), self.where.get(path)) for k in params},
             line=self.where.get(path),
         )
-
-
-def _is_control(c: str) -> bool:
-    return c not in "\n\t" and unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp", "Cs")
 
 
 def _default_label(j: int) -> str:
