@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python benchmarks/bench_backprop.py`` (add ``--quick`` for a short table).
 
 Columns: depth and width of the MLP, the number of edges of its computation graph, the seconds
-for the derivation (:func:`derive.backprop.backward`: every δ and gradient, one local derivative
+for the derivation (:func:`derive.maths.backprop.backward`: every δ and gradient, one local derivative
 per edge), milliseconds per edge, the seconds for the whole solution
 (:func:`derive.tasks.backprop.solve`: the derivation again, the lines, closed forms where small,
 symbolic ``sympy.diff`` truths for the targets whose substituted loss stays under
@@ -20,10 +20,10 @@ import time
 
 import sympy as sp
 
-from derive.backprop import backward, numeric_checks
-from derive.functions import symbol
-from derive.graph import build_graph
-from derive.latex import TermOrder
+from derive.maths.backprop import backward, numeric_checks
+from derive.maths.functions import symbol
+from derive.maths.graph import build_graph
+from derive.render.notation import TermOrder
 from derive.tasks import Assignment
 from derive.tasks.backprop import solve
 

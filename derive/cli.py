@@ -62,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        from derive.verify import cpu_budget  # a pathological sheet ends, with exit 2
+        from derive.verify.equality import cpu_budget  # a pathological sheet ends, with exit 2
 
         with cpu_budget(what=f"derive {args.command}"):
             return COMMANDS[args.command](args)
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
 # --- helpers -------------------------------------------------------------------------------------
 def _sheets(paths: list[str]):
     """The sheets of one command; two with the same id (one folder) are refused."""
-    from derive.sheet import bundled_sheet_path, load_sheet
+    from derive.sheet.load import bundled_sheet_path, load_sheet
 
     if not paths:
         return [load_sheet(bundled_sheet_path(), display="sheet02.toml (bundled)")]
@@ -105,7 +105,7 @@ def _sheets(paths: list[str]):
 
 
 def _formats(text: str) -> tuple[str, ...]:
-    from derive.render import FORMATS
+    from derive.render.view import FORMATS
 
     chosen = tuple(f.strip() for f in text.split(",") if f.strip())
     bad = [f for f in chosen if f not in FORMATS]
@@ -115,8 +115,8 @@ def _formats(text: str) -> tuple[str, ...]:
 
 
 def _render(sheet, formats):
-    from derive.build import solve_sheet
-    from derive.render import render_all
+    from derive.pipeline import solve_sheet
+    from derive.render.view import render_all
 
     results = solve_sheet(sheet)
     return results, render_all(sheet, results, formats)
@@ -124,7 +124,7 @@ def _render(sheet, formats):
 
 # --- commands ------------------------------------------------------------------------------------
 def cmd_build(args) -> int:
-    from derive.output import validate_outputs, write_many
+    from derive.io.output import validate_outputs, write_many
 
     formats = _formats(args.format)
     sheets = _sheets(args.sheets)
@@ -134,7 +134,7 @@ def cmd_build(args) -> int:
         validate_outputs(folder, files)  # refuse early (links, files in the way, read-only)
     pdfs: list[dict[str, bytes]] = [{} for _ in sheets]
     if args.pdf:
-        from derive.pdf import NO_TEX, compile_documents, standalone, tex_available
+        from derive.io.pdf import NO_TEX, compile_documents, standalone, tex_available
 
         if not tex_available():
             print(NO_TEX, file=sys.stderr)
@@ -157,8 +157,8 @@ def cmd_build(args) -> int:
 
 def cmd_check(args) -> int:
     from derive.errors import terminal_safe
-    from derive.output import compare_outputs, recorded_formats
-    from derive.render import FORMATS
+    from derive.io.output import compare_outputs, recorded_formats
+    from derive.render.view import FORMATS
 
     status = 0
     for sheet in _sheets(args.sheets):

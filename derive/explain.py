@@ -13,12 +13,12 @@ import re
 
 import sympy as sp
 
-from derive.build import verify_solution
+from derive.pipeline import verify_solution
 from derive.errors import InputError
-from derive.latex import SheetStrPrinter, TermOrder, latex, sympy_str
-from derive.markup import to_math
-from derive.model import Align, Solution, Table, Text
-from derive.parse import parse_expr
+from derive.render.notation import SheetStrPrinter, TermOrder, latex, sympy_str
+from derive.render.markup import to_math
+from derive.steps import Align, Solution, Table, Text
+from derive.sheet.parse import parse_expr
 
 
 def _names(texts: list[str]) -> tuple[str, ...]:

@@ -9,7 +9,7 @@ import sympy as sp
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from derive.backprop import (
+from derive.maths.backprop import (
     SYMBOLIC_LIMIT,
     backward,
     closed_forms,
@@ -17,16 +17,16 @@ from derive.backprop import (
     select,
     sheet_form,
 )
-from derive.build import verify_solution
-from derive.calculus import Local
+from derive.pipeline import verify_solution
+from derive.maths.calculus import Local
 from derive.errors import InputError, VerificationFailure
-from derive.functions import relu, sigmoid, softplus, symbol
-from derive.graph import Graph, build_graph
-from derive.latex import TermOrder
-from derive.parse import parse_assignment
+from derive.maths.functions import relu, sigmoid, softplus, symbol
+from derive.maths.graph import Graph, build_graph
+from derive.render.notation import TermOrder
+from derive.sheet.parse import parse_assignment
 from derive.tasks import Assignment
 from derive.tasks.backprop import solve
-from derive.verify import check_equal, numeric_equal
+from derive.verify.equality import check_equal, numeric_equal
 
 EX3 = [
     "z3 = x1*w13 + x2*w23", "a3 = tanh(z3)", "z4 = x1*w14 + x2*w24", "a4 = tanh(z4)",
@@ -281,7 +281,7 @@ def test_numeric_checks_catch_a_wrong_delta():
 
 
 def test_a_wrong_local_derivative_fails_verification(monkeypatch):
-    import derive.backprop as engine
+    import derive.maths.backprop as engine
 
     real = engine.local_derivative
 

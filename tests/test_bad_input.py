@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from derive.errors import InputError
-from derive.parse import parse_assignment, parse_expr
+from derive.sheet.parse import parse_assignment, parse_expr
 
 CORPUS = Path(__file__).parent / "bad_sheets"
 FILES = sorted(CORPUS.glob("*.toml"))
@@ -216,7 +216,7 @@ def test_hostile_expression_is_an_input_error(text, tmp_path, monkeypatch):
 
 AUDIT_SCRIPT = r'''
 import json, sys
-from derive.parse import parse_assignment, parse_expr
+from derive.sheet.parse import parse_assignment, parse_expr
 from derive.errors import InputError
 cases = json.loads(sys.stdin.read())
 parse_expr("exp(x) + sigmoid(w*x + b) + Sum(w[i]*x[i, k], (i, 1, d))")  # warm every import
@@ -418,7 +418,7 @@ def test_time_limit_must_be_a_number(tmp_path):
     "a = [" + "'x', " * 40_000 + "]",
 ])
 def test_locating_keys_is_linear_on_long_lines(line):
-    from derive.sheet import locate
+    from derive.sheet.load import locate
 
     started = time.monotonic()
     locate(line + "\n")

@@ -7,13 +7,13 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from derive import calculus
-from derive.build import verify_solution
-from derive.calculus import ELEMENTARY, derivation, differentiate, local_derivative
+from derive.maths import calculus
+from derive.pipeline import verify_solution
+from derive.maths.calculus import ELEMENTARY, derivation, differentiate, local_derivative
 from derive.errors import VerificationFailure
-from derive.functions import leaky_relu, relu, sigmoid, softplus, symbol
-from derive.latex import TermOrder
-from derive.model import Align, Line, Solution
+from derive.maths.functions import leaky_relu, relu, sigmoid, softplus, symbol
+from derive.render.notation import TermOrder
+from derive.steps import Align, Line, Solution
 
 x, y, t, w, b, z = (symbol(n) for n in "x y t w b z".split())
 
@@ -201,8 +201,8 @@ def test_simplification_never_lengthens():
     ("max(relu(b), b)", sp.Rational(3, 2), 1),
 ])
 def test_max_rule_is_right_where_the_arguments_tie_on_an_interval(text, at, want):
-    from derive.build import verify_solution
-    from derive.parse import parse_expr
+    from derive.pipeline import verify_solution
+    from derive.sheet.parse import parse_expr
     from derive.tasks.derivative import solve
 
     expr = parse_expr(text)
@@ -220,8 +220,8 @@ def test_max_rule_is_right_where_the_arguments_tie_on_an_interval(text, at, want
 ])
 def test_no_tidying_line_prints_like_the_line_before(text, wrt):
     """A reader must never see a step that changes nothing on the page."""
-    from derive.latex import latex
-    from derive.parse import parse_expr
+    from derive.render.notation import latex
+    from derive.sheet.parse import parse_expr
 
     expr = parse_expr(text)
     var = next(s for s in expr.free_symbols if s.name == wrt)

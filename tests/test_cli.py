@@ -9,8 +9,8 @@ import pytest
 import sympy as sp
 from conftest import ROOT, run_cli
 
-from derive.functions import sigmoid, symbol
-from derive.parse import parse_expr
+from derive.maths.functions import sigmoid, symbol
+from derive.sheet.parse import parse_expr
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_explain_json_agrees_with_sympy(expr, wrt, truth):
     assert doc["verified"] is True and doc["wrt"] == wrt and doc["steps"]
     syms = [symbol(n) for n in "y t w x b".split()]
     expected = truth(*syms) if truth else sp.diff(parse_expr(expr), symbol(wrt))
-    from derive.verify import check_equal
+    from derive.verify.equality import check_equal
 
     assert check_equal(parse_expr(doc["answer"]), expected).ok
 

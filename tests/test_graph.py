@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import sympy as sp
 
-from derive.backprop import select
+from derive.maths.backprop import select
 from derive.errors import InputError
-from derive.graph import build_graph
-from derive.parse import parse_assignment
+from derive.maths.graph import build_graph
+from derive.sheet.parse import parse_assignment
 from derive.tasks import Assignment
 
 EX3 = [

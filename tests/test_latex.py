@@ -1,4 +1,4 @@
-"""The sheet-notation printer and the line breaker (derive.latex, derive.linebreak)."""
+"""The sheet-notation printer and the line breaker (derive.render.notation, derive.render.linebreak)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from conftest import need_tool
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from derive.functions import symbol
-from derive.latex import Dot, SheetPrinter, TermOrder, flat_parens, latex, product_pairs
-from derive.linebreak import break_expr, text_width, width
-from derive.parse import parse_expr
+from derive.maths.functions import symbol
+from derive.render.notation import Dot, SheetPrinter, TermOrder, flat_parens, latex, product_pairs
+from derive.render.linebreak import break_expr, text_width, width
+from derive.sheet.parse import parse_expr
 
 ORDER = TermOrder(["z3", "x1", "w13", "x2", "w23", "a3", "y", "t", "N", "v"])
 

@@ -1,4 +1,4 @@
-"""Statement markup to LaTeX and Markdown (derive.markup)."""
+"""Statement markup to LaTeX and Markdown (derive.render.markup)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import pytest
 
 from derive.errors import InputError
-from derive.markup import md_math, parse_markup, to_math, to_md, to_tex
+from derive.render.markup import md_math, parse_markup, to_math, to_md, to_tex
 
 
 def test_text_is_escaped_and_math_passes_through():

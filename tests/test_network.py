@@ -6,9 +6,9 @@ import pytest
 import sympy as sp
 
 from derive.errors import InputError
-from derive.functions import symbol
-from derive.network import build_network, network_from_expr, verify_network
-from derive.parse import parse_assignment, parse_expr
+from derive.maths.functions import symbol
+from derive.maths.network import build_network, network_from_expr, verify_network
+from derive.sheet.parse import parse_assignment, parse_expr
 
 EX1 = "1 - relu(x1) - relu(x2) + relu(x1 + x2)"
 EX3 = ["z3 = x1*w13 + x2*w23", "a3 = tanh(z3)", "z4 = x1*w14 + x2*w24", "a4 = tanh(z4)",

@@ -1,4 +1,4 @@
-"""The verifier's fast numeric path (derive.numeric): it only ever confirms an equality, and it
+"""The verifier's fast numeric path (derive.verify.numeric): it only ever confirms an equality, and it
 steps aside (sympy.N decides) wherever rounding could decide the value."""
 
 from __future__ import annotations
@@ -9,9 +9,10 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from derive import numeric, verify
-from derive.functions import leaky_relu, relu, sigmoid, softplus, symbol
-from derive.verify import TOLERANCE, check_equal, numeric_equal
+from derive.verify import numeric
+from derive.verify import equality as verify
+from derive.maths.functions import leaky_relu, relu, sigmoid, softplus, symbol
+from derive.verify.equality import TOLERANCE, check_equal, numeric_equal
 
 x, y = symbol("x"), symbol("y")
 AT = {x: sp.Rational(37, 101), y: sp.Rational(-150, 103)}

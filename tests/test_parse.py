@@ -1,4 +1,4 @@
-"""Tests for derive.parse: round trips, assignments, hostile input and a property test."""
+"""Tests for derive.sheet.parse: round trips, assignments, hostile input and a property test."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from derive.errors import InputError
-from derive.functions import index, indexed_base, leaky_relu, relu, sigmoid, softplus, symbol
-from derive.parse import (
+from derive.maths.functions import index, indexed_base, leaky_relu, relu, sigmoid, softplus, symbol
+from derive.sheet.parse import (
     FUNCTION_NAMES,
     NAME_RE,
     NotRealError,
@@ -433,7 +433,7 @@ def test_sympy_printed_expressions_parse_like_sympy(tree: Tree) -> None:
 def test_json_answers_parse_back(text: str, wrt: str) -> None:
     """An answer as solutions.json writes it (SymPy syntax: Heaviside(x, 0), Max, Abs) can be
     pasted into a sheet: derive's parser reads it back to the same expression."""
-    from derive.calculus import derivation
+    from derive.maths.calculus import derivation
 
     expr = parse_expr(text)
     answer = derivation(expr, next(s for s in expr.free_symbols if s.name == wrt)).answer
@@ -446,7 +446,7 @@ def test_json_answers_parse_back(text: str, wrt: str) -> None:
 def test_two_way_piecewise_prints_as_heaviside_and_parses_back(cond: str) -> None:
     """Leaky ReLU's derivative is a Piecewise, which the parser does not read: JSON writes it
     as e2 + (e1 - e2)*Heaviside(u, 0), equal on both sides of the switch and at the switch."""
-    from derive.latex import sympy_str
+    from derive.render.notation import sympy_str
 
     x, y = sp.symbols("x y")
     rel = sp.sympify(cond, locals={"x": x})  # trusted test text

@@ -1,8 +1,8 @@
 """Property-based verification: random expressions, computation graphs and ReLU networks.
 
-* **Expressions** (written as sheet text, parsed by :mod:`derive.parse`): depth up to 6, every
+* **Expressions** (written as sheet text, parsed by :mod:`derive.sheet.parse`): depth up to 6, every
   function the parser supports, integer and decimal constants, ``pi``, five variables. Every
-  recorded step of the derivation verifies (:func:`derive.build.verify_solution`), and the answer
+  recorded step of the derivation verifies (:func:`derive.pipeline.verify_solution`), and the answer
   equals ``sympy.diff`` (checked again here, numerically at random points).
 * **Computation graphs**: DAGs of up to 30 nodes with mixed activations, shared subexpressions
   (nodes read by several later nodes) and several paths to the loss. The backward pass's answer
@@ -32,16 +32,16 @@ import sympy as sp
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from derive.backprop import backward
-from derive.build import verify_solution
+from derive.maths.backprop import backward
+from derive.pipeline import verify_solution
 from derive.errors import InputError, VerificationFailure
-from derive.graph import build_graph
-from derive.latex import TermOrder
-from derive.parse import parse_assignment, parse_expr
+from derive.maths.graph import build_graph
+from derive.render.notation import TermOrder
+from derive.sheet.parse import parse_assignment, parse_expr
 from derive.tasks import Assignment
 from derive.tasks.backprop import solve as solve_backprop
 from derive.tasks.derivative import solve as solve_derivative
-from derive.verify import _compare, _domain_guards, _free, check_equal, cpu_budget, numeric_equal
+from derive.verify.equality import _compare, _domain_guards, _free, check_equal, cpu_budget, numeric_equal
 
 SHORT = {"deadline": None, "suppress_health_check": list(HealthCheck), "derandomize": True}
 # `-m slow` runs a fixed-seed sample in every CI job; DERIVE_SOAK=1 runs the whole soak (about
@@ -56,7 +56,7 @@ PROPERTY_SIMPLIFY_SECONDS = 0.1  # per-step symbolic budget in these runs (numer
 
 @contextmanager
 def _cpu_budget(kind: str, case: object):
-    """derive's own CPU budget (:func:`derive.verify.cpu_budget`, CPU time, so independent of
+    """derive's own CPU budget (:func:`derive.verify.equality.cpu_budget`, CPU time, so independent of
     load) for one example. An example that runs out is set aside, counted and listed: a
     performance problem to look at, which must not stall the run, and no mismatch."""
     try:
@@ -78,7 +78,7 @@ def _cpu_budget(kind: str, case: object):
 def _short_simplify_budget(monkeypatch):
     """Thousands of checks: a step that simplify cannot settle in 0.1 s is verified numerically
     (6 random points, 40 digits), as it would be after 2 s; only the label differs."""
-    from derive import verify
+    from derive.verify import equality as verify
 
     monkeypatch.setattr(verify, "SIMPLIFY_SECONDS", PROPERTY_SIMPLIFY_SECONDS)
 
@@ -190,7 +190,7 @@ def test_an_example_over_its_cpu_budget_is_set_aside_and_listed(monkeypatch):
 
 
 def test_every_supported_function_occurs_in_the_strategy():
-    from derive.parse import ALIASES, FUNCTION_NAMES
+    from derive.sheet.parse import ALIASES, FUNCTION_NAMES
 
     covered = set(UNARY) | {"leaky_relu", "max", "min"} | set(ALIASES)  # Max is max
     assert FUNCTION_NAMES - covered == {"Sum"}  # sums over a dataset: the chain-rule task
@@ -315,7 +315,7 @@ _FUNCTIONS: dict = {}
 def _function(cls, nargs: int):
     """An mpmath function for a SymPy function class (derive's activations via their
     elementary forms), compiled once."""
-    from derive.functions import to_elementary
+    from derive.maths.functions import to_elementary
 
     key = (cls, nargs)
     if key not in _FUNCTIONS:
@@ -394,7 +394,7 @@ def test_graph_whose_gradient_is_zero_on_a_kink_verifies_without_simplify(monkey
     """Found by the long run (it failed only when simplify ran out of time on a busy machine):
     relu(relu(leaky_relu(-|x1 h1|))) is 0 everywhere, every random point was on the kink of a
     Heaviside in the gradient, and the numeric check found no point to use."""
-    from derive import verify
+    from derive.verify import equality as verify
 
     monkeypatch.setattr(verify, "SIMPLIFY_SECONDS", 1e-6)  # 0 would mean no limit
     _check_graph(["h1 = exp(x1*w1/4)", "h2 = abs(x1*h1)", "h4 = leaky_relu(-h2, 0.1)",
@@ -425,8 +425,8 @@ def relu_networks(draw) -> list[str]:
 def _check_network(lines: list[str], boundary: bool = False) -> None:
     """Off the boundary (y != 0) the closed form's class is the sign of y; with ``boundary``,
     also: points where y = 0 belong to neither class."""
-    from derive.network import build_network, expanded
-    from derive.regions import NEG, POS, analyze
+    from derive.maths.network import build_network, expanded
+    from derive.maths.regions import NEG, POS, analyze
 
     model = [parse_assignment(s) for s in lines]
     try:
@@ -481,7 +481,7 @@ def run_shard(kind: str, shard: int, examples: int) -> dict:
     returns the counts. (The long run starts one such process per CPU.)"""
     from hypothesis import seed
 
-    from derive import verify
+    from derive.verify import equality as verify
 
     verify.SIMPLIFY_SECONDS = PROPERTY_SIMPLIFY_SECONDS
     strategy, check = {

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, need_tool, run_cli
 
-from derive import pdf
-from derive.output import compare_outputs, read_manifest
+from derive.io import pdf
+from derive.io.output import compare_outputs, read_manifest
 
 HOSTS = ROOT / "tests" / "hosts"
 MATHJAX = ROOT / "tests" / "mathjax"
@@ -132,7 +132,7 @@ def test_a_display_longer_than_a_page_breaks_between_rows(tmp_path):
     row's continuation rows stay on its page."""
     need_tool("pdflatex", "DERIVE_REQUIRE_TEX")
     need_tool("pdftotext", "DERIVE_REQUIRE_TEX")
-    from derive.render import environment, style_text
+    from derive.render.view import environment, style_text
 
     rows = []
     for k in range(1, 41):
@@ -219,9 +219,9 @@ def test_every_markdown_math_span_renders_in_mathjax(out):
 # --- drift ---------------------------------------------------------------------------------------
 def test_check_compares_every_artefact(out, tmp_path):
     """A change to any file `derive build` wrote (fragments and derive.sty included) is drift."""
-    from derive.build import solve_sheet
-    from derive.render import render_all
-    from derive.sheet import bundled_sheet_path, load_sheet
+    from derive.pipeline import solve_sheet
+    from derive.render.view import render_all
+    from derive.sheet.load import bundled_sheet_path, load_sheet
 
     sheet = load_sheet(bundled_sheet_path())
     files = render_all(sheet, solve_sheet(sheet))

@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from derive.errors import InputError
-from derive.functions import relu, symbol
-from derive.network import build_network, network_from_expr
-from derive.parse import parse_assignment, parse_expr
-from derive.region_checks import verify
-from derive.regions import NEG, POS, Window, analyze, forward
+from derive.maths.functions import relu, symbol
+from derive.maths.network import build_network, network_from_expr
+from derive.sheet.parse import parse_assignment, parse_expr
+from derive.verify.regions import verify
+from derive.maths.regions import NEG, POS, Window, analyze, forward
 
 EX1 = "1 - relu(x1) - relu(x2) + relu(x1 + x2)"
 X = (symbol("x1"), symbol("x2"))
@@ -230,7 +230,7 @@ def _in_classes(a, p):
 
 
 def _network(lines):
-    from derive.network import expanded
+    from derive.maths.network import expanded
 
     model = [parse_assignment(s) for s in lines]
     return analyze(build_network(model, "y", include_loss=False), output="y"), \
@@ -304,7 +304,7 @@ def test_verify_finds_a_zero_point_inside_a_class():
     import dataclasses
 
     from derive.errors import VerificationFailure
-    from derive.geometry import Side
+    from derive.maths.geometry import Side
 
     a, expr = regions_of("abs(x1) + abs(x2)")
     (r,) = a.regions

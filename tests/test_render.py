@@ -1,4 +1,4 @@
-"""The view model and the rendered files (derive.render and the templates), without TeX."""
+"""The view model and the rendered files (derive.render.view and the templates), without TeX."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from derive.build import solve_sheet
-from derive.linebreak import width
-from derive.render import LINE_EM, REL_EM, STYLE, render_all, view
-from derive.sheet import bundled_sheet_path, load_sheet
+from derive.pipeline import solve_sheet
+from derive.render.linebreak import width
+from derive.render.view import LINE_EM, REL_EM, STYLE, render_all, view
+from derive.sheet.load import bundled_sheet_path, load_sheet
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +145,8 @@ def test_verified_mark_is_short_and_json_keeps_the_detail(files):
 def test_verified_summary_cuts_at_a_top_level_semicolon(verified_by, summary):
     """A ';' inside parentheses used to end the summary: 'recomputes y (exact at 64 rational
     points' with no closing parenthesis, in the PDF, the Markdown and the JSON."""
-    from derive.model import Solution
-    from derive.render import verified_summary
+    from derive.steps import Solution
+    from derive.render.view import verified_summary
 
     assert verified_summary(Solution(verified_by=verified_by)) == summary
 
@@ -154,7 +154,7 @@ def test_verified_summary_cuts_at_a_top_level_semicolon(verified_by, summary):
 def test_network_table_and_solution_write_products_as_the_sheet_does(tmp_path):
     """The network table of a sheet that writes w11*x1 and w12*x1 showed 'w_{11} x_{1} + ...'
     next to 'x_{1} w_{12} + ...'."""
-    from derive.sheet import parse_sheet
+    from derive.sheet.load import parse_sheet
 
     sheet = parse_sheet("""
 [sheet]
@@ -184,7 +184,7 @@ of = "y"
 def test_a_display_breaks_across_pages_only_between_whole_rows():
     """Displays may break across pages (a long Answer block fell off the page), but never inside
     a row broken into continuation rows, nor after the first or before the last row."""
-    from derive.render import environment, style_text
+    from derive.render.view import environment, style_text
 
     def row(lhs):
         return {"lhs": lhs, "rel": "=" if lhs else "", "rhs": "x", "rule_tex": "", "rule_md": ""}

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from derive import output
+from derive.io import output
 from derive.errors import InputError
-from derive.output import MANIFEST, compare_outputs, read_manifest, recover, write_outputs
+from derive.io.output import MANIFEST, compare_outputs, read_manifest, recover, write_outputs
 
 V1 = {"solutions.tex": "tex v1\n", "solutions.md": "md v1\n", "figures/a.svg": "<svg>1</svg>\n",
       "figures/old.svg": "<svg>old</svg>\n"}

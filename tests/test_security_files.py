@@ -25,9 +25,10 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, need_tool
 
-from derive import cli, output, pdf
-from derive.output import MANIFEST, compare_outputs, manifest_text, write_outputs
-from derive.sheet import MAX_SHEET_BYTES
+from derive import cli
+from derive.io import output, pdf
+from derive.io.output import MANIFEST, compare_outputs, manifest_text, write_outputs
+from derive.sheet.load import MAX_SHEET_BYTES
 
 TINY = '''
 [sheet]
@@ -505,7 +506,7 @@ def test_sheet_that_is_not_a_regular_file_is_refused(tmp_path, capsys, kind, mes
 
 def test_sheet_growing_past_the_limit_is_read_only_up_to_the_limit(tmp_path, monkeypatch):
     """The size check does not trust fstat alone: at most MAX_SHEET_BYTES + 1 bytes are read."""
-    from derive import sheet as sheet_module
+    from derive.sheet import load as sheet_module
 
     path = tmp_path / "s.toml"
     path.write_bytes(b"#" * (MAX_SHEET_BYTES + 5000))

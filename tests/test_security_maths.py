@@ -25,10 +25,10 @@ import pytest
 import sympy as sp
 
 from derive import cli
-from derive.functions import symbol
-from derive.latex import sympy_str
-from derive.parse import NotRealError, parse_expr
-from derive.verify import check_equal, numeric_equal
+from derive.maths.functions import symbol
+from derive.render.notation import sympy_str
+from derive.sheet.parse import NotRealError, parse_expr
+from derive.verify.equality import check_equal, numeric_equal
 
 HEAD = '[sheet]\nid = "hostile"\ntitle = "Hostile"\n\n[[exercise]]\ntitle = "One"\n'
 DERIVATIVE = 'task = "derivative"\nof = "E"\nwrt = "y"\n'
@@ -283,9 +283,9 @@ def test_every_json_answer_of_the_bundled_sheet_parses_back():
     """solutions.json answers (SymPy syntax) read back with derive's own parser: plain answers
     and each component of a gradient tuple; the shared-parameter "rule" form (a chain of
     Derivative objects) states the rule and is not an expression of the sheet's grammar."""
-    from derive.build import solve_sheet
-    from derive.render import Printer
-    from derive.sheet import bundled_sheet_path, load_sheet
+    from derive.pipeline import solve_sheet
+    from derive.render.view import Printer
+    from derive.sheet.load import bundled_sheet_path, load_sheet
 
     checked = 0
     for result in solve_sheet(load_sheet(bundled_sheet_path())):

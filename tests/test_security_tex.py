@@ -3,7 +3,7 @@
 Classes (issue 12, parts 1, 3 and 7):
 
 * math in any text field uses only the allowed commands and environments
-  (:mod:`derive.mathcheck`), each span self-contained; everything else is refused with one line
+  (:mod:`derive.render.mathcheck`), each span self-contained; everything else is refused with one line
   ``file:line: ...`` naming the offending command, exit 2, nothing written;
 * whatever the checker accepts compiles with pdflatex (``-no-shell-escape``) and renders in
   MathJax: every command of the table, and random token soups (a differential test);
@@ -32,8 +32,8 @@ from conftest import ROOT, need_tool
 
 from derive.cli import main
 from derive.errors import InputError
-from derive.markup import check_markup, to_md, to_tex
-from derive.mathcheck import COMMANDS, ENVIRONMENTS, MathError, allowed_table, check_math, samples
+from derive.render.markup import check_markup, to_md, to_tex
+from derive.render.mathcheck import COMMANDS, ENVIRONMENTS, MathError, allowed_table, check_math, samples
 
 MATHJAX = ROOT / "tests" / "mathjax"
 STY = ROOT / "templates"
@@ -207,7 +207,7 @@ def test_math_a_lecturer_writes_is_accepted(math):
 
 def test_the_readme_lists_the_allowed_set_from_the_checker_table():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert allowed_table() in readme, "regenerate with: python -m derive.mathcheck"
+    assert allowed_table() in readme, "regenerate with: python -m derive.render.mathcheck"
     for name in COMMANDS:
         assert f"`\\{name}`" in readme
     for env in ENVIRONMENTS:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from derive.errors import InputError
-from derive.sheet import bundled_sheet_path, load_sheet, locate, parse_sheet
+from derive.sheet.load import bundled_sheet_path, load_sheet, locate, parse_sheet
 
 GOOD = '''
 [sheet]

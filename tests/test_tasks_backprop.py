@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import sympy as sp
 
-from derive.build import solve_sheet, verify_solution
+from derive.pipeline import solve_sheet, verify_solution
 from derive.errors import InputError
-from derive.functions import index, indexed_base, sigmoid, symbol
-from derive.sheet import bundled_sheet_path, load_sheet, parse_sheet
+from derive.maths.functions import index, indexed_base, sigmoid, symbol
+from derive.sheet.load import bundled_sheet_path, load_sheet, parse_sheet
 from derive.tasks import REGISTRY, Context, load_all
 from derive.tasks.backprop import explain_graph
-from derive.verify import numeric_equal
+from derive.verify.equality import numeric_equal
 
 S = symbol
 
@@ -363,7 +363,7 @@ wrt = "{wrt}"
 
 
 def _full(model) -> dict:
-    from derive.parse import parse_assignment
+    from derive.sheet.parse import parse_assignment
 
     full: dict = {}
     for line in model:
@@ -471,7 +471,7 @@ def test_one_denominator_is_not_tried_for_high_degree_answers():
     """Putting ((y/(1 + (π + x)²))/(1 + (y/(1 + (π + x)²))²))² over one denominator means factoring
     a degree-22 polynomial in x, y and π: the long property run sat in factor for minutes. The
     degree is estimated from the tree first, and above FACTOR_MAX_DEGREE it is not tried."""
-    from derive.trees import degree, factorable
+    from derive.maths.trees import degree, factorable
 
     x, y = S("x"), S("y")
     u = y / (1 + (sp.pi + x) ** 2)
@@ -487,9 +487,9 @@ def test_one_denominator_is_not_tried_for_high_degree_answers():
 def test_gradient_with_respect_to_a_product_node_keeps_that_node():
     """∂E/∂h1 holds h1 as a variable: h1 = 2 x1 is not substituted back into its own gradient
     (the long property run found the answer 2(1 − tanh²(2x1))(h2 − t), which mixed both)."""
-    from derive.graph import build_graph
-    from derive.latex import TermOrder
-    from derive.parse import parse_assignment
+    from derive.maths.graph import build_graph
+    from derive.render.notation import TermOrder
+    from derive.sheet.parse import parse_assignment
     from derive.tasks import Assignment
     from derive.tasks.backprop import solve
 

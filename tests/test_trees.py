@@ -1,8 +1,8 @@
-"""derive.trees: size, estimated degree, and the shared bottom-up walk."""
+"""derive.maths.trees: size, estimated degree, and the shared bottom-up walk."""
 
 import sympy as sp
 
-from derive.trees import bottom_up, degree, factorable, size
+from derive.maths.trees import bottom_up, degree, factorable, size
 
 x, y = sp.symbols("x y")
 

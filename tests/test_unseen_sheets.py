@@ -230,8 +230,8 @@ def test_json_formulas_read_back_with_derives_parser(built):
     forms with Sum/Derivative aside) can be pasted into a sheet: derive's own parser reads it, to
     the value our independent reading gives. Leaky ReLU's derivative is written with
     Heaviside(u, 0), not as a Piecewise, which the parser does not read."""
-    from derive.functions import to_elementary
-    from derive.parse import parse_expr
+    from derive.maths.functions import to_elementary
+    from derive.sheet.parse import parse_expr
 
     seen = switches = 0
     for stem in NAMES:

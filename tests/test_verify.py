@@ -9,10 +9,10 @@ import time
 import pytest
 import sympy as sp
 
-from derive import verify
+from derive.verify import equality as verify
 from derive.errors import InputError
-from derive.functions import relu, sigmoid, softplus, symbol
-from derive.verify import Verdict, check_equal, cpu_budget, cpu_budget_paused, numeric_equal
+from derive.maths.functions import relu, sigmoid, softplus, symbol
+from derive.verify.equality import Verdict, check_equal, cpu_budget, cpu_budget_paused, numeric_equal
 
 x, y, w, t = (symbol(n) for n in "x y w t".split())
 
@@ -322,7 +322,7 @@ def test_generalized_constants_never_prove_a_false_equality(lhs, rhs):
 def test_leaky_relu_elementary_form_is_max_of_x_and_ax(a):
     """The verifier rewrites leaky_relu(x, a) as ((1 + a) x + (1 - a)|x|)/2 (no Piecewise, whose
     conditions SymPy solves as sets: 5 s for a nested leaky_relu); it is max(x, a x)."""
-    from derive.functions import leaky_relu, to_elementary
+    from derive.maths.functions import leaky_relu, to_elementary
 
     x = symbol("x")
     form = to_elementary(leaky_relu(x, a))

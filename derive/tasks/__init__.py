@@ -17,7 +17,7 @@ from typing import Any
 import sympy as sp
 
 from derive.errors import InputError
-from derive.model import Solution
+from derive.steps import Solution
 
 TASK_NAMES = (
     "derivative",

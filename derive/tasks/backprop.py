@@ -3,13 +3,13 @@
 Parameters (TOML, in the part):
 
 * ``wrt``: a name, a list of names, or ``"all"`` (every parameter of the graph, see
-  :mod:`derive.graph` for how parameters are inferred or declared). A name may also be an
+  :mod:`derive.maths.graph` for how parameters are inferred or declared). A name may also be an
   intermediate node (``wrt = "z3"`` gives δ_3).
 * ``loss`` (optional): the node to differentiate; default the last assignment of the model.
 * ``inputs``, ``targets``, ``parameters`` (optional lists): declare the leaves explicitly, all
   or some. A declared kind is exactly its list; a kind left out is inferred from the other
   leaves (inputs and targets by their names, parameters as every leaf left over), see
-  :mod:`derive.graph`. Errors in them are reported at the part's parameter line.
+  :mod:`derive.maths.graph`. Errors in them are reported at the part's parameter line.
 
 The solution: a sentence on the convention (δ_j = ∂E/∂z_j) and on which nodes need a δ; the
 step-by-step derivation of every local derivative that needs the chain rule; the δ's in reverse
@@ -33,8 +33,8 @@ from collections.abc import Mapping, Sequence
 
 import sympy as sp
 
-from derive import trees
-from derive.backprop import (
+from derive.maths import trees
+from derive.maths.backprop import (
     BackwardPass,
     Closed,
     Edge,
@@ -47,10 +47,10 @@ from derive.backprop import (
     truth,
 )
 from derive.errors import InputError
-from derive.functions import sigmoid
-from derive.graph import Graph, build_graph
-from derive.latex import Dot, TermOrder, latex, sympy_str
-from derive.model import Align, Line, Solution, Table, Text
+from derive.maths.functions import sigmoid
+from derive.maths.graph import Graph, build_graph
+from derive.render.notation import Dot, TermOrder, latex, sympy_str
+from derive.steps import Align, Line, Solution, Table, Text
 from derive.tasks import Assignment, Context, task
 
 D = sp.Derivative
@@ -384,8 +384,8 @@ def explain_graph(
     ``gradients`` (exact where the numbers allow, else 20 significant digits), and the solution
     ends with tables of both, like micrograd's ``backward()`` with every step shown.
     """
-    from derive.modelcheck import check_model
-    from derive.parse import parse_assignment
+    from derive.sheet.modelcheck import check_model
+    from derive.sheet.parse import parse_assignment
 
     model = []
     for i, src in enumerate(assignments, 1):

@@ -29,13 +29,13 @@ from collections.abc import Callable
 
 import sympy as sp
 
-from derive import trees
-from derive.backprop import sheet_form
-from derive.calculus import local_derivative, simplest_form
+from derive.maths import trees
+from derive.maths.backprop import sheet_form
+from derive.maths.calculus import local_derivative, simplest_form
 from derive.errors import InputError
-from derive.functions import index, indexed_base, symbol
-from derive.latex import Dot, TermOrder, latex, sympy_str
-from derive.model import Align, Line, Solution, Text
+from derive.maths.functions import index, indexed_base, symbol
+from derive.render.notation import Dot, TermOrder, latex, sympy_str
+from derive.steps import Align, Line, Solution, Text
 from derive.tasks import Context, task
 
 D = sp.Derivative
@@ -143,7 +143,7 @@ class _Problem:
     """The task's quantities, parsed and with indices as integer symbols."""
 
     def __init__(self, ctx: Context):
-        from derive.parse import parse_expr
+        from derive.sheet.parse import parse_expr
 
         par = ctx.params
 

@@ -27,15 +27,15 @@ from typing import Any
 import sympy as sp
 
 from derive.errors import InputError
-from derive.figures import regions_figure
-from derive.functions import symbol
-from derive.geometry import Side
-from derive.latex import latex
-from derive.markup import check_markup
-from derive.model import Figure, Solution, Table, Text
-from derive.network import build_network, expanded, verify_network
-from derive.region_checks import verify
-from derive.regions import NEG, POS, ZERO, Analysis, Piece, Window, analyze
+from derive.render.figures.draw import regions_figure
+from derive.maths.functions import symbol
+from derive.maths.geometry import Side
+from derive.render.notation import latex
+from derive.render.markup import check_markup
+from derive.steps import Figure, Solution, Table, Text
+from derive.maths.network import build_network, expanded, verify_network
+from derive.verify.regions import verify
+from derive.maths.regions import NEG, POS, ZERO, Analysis, Piece, Window, analyze
 from derive.tasks import Context, task
 from derive.tasks.network import model_for
 

@@ -11,7 +11,7 @@ Parameters (TOML, in the part), exactly one of:
   name is ``output`` (default ``y``).
 
 Optional: ``inputs`` (list of names; default: the names starting with ``x``), ``loss`` (bool),
-``output`` (str). See :mod:`derive.network` for the rules.
+``output`` (str). See :mod:`derive.maths.network` for the rules.
 
 The solution: a sentence on how the network was read, a table of neurons (layer, pre-activation,
 nonlinearity, bias), the neuron definitions, and the diagram. ``data``: ``inputs``, ``neurons``
@@ -23,11 +23,11 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.errors import InputError
-from derive.figures import Nonlinearity, network_figure
-from derive.functions import symbol
-from derive.latex import latex
-from derive.model import Align, Figure, Line, Solution, Table, Text
-from derive.network import Network, Z, build_network, expanded, verify_network
+from derive.render.figures.draw import Nonlinearity, network_figure
+from derive.maths.functions import symbol
+from derive.render.notation import latex
+from derive.steps import Align, Figure, Line, Solution, Table, Text
+from derive.maths.network import Network, Z, build_network, expanded, verify_network
 from derive.tasks import Context, task
 
 
@@ -54,7 +54,7 @@ def model_for(ctx: Context) -> tuple[list[tuple[str, sp.Expr]], str]:
     if (of is None) == (text is None):
         raise ctx.error("give either 'of' (a name in the model) or 'expr' (an expression)")
     if text is not None:
-        from derive.parse import parse_expr
+        from derive.sheet.parse import parse_expr
 
         try:
             expr = parse_expr(text)

@@ -24,12 +24,12 @@ import re
 
 import sympy as sp
 
-from derive.backprop import backward, numeric_checks, select, sheet_form, truth
-from derive.calculus import local_derivative
+from derive.maths.backprop import backward, numeric_checks, select, sheet_form, truth
+from derive.maths.calculus import local_derivative
 from derive.errors import InputError
-from derive.graph import Graph, build_graph
-from derive.latex import Dot, TermOrder, latex, sympy_str
-from derive.model import Align, Line, Solution, Text
+from derive.maths.graph import Graph, build_graph
+from derive.render.notation import Dot, TermOrder, latex, sympy_str
+from derive.steps import Align, Line, Solution, Text
 from derive.tasks import Assignment, Context, task
 from derive.tasks.backprop import Prose, solve
 
@@ -142,7 +142,7 @@ def _sum(terms):
 
 
 def _ties(ctx: Context, graph: Graph) -> tuple[sp.Symbol, dict[str, sp.Expr]]:
-    from derive.parse import parse_assignment
+    from derive.sheet.parse import parse_assignment
 
     name = ctx.params["shared"]
     if not NAME.match(name):
@@ -214,7 +214,7 @@ def _gradients(ctx: Context, graph: Graph, loss: str, tied, order):
 
 def _softplus_form(expr: sp.Expr) -> sp.Expr:
     """``log(1 + e^u)`` -> ``softplus(u)``."""
-    from derive.functions import softplus
+    from derive.maths.functions import softplus
 
     def match(e):
         if isinstance(e, sp.log) and isinstance(e.args[0], sp.Add):

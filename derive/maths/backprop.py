@@ -35,12 +35,12 @@ from dataclasses import dataclass
 import mpmath
 import sympy as sp
 
-from derive import trees
-from derive.calculus import Local, local_derivative, named_rewrites
+from derive.maths import trees
+from derive.maths.calculus import Local, local_derivative, named_rewrites
 from derive.errors import InputError, VerificationFailure
-from derive.functions import symbol, to_elementary
-from derive.graph import Graph
-from derive.latex import Dot, TermOrder
+from derive.maths.functions import symbol, to_elementary
+from derive.maths.graph import Graph
+from derive.render.notation import Dot, TermOrder
 
 SYMBOLIC_LIMIT = 400  # tree nodes: larger closed forms / substituted losses are not built
 SIMPLIFY_LIMIT = 80  # tree nodes: larger δ's are not tried for a shorter form
@@ -450,6 +450,6 @@ def _real(x):
 
 
 def _random_mpf(rng: random.Random):
-    """A rational in [-2, 2] away from 0 with an awkward denominator (as derive.verify)."""
+    """A rational in [-2, 2] away from 0 with an awkward denominator (as derive.verify.equality)."""
     num = rng.choice([-1, 1]) * rng.randint(7, 200)
     return mpmath.mpf(num) / rng.choice([97, 101, 103, 107, 109])

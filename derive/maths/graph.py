@@ -39,7 +39,7 @@ from typing import Any
 import sympy as sp
 
 from derive.errors import InputError
-from derive.functions import symbol
+from derive.maths.functions import symbol
 
 INPUT_NAME = re.compile(r"^x(\d+|_\w+)?$")
 TARGET_NAME = re.compile(r"^t(\d+|_\w+)?$")

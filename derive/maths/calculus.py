@@ -3,7 +3,7 @@
 :func:`differentiate` builds a tree of :class:`Step` (rule, expression, variable, result,
 substeps, the intermediate a chain rule introduces), the way SymPy's ``manualintegrate`` builds
 integration rules. Nothing here formats text: :func:`derivation` turns the tree into display
-lines (:class:`~derive.model.Line`), expanding one level of rules per line, and every line carries
+lines (:class:`~derive.steps.Line`), expanding one level of rules per line, and every line carries
 the concrete equality that verification checks against ``sympy.diff``.
 
 Conventions: ``log`` is the natural logarithm; ``relu'(0) = 0`` (``H(0) = 0``); ``|u|' = sign(u)``;
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from derive import trees
-from derive.functions import leaky_relu, relu, sigmoid, softplus, symbol
-from derive.latex import Dot, TermOrder, latex
-from derive.model import Line
+from derive.maths import trees
+from derive.maths.functions import leaky_relu, relu, sigmoid, softplus, symbol
+from derive.render.notation import Dot, TermOrder, latex
+from derive.steps import Line
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def _diff(expr: sp.Expr, var: sp.Symbol, namer: Namer) -> Step:
 
 
 def _variable_formula(var: sp.Symbol) -> str:
-    from derive.latex import latex
+    from derive.render.notation import latex
 
     v = latex(var)
     return rf"$\partial {v}/\partial {v} = 1$"
@@ -147,7 +147,7 @@ def _linear_coefficient(expr: sp.Expr, var: sp.Symbol) -> sp.Expr | None:
 
 
 def _linear_formula(var: sp.Symbol, a: sp.Expr) -> str:  # noqa: ARG001
-    from derive.latex import latex
+    from derive.render.notation import latex
 
     return f"linear in ${latex(var)}$"
 
@@ -491,7 +491,7 @@ def derivation(
 
 
 def _tex_name(u: sp.Symbol) -> str:
-    from derive.latex import name_latex
+    from derive.render.notation import name_latex
 
     return name_latex(u.name)
 

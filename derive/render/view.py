@@ -1,8 +1,8 @@
 """Rendering: solved parts -> a view model of strings -> Jinja templates -> files.
 
-All mathematics is printed here, once, by :mod:`derive.latex` (the same LaTeX serves the ``.tex``
-files and, through :func:`derive.markup.md_math`, the MathJax-rendered Markdown); templates only
-place strings. Long derivation lines are broken here too (:mod:`derive.linebreak`), against
+All mathematics is printed here, once, by :mod:`derive.render.notation` (the same LaTeX serves the ``.tex``
+files and, through :func:`derive.render.markup.md_math`, the MathJax-rendered Markdown); templates only
+place strings. Long derivation lines are broken here too (:mod:`derive.render.linebreak`), against
 :data:`LINE_EM`, so that every row fits the text block of an ordinary document.
 
 ``render_all`` returns the complete set of output files as ``{relative path: text}``, so ``build``
@@ -26,12 +26,12 @@ import jinja2
 import sympy as sp
 
 from derive import __version__
-from derive.build import PartResult
-from derive.latex import SheetPrinter, TermOrder, escape_tex, product_pairs, sympy_str
-from derive.linebreak import break_expr, text_width, width
-from derive.markup import md_math, parse_markup, to_math, to_md, to_tex
-from derive.model import Align, Figure, Line, Solution, Table, Text
-from derive.sheet import Exercise, Sheet
+from derive.pipeline import PartResult
+from derive.render.notation import SheetPrinter, TermOrder, escape_tex, product_pairs, sympy_str
+from derive.render.linebreak import break_expr, text_width, width
+from derive.render.markup import md_math, parse_markup, to_math, to_md, to_tex
+from derive.steps import Align, Figure, Line, Solution, Table, Text
+from derive.sheet.load import Exercise, Sheet
 
 FORMATS = ("tex", "md", "json")
 STYLE = "derive.sty"
@@ -48,8 +48,8 @@ INDENT_EM = 3.2  # "\qquad {}+" that starts a continuation row
 
 def template_dir() -> Path:
     """Templates ship inside the wheel (derive/templates); in a checkout they are top-level."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parent / "templates"):
+    root = Path(__file__).resolve().parents[1]  # the derive package
+    for candidate in (root / "templates", root.parent / "templates"):
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError("derive's templates are missing from this installation")

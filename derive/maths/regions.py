@@ -35,8 +35,8 @@ from typing import Any
 import sympy as sp
 
 from derive.errors import InputError, VerificationFailure
-from derive.functions import symbol
-from derive.geometry import (
+from derive.maths.functions import symbol
+from derive.maths.geometry import (
     Affine,
     F,
     Point,
@@ -61,7 +61,7 @@ from derive.geometry import (
     touch,
     union,
 )
-from derive.network import Network
+from derive.maths.network import Network
 
 NEG, POS, ZERO = "negative", "positive", "zero"
 

@@ -24,11 +24,11 @@ from itertools import pairwise
 
 import sympy as sp
 
-from derive.figures import PX_PER_CM, Label, Nonlinearity, label
-from derive.functions import symbol
-from derive.latex import TermOrder
-from derive.network import Network
-from derive.regions import Analysis, nice_step
+from derive.render.figures.draw import PX_PER_CM, Label, Nonlinearity, label
+from derive.maths.functions import symbol
+from derive.render.notation import TermOrder
+from derive.maths.network import Network
+from derive.maths.regions import Analysis, nice_step
 
 PAD = 0.25  # cm of white space around a figure
 ROW = 2.3  # cm between node centres in a column
@@ -513,8 +513,8 @@ class Plot:
 def region_plot(a: Analysis, classes: dict[str, str], notation: dict[str, str] | None = None
                 ) -> Plot:
     """The figure of a region analysis; ``classes`` names the negative/positive classes."""
-    from derive.geometry import Affine
-    from derive.regions import _clip_segment
+    from derive.maths.geometry import Affine
+    from derive.maths.regions import _clip_segment
 
     notation = notation or {}
     (x0, x1), (y0, y1) = a.window.x1, a.window.x2

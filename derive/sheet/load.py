@@ -40,9 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from derive.errors import InputError, is_control
-from derive.latex import NOTATION_CHOICES
-from derive.markup import check_markup
-from derive.parse import parse_assignment
+from derive.render.notation import NOTATION_CHOICES
+from derive.render.markup import check_markup
+from derive.sheet.parse import parse_assignment
 from derive.tasks import REGISTRY, TASK_NAMES, Assignment, load_all
 
 MAX_SHEET_BYTES = 1_000_000
@@ -302,7 +302,7 @@ _TOML_HINTS = {
 
 
 def parse_sheet(text: str, display: str) -> Sheet:
-    from derive import modelcheck as _modelcheck
+    from derive.sheet import modelcheck as _modelcheck
 
     try:
         data = tomllib.loads(text)
@@ -462,7 +462,7 @@ class _Loader:
                 raise self.err(f"part label {lab!r} is used twice", (*path, "part", j, "label"))
         names = _names_in_order([a.source for a in model] + [
             v for p in parts for v in _strings(p.params)])
-        from derive.modelcheck import check_exercise  # in order, real-valued, printed one-to-one
+        from derive.sheet.modelcheck import check_exercise  # in order, real-valued, printed one-to-one
 
         check_exercise(model, parts, local, names, self.file)
         return Exercise(
@@ -549,7 +549,7 @@ def _names_in_order(sources: list[str]) -> tuple[str, ...]:
 
 def bundled_sheet_path() -> Path:
     """The bundled default sheet (shipped inside the package)."""
-    return Path(__file__).parent / "sheets" / "sheet02.toml"
+    return Path(__file__).resolve().parents[1] / "sheets" / "sheet02.toml"
 
 
 def registered(task: str) -> bool:

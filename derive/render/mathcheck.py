@@ -26,7 +26,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from derive.errors import InputError
-from derive.latex import UNICODE_MATH
+from derive.render.notation import UNICODE_MATH
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ number is written ``exp(1)``. ``Heaviside(x)`` means ``Heaviside(x, 0)``; ``Max`
 ``Abs`` are accepted for ``max``, ``min`` and ``abs`` (SymPy's spellings, as in the JSON answers,
 so an answer can be pasted into a sheet), and so are ``sign`` and ``DiracDelta``, which only
 derivatives bring (|u|' = sign(u), H' = DiracDelta). Inside ``Sum`` the
-summation index is an integer symbol (:func:`derive.functions.index`), as are names in subscripts.
+summation index is an integer symbol (:func:`derive.maths.functions.index`), as are names in subscripts.
 ``^`` is rejected (write ``**``).
 
 Resource guards: the text length, the bracket nesting depth (checked before ``ast.parse``),
@@ -39,7 +39,7 @@ digits.
 
 derive works over the reals: an expression with no real value at any real point derive tries
 (``sqrt(-1 - x**2)``, ``(-8)**(1/3)``, ``(-1)**y``, ``1/(sin(x)**2 + cos(x)**2 - 1)``) raises
-:class:`NotRealError` (see :mod:`derive.modelcheck`; constants such as ``sqrt(-1)`` are refused
+:class:`NotRealError` (see :mod:`derive.sheet.modelcheck`; constants such as ``sqrt(-1)`` are refused
 while they are built).
 
 Everything else (attributes, calls of unknown functions, keywords, strings,
@@ -64,7 +64,7 @@ from typing import NoReturn
 import sympy as sp
 
 from derive.errors import InputError
-from derive.functions import index, indexed_base, leaky_relu, relu, sigmoid, softplus, symbol
+from derive.maths.functions import index, indexed_base, leaky_relu, relu, sigmoid, softplus, symbol
 
 __all__ = ["FUNCTION_NAMES", "NAME_RE", "RESERVED_NAMES", "NotRealError", "is_valid_name",
            "parse_assignment", "parse_expr"]
@@ -174,11 +174,11 @@ def parse_assignment(text: str, *, max_length: int = 10_000) -> tuple[str, sp.Ex
 
 def check_real(expr: sp.Basic, text: str = "") -> sp.Basic:
     """Return ``expr``, or raise :class:`NotRealError` when it has no real, finite value at any
-    real point derive tries (see :mod:`derive.modelcheck`; every symbol is a free variable here,
+    real point derive tries (see :mod:`derive.sheet.modelcheck`; every symbol is a free variable here,
     the sheet loader checks a model's names again with the values of their definitions)."""
     if not _may_leave_the_reals(expr):
         return expr
-    from derive.modelcheck import real_problem
+    from derive.sheet.modelcheck import real_problem
 
     problem = real_problem(expr)
     if problem:

@@ -27,8 +27,8 @@ import mpmath
 import sympy as sp
 from sympy.functions.elementary.piecewise import ExprCondPair
 
-from derive import trees
-from derive.functions import leaky_relu, relu, sigmoid, softplus
+from derive.maths import trees
+from derive.maths.functions import leaky_relu, relu, sigmoid, softplus
 
 DIGITS = 60  # working precision of the fast evaluation (the verifier asks for 40 correct digits)
 
@@ -260,7 +260,7 @@ class RealEvaluator:
     :meth:`_sum`; the point's ``x[i, k]`` is one value), which is a point like any other.
 
     Two records help a caller decide whether a divisor is 0 for every input (see
-    :mod:`derive.modelcheck`): ``watched`` lists, in the order met, the divisors (bases of
+    :mod:`derive.sheet.modelcheck`): ``watched`` lists, in the order met, the divisors (bases of
     negative powers) and logarithm arguments as ``(kind, subexpression)``, and ``cancelled`` holds
     the subexpressions that are 0 up to rounding at this precision: a sum that cancels to below
     ``10^(5 - dps)`` of its largest term (``sigmoid(x) + sigmoid(-x) - 1``), a product with such
@@ -326,7 +326,7 @@ class RealEvaluator:
         """A sum whose summand depends on its index only through indexed quantities, at a point
         where each of those has one value for every index (x_i = c for all i): the number of
         terms times the summand. Unknown otherwise (integer limits are needed)."""
-        from derive.verify import outside_indexed
+        from derive.verify.equality import outside_indexed
 
         value, *limits = args
         count = 1

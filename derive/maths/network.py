@@ -31,8 +31,8 @@ from typing import Any
 import sympy as sp
 
 from derive.errors import InputError, VerificationFailure
-from derive.functions import leaky_relu, relu, sigmoid, softplus, symbol
-from derive.verify import check_equal
+from derive.maths.functions import leaky_relu, relu, sigmoid, softplus, symbol
+from derive.verify.equality import check_equal
 
 Z = symbol("z")  # the argument in an activation's formula f(z)
 PIECEWISE_LINEAR = ("relu", "leaky_relu", "abs", "identity")
@@ -429,7 +429,7 @@ def verify_network(net: Network, model: Sequence[tuple[str, sp.Expr]], of: str) 
     """Check that the network recomputes ``of`` and each loss; returns how it was checked.
 
     The network's own evaluation (neuron by neuron) is compared with the model's expression by
-    :func:`derive.verify.check_equal`; a piecewise-linear network with numeric weights is also
+    :func:`derive.verify.equality.check_equal`; a piecewise-linear network with numeric weights is also
     compared exactly at 64 rational points. Raises :class:`VerificationFailure` on a mismatch.
     """
     defs = {n: rationalize(e) for n, e in model}

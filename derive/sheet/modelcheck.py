@@ -8,10 +8,10 @@ first name back, a cycle. Each is an input error at the offending assignment's l
 
 **Real values** (:class:`Forward`, :func:`real_problem`, :func:`check_model`): the computation
 list is evaluated forward, node by node, at random real points (the verifier's rationals,
-:func:`derive.verify.real_points`; the fast mpmath evaluation, :mod:`derive.numeric`), each node
+:func:`derive.verify.equality.real_points`; the fast mpmath evaluation, :mod:`derive.verify.numeric`), each node
 from the values of the nodes it reads, so that no node is ever substituted into another (models
 can have thousands of weights). A point counts for a node when every subexpression of the node
-is a real, finite number there (:class:`~derive.numeric.RealEvaluator`). A node that is real at
+is a real, finite number there (:class:`~derive.verify.numeric.RealEvaluator`). A node that is real at
 none of the points tried, while most of them decided it, is refused at its line: it is
 complex-valued (``sqrt(-1 - x**2)``, ``(-8)**(1/3)``, ``(-1)**y``: principal values, as SymPy's),
 or undefined (``1/z`` or ``log(z)`` where ``z`` is 0 for every input: ``z = x - x``, ``z = 0*w``,
@@ -48,9 +48,9 @@ from typing import Any
 import mpmath
 import sympy as sp
 
-from derive import numeric
+from derive.verify import numeric
 from derive.errors import InputError
-from derive.functions import leaky_relu, relu, sigmoid, softplus, symbol
+from derive.maths.functions import leaky_relu, relu, sigmoid, softplus, symbol
 
 LOW_DIGITS = 30  # the forward pass, and the first of the two precisions of the zero test
 HIGH_DIGITS = 50
@@ -166,7 +166,7 @@ class Forward:
         return tallies
 
     def _points(self) -> Iterator[dict]:
-        from derive.verify import real_points
+        from derive.verify.equality import real_points
 
         return real_points(self.leaves, self.seed, integers=self.integers)
 
@@ -213,7 +213,7 @@ def _size(expr: sp.Basic) -> int:
 
 def _leaves(expr: sp.Basic) -> set[sp.Basic]:
     """Symbols (summation indices included) and indexed quantities: the values of a point."""
-    from derive.verify import outside_indexed
+    from derive.verify.equality import outside_indexed
 
     return expr.atoms(sp.Indexed) | {s for s in outside_indexed(expr)
                                       if not isinstance(s, sp.Dummy)}
@@ -225,7 +225,7 @@ def _evaluate(expr: sp.Expr, low: numeric.RealEvaluator, high: numeric.RealEvalu
     The value at HIGH_DIGITS decides; the one at LOW_DIGITS is the comparison that tells a
     divisor or logarithm argument that is 0 up to rounding (it shrinks with the precision, or it
     cancelled at both) from a small one."""
-    from derive.verify import _time_limit, _Timeout
+    from derive.verify.equality import _time_limit, _Timeout
 
     results = []
     for ev, digits in ((low, LOW_DIGITS), (high, HIGH_DIGITS)):
@@ -397,7 +397,7 @@ def _parameters(part: Any, file: str | None) -> Iterator[tuple[str, str, sp.Expr
     """``(key, text, expression, line)`` for every parameter string of ``part`` that parses as an
     expression (or as an assignment, such as a tie ``w13 = log(1 + exp(v))``: its right side). A
     string that does not parse is left to its task, unless it parses but has no real value."""
-    from derive.parse import NotRealError, parse_assignment, parse_expr
+    from derive.sheet.parse import NotRealError, parse_assignment, parse_expr
 
     for key, value in part.params.items():
         if key in NOT_EXPRESSIONS:
@@ -423,8 +423,8 @@ def _parameters(part: Any, file: str | None) -> Iterator[tuple[str, str, sp.Expr
 
 def _per_sample(part: Any, model: Sequence[Any]) -> list[sp.Indexed]:
     """The per-sample quantities the chain-rule task prints, E_k, y_k and t_k (as ``E[k]``)."""
-    from derive.functions import index, indexed_base
-    from derive.parse import is_valid_name
+    from derive.maths.functions import index, indexed_base
+    from derive.sheet.parse import is_valid_name
 
     p = part.params
     loss = p.get("loss")
@@ -484,8 +484,8 @@ def check_printing(exprs: Iterable[sp.Basic], notation: Mapping[str, str],
 
     ``exprs``: every expression of the exercise (model right sides, task expressions) plus the
     model names as symbols; ``tasks``: the parts' task names; ``names``: every name the exercise
-    mentions (derive's intermediate names avoid them, see :class:`derive.calculus.Namer`)."""
-    from derive.latex import SheetPrinter, name_latex
+    mentions (derive's intermediate names avoid them, see :class:`derive.maths.calculus.Namer`)."""
+    from derive.render.notation import SheetPrinter, name_latex
 
     printer = SheetPrinter(dict(notation))
     tasks = set(tasks)
@@ -532,7 +532,7 @@ def check_printing(exprs: Iterable[sp.Basic], notation: Mapping[str, str],
                 return (f"'{name}' prints as ${name_latex(name)}$, like the δ's of the backward "
                         "pass (δ_j = ∂E/∂z_j); rename it", [name])
     if tasks & DERIVING_TASKS:
-        from derive.calculus import Namer
+        from derive.maths.calculus import Namer
 
         namer = Namer(names)
         taken = [n for n in names if n == namer.letter or n.startswith(namer.letter + "_")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from derive.latex import SheetPrinter, flat_parens
+from derive.render.notation import SheetPrinter, flat_parens
 
 # --- width estimate ------------------------------------------------------------------------------
 _TOKEN = re.compile(r"\\[A-Za-z]+\*?|\\.|[{}^_&]|\s+|.", re.DOTALL)

@@ -1,7 +1,7 @@
 """Sheet markup: plain text with ``$...$`` / ``$$...$$`` math and ``*emphasis*``.
 
 Text is escaped for LaTeX and for Markdown; math is passed through after it is checked against
-derive's allowlist of commands and environments (:mod:`derive.mathcheck`). A hostile statement
+derive's allowlist of commands and environments (:mod:`derive.render.mathcheck`). A hostile statement
 therefore either prints literally (text) or is refused with a ``file:line`` error (math); it never
 runs.
 """
@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 
 from derive.errors import InputError
-from derive.latex import check_text_characters, escape_tex
-from derive.mathcheck import check_math
+from derive.render.notation import check_text_characters, escape_tex
+from derive.render.mathcheck import check_math
 
 MAX_TEXT = 20_000
 
@@ -58,7 +58,7 @@ def _safe_math(math: str) -> str:
 
 def check_markup(text: str, *, heading: bool = False) -> None:
     """Raise InputError unless ``text`` is sheet markup derive can print everywhere: its math in
-    the allowed subset (:mod:`derive.mathcheck`), its characters ones pdflatex can typeset.
+    the allowed subset (:mod:`derive.render.mathcheck`), its characters ones pdflatex can typeset.
 
     ``heading``: a title, course, date or class name, set on one line (in ``\\section{}``, a
     table cell, a figure label): no display math and no paragraph break.

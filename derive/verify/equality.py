@@ -47,9 +47,10 @@ import mpmath
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from derive import numeric, trees
+from derive.maths import trees
+from derive.verify import numeric
 from derive.errors import InputError
-from derive.functions import to_elementary
+from derive.maths.functions import to_elementary
 
 POINTS = 6
 DIGITS = 40
@@ -415,7 +416,7 @@ def numeric_equal(lhs: sp.Expr, rhs: sp.Expr, *, points: int = POINTS, seed: int
     real numbers. Points where a side is undefined or complex are skipped; after ``points * 5``
     tries at one scale, the points are drawn ten times further out (see ``SCALES``). Points on a
     kink or jump of either side (an argument of a Heaviside or |.| that is 0, a max/min tie:
-    :func:`derive.numeric.kinks`) are skipped too: derivatives there are conventions (derive's
+    :func:`derive.verify.numeric.kinks`) are skipped too: derivatives there are conventions (derive's
     H(0) = 0, SymPy's 1/2). Complex values are never compared: sides with no real point are not
     equal. False when the sides differ anywhere, or when too few points were found.
 
@@ -485,7 +486,7 @@ def _real_at(lhs: sp.Expr, rhs: sp.Expr, subs: dict) -> bool | None:
 
 def _compare(lhs, rhs, free, points: int, seed: int, guards, edges) -> bool | None:
     """True/False as numeric_equal; None when not a single valid point was found. Points on one
-    of the ``edges`` (see :func:`derive.numeric.kinks`) are skipped."""
+    of the ``edges`` (see :func:`derive.verify.numeric.kinks`) are skipped."""
     rng = random.Random(seed)
     checked = 0
     for scale in SCALES:
@@ -500,7 +501,7 @@ def _compare(lhs, rhs, free, points: int, seed: int, guards, edges) -> bool | No
                     if edges and numeric.on_kink(edges, subs):
                         continue  # e.g. b = w in min(w, b): H(0) conventions differ there
                     if numeric.agree(lhs, rhs, subs, TOLERANCE):  # fast values confirm it (see
-                        checked += 1  # derive.numeric); otherwise sympy.N decides at this point
+                        checked += 1  # derive.verify.numeric); otherwise sympy.N decides at this point
                         continue
             except _Timeout:
                 POINT_RUNS["timeouts"] += 1

@@ -289,7 +289,7 @@ def _load_manifest(folder: Path) -> Manifest:
     m.digest = data.get("digest") if isinstance(data.get("digest"), str) else None
     formats = data.get("formats")
     if isinstance(formats, list) and formats and all(isinstance(f, str) for f in formats):
-        from derive.render import FORMATS
+        from derive.render.view import FORMATS
 
         if all(f in FORMATS for f in formats):
             m.formats = tuple(formats)
@@ -357,7 +357,7 @@ def manifest_text(files: dict[str, bytes | str], formats=None,
     PDF the ``.tex`` it was compiled from with that file's sha256 (so staleness is checkable)."""
     body: dict = {"generator": GENERATOR, "digest": digest(files)}
     if formats is not None:
-        from derive.render import FORMATS
+        from derive.render.view import FORMATS
 
         body["formats"] = [f for f in FORMATS if f in formats]
     body["files"] = sorted(files)
@@ -580,7 +580,7 @@ def write_many(specs) -> list[list[Path]]:
     """Write several sheets' folders, all or nothing: ``specs`` is a list of ``(folder, files,
     formats, pdfs)``. Every folder is validated, then every one staged, then committed; when any
     folder is refused or staging fails, nothing is written. Returns the changed paths per folder."""
-    from derive.verify import cpu_budget_paused
+    from derive.verify.equality import cpu_budget_paused
 
     jobs = _jobs(specs)
     current = jobs[0].p.folder if jobs else Path()

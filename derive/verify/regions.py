@@ -1,4 +1,4 @@
-"""Verification of a decision-region analysis (:func:`derive.regions.analyze`).
+"""Verification of a decision-region analysis (:func:`derive.maths.regions.analyze`).
 
 Exact where it decides (rational arithmetic at every point that determines the closed form) and
 sampled as a second opinion (a grid and random points in the window and in a window ten times as
@@ -14,8 +14,8 @@ from fractions import Fraction
 import sympy as sp
 
 from derive.errors import VerificationFailure
-from derive.functions import to_elementary
-from derive.geometry import (
+from derive.maths.functions import to_elementary
+from derive.maths.geometry import (
     Affine,
     F,
     Point,
@@ -27,7 +27,7 @@ from derive.geometry import (
     rational,
     seg_dist,
 )
-from derive.regions import NEG, POS, ZERO, Analysis, forward
+from derive.maths.regions import NEG, POS, ZERO, Analysis, forward
 
 GRID = 100  # GRID x GRID points over the window
 

@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from derive.errors import VerificationFailure
-from derive.model import Align, Line, Solution
+from derive.steps import Align, Line, Solution
 from derive.tasks import REGISTRY, Context, load_all
-from derive.verify import Verdict, check_equal
+from derive.verify.equality import Verdict, check_equal
 
 if TYPE_CHECKING:
-    from derive.sheet import Exercise, Part, Sheet
+    from derive.sheet.load import Exercise, Part, Sheet
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Every module creates symbols through :func:`symbol` so that assumptions agree everywhere: all sheet
 quantities are real. Symbol names are the sheet's own (``w13``, ``x1``); notation such as
-``w_{13}`` is the printer's job (:mod:`derive.latex`).
+``w_{13}`` is the printer's job (:mod:`derive.render.notation`).
 
 Conventions (also stated on the sheets):
 

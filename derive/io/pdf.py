@@ -101,7 +101,7 @@ def _sigterm_cleans_up():
 
 
 def _remaining_budget() -> float | None:
-    """CPU seconds left in the running :func:`derive.verify.cpu_budget`, None without one."""
+    """CPU seconds left in the running :func:`derive.verify.equality.cpu_budget`, None without one."""
     if threading.current_thread() is not threading.main_thread() \
             or not hasattr(signal, "ITIMER_VIRTUAL"):
         return None
@@ -174,7 +174,7 @@ def compile_documents(files, names: list[str]) -> dict[str, bytes] | None:
         return {}
     if not tex_available():
         return None
-    from derive.output import _safe_rel
+    from derive.io.output import _safe_rel
 
     out: dict[str, bytes] = {}
     try:
@@ -263,7 +263,7 @@ def compile_pdfs(folder: Path, tex_names: list[str]) -> bool:
     when TeX is not installed; prints the LaTeX error (one line) and returns False when a
     document fails to compile.
     """
-    from derive.output import _read_bytes, _scan, atomic_write
+    from derive.io.output import _read_bytes, _scan, atomic_write
 
     folder = Path(folder)
     if not tex_available():

@@ -1,12 +1,12 @@
 """Figures: labels in two notations, and the Jinja templates that draw the layout models.
 
 A :class:`Label` is what a figure writes somewhere: a sequence of parts, each plain text or math.
-Every part carries its LaTeX (math from :func:`derive.latex.latex`, text escaped) for TikZ and
+Every part carries its LaTeX (math from :func:`derive.render.notation.latex`, text escaped) for TikZ and
 its *runs* for SVG: plain text pieces, some of them shifted to a subscript or superscript and
 some italic, which the SVG template writes as ``<tspan baseline-shift="sub">`` and so on.
 Widths are estimated from the runs (in cm, at ``FONT_PT``) so that the layout can avoid overlaps.
 
-The templates (``templates/figures/*.j2``) place what :mod:`derive.layout` computed; they do no
+The templates (``templates/figures/*.j2``) place what :mod:`derive.render.figures.layout` computed; they do no
 arithmetic. TikZ output needs only TikZ itself (no libraries); SVG output is a standalone document
 with a white background (readable in dark mode).
 """
@@ -23,8 +23,8 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 from sympy.printing.str import StrPrinter
 
-from derive.functions import leaky_relu, relu, sigmoid, softplus
-from derive.latex import TermOrder, escape_tex, latex
+from derive.maths.functions import leaky_relu, relu, sigmoid, softplus
+from derive.render.notation import TermOrder, escape_tex, latex
 
 FONT_PT = 10.0
 FONT_FAMILY = "Latin Modern Roman, CMU Serif, Times New Roman, DejaVu Serif, serif"
@@ -222,8 +222,8 @@ def label(*items: Any, notation: dict[str, str] | None = None,
 # --- templates ----------------------------------------------------------------------------------
 def template_dir() -> Path:
     """Templates ship inside the wheel (derive/templates); in a checkout they are top-level."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "templates", here.parent / "templates"):
+    root = Path(__file__).resolve().parents[2]  # the derive package
+    for candidate in (root / "templates", root.parent / "templates"):
         if (candidate / "figures").is_dir():
             return candidate
     raise FileNotFoundError("derive's figure templates are missing from this installation")
@@ -262,8 +262,8 @@ def render(name: str, **context: Any) -> tuple[str, str]:
 
 def network_figure(net, notation: dict[str, str] | None = None, names=(), title: str = ""
                    ) -> tuple[str, str]:
-    """``(tikz, svg)`` drawings of a :class:`derive.network.Network`."""
-    from derive.layout import network_diagram
+    """``(tikz, svg)`` drawings of a :class:`derive.maths.network.Network`."""
+    from derive.render.figures.layout import network_diagram
 
     d = network_diagram(net, notation, names)
     return render("network", d=d, colors=COLORS, font_family=FONT_FAMILY,
@@ -272,8 +272,8 @@ def network_figure(net, notation: dict[str, str] | None = None, names=(), title:
 
 def regions_figure(analysis, classes: dict[str, str], notation: dict[str, str] | None = None,
                    title: str = "") -> tuple[str, str]:
-    """``(tikz, svg)`` drawings of a :class:`derive.regions.Analysis`."""
-    from derive.layout import region_plot
+    """``(tikz, svg)`` drawings of a :class:`derive.maths.regions.Analysis`."""
+    from derive.render.figures.layout import region_plot
 
     p = region_plot(analysis, classes, notation)
     return render("regions", p=p, colors=COLORS, font_family=FONT_FAMILY,

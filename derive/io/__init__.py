@@ -1,0 +1,1 @@
+"""Writing outputs transactionally, and compiling PDFs."""

@@ -1,0 +1,1 @@
+"""Printers: the format-neutral view, notation (SymPy printers), LaTeX, Markdown, JSON."""

@@ -1,0 +1,1 @@
+"""Figures: layout of network and region drawings, and their TikZ and SVG."""

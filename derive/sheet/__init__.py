@@ -1,0 +1,1 @@
+"""Reading sheets: expressions (parse), TOML to the sheet model (load), model checks."""
