@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python benchmarks/bench_backprop.py`` (add ``--quick`` for a short table).
 
 Columns: depth and width of the MLP, the number of edges of its computation graph, the seconds
-for the derivation (:func:`derive.maths.backprop.backward`: every δ and gradient, one local derivative
+for the derivation (:func:`derive.maths.backprop.backward`: every δ and gradient, one local
+derivative
 per edge), milliseconds per edge, the seconds for the whole solution
 (:func:`derive.tasks.backprop.solve`: the derivation again, the lines, closed forms where small,
 symbolic ``sympy.diff`` truths for the targets whose substituted loss stays under

@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python benchmarks/bench_verify.py`` (``--quick`` for 40 expressions,
 ``--n N`` for N, ``--budget S`` for the test-only soft symbolic budget per line, 0.1 s in the
 property runs; the default, as in a build, is none: the deterministic ladder of
-:func:`derive.verify.equality._symbolic_zero` alone decides). The last line counts the lines each rung
+:func:`derive.verify.equality._symbolic_zero` alone decides). The last line counts the lines each
+rung
 of the ladder proved.
 
 The expressions are the property tests' random expressions (depth <= 6, every function the parser
@@ -12,7 +13,8 @@ step-by-step derivation) and every line is verified, as ``derive build`` does. T
 
 * ``sympy.N only``: every numeric point evaluated with ``sympy.N`` (the verifier before the fast
   path);
-* ``fast path``: points confirmed by mpmath at 60 digits (``derive.verify.numeric``), ``sympy.N`` only
+* ``fast path``: points confirmed by mpmath at 60 digits (``derive.verify.numeric``), ``sympy.N``
+only
   where the fast values disagree or cannot be trusted.
 
 Columns: expressions, lines verified, how many were settled symbolically and numerically, total
@@ -37,12 +39,12 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from derive.verify import numeric  # noqa: E402
-from derive.verify import equality as verify  # noqa: E402
-from derive.pipeline import verify_solution  # noqa: E402
 from derive.errors import InputError, VerificationFailure  # noqa: E402
+from derive.pipeline import verify_solution  # noqa: E402
 from derive.sheet.parse import parse_expr  # noqa: E402
 from derive.tasks.derivative import solve  # noqa: E402
+from derive.verify import equality as verify  # noqa: E402
+from derive.verify import numeric  # noqa: E402
 
 
 def expressions(n: int) -> list[tuple[str, str]]:

@@ -13,12 +13,13 @@ import re
 
 import sympy as sp
 
-from derive.pipeline import verify_solution
 from derive.errors import InputError
-from derive.render.notation import SheetStrPrinter, TermOrder, latex, sympy_str
+from derive.pipeline import verify_solution
 from derive.render.markup import to_math
-from derive.steps import Align, Solution, Table, Text
+from derive.render.notation import SheetStrPrinter, TermOrder, latex, sympy_str
+from derive.render.prose import markup
 from derive.sheet.parse import parse_expr
+from derive.steps import Align, Solution, Table, Text
 
 
 def _names(texts: list[str]) -> tuple[str, ...]:
@@ -85,12 +86,12 @@ def _render_solution(sol: Solution, order: TermOrder, fmt: str) -> str:
     out: list[str] = []
     for block in sol.blocks:
         if isinstance(block, Text):
-            out.append(_plain(block.text) if fmt == "text" else block.text)
+            out.append(_plain(markup(block.text)) if fmt == "text" else markup(block.text))
         elif isinstance(block, Align):
             out.append(_align(block.lines, order, fmt))
         elif isinstance(block, Table):
             if block.caption:
-                out.append(_plain(block.caption) + ":")
+                out.append(_plain(markup(block.caption)) + ":")
             for row in block.rows:
                 cells = [_term(c, order) if isinstance(c, sp.Basic) else _plain(str(c))
                          for c in row]
@@ -109,7 +110,7 @@ def _align(lines, order, fmt) -> str:
         rows = []
         for ln in lines:
             lhs = _term(ln.lhs, order) if ln.lhs is not None else ""
-            rule = _plain(ln.rule)
+            rule = _plain(markup(ln.rule))
             rows.append(f"  {lhs} {ln.relation} {_term(ln.rhs, order)}"
                         + (f"    [{rule}]" if rule else "") + f"    ({ln.verified_by})")
         return "\n".join(rows)
@@ -117,7 +118,7 @@ def _align(lines, order, fmt) -> str:
     for ln in lines:
         lhs = latex(ln.lhs, order=order) if ln.lhs is not None else ""
         rel = "=" if ln.relation == "=" else r"\mathrel{:=}"
-        rule = f" && {to_math(ln.rule)}" if ln.rule else ""
+        rule = f" && {to_math(markup(ln.rule))}" if ln.rule else ""
         rows.append(f"{lhs} &{rel} {latex(ln.rhs, order=order)}{rule}")
     body = "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
     return f"$$\n{body}\n$$\n" if fmt == "md" else body + "\n"
@@ -227,7 +228,7 @@ def _json(source, var, sol: Solution, order) -> dict:
         "answer_latex": latex(sol.answer, order=order),
         "steps": [
             {
-                "rule": ln.rule,
+                "rule": markup(ln.rule),
                 "lhs": sympy_str(ln.lhs, order) if ln.lhs is not None else None,
                 "rhs": sympy_str(ln.rhs, order),
                 "relation": ln.relation,
@@ -270,7 +271,7 @@ def _explain_graph(exprs, wrt, fmt, at, loss) -> str:
         "assignments": list(exprs),
         "wrt": _wrt_list(wrt),
         "answers": {k: sympy_str(v, order) for k, v in sol.answers.items()},
-        "steps": [{"rule": ln.rule,
+        "steps": [{"rule": markup(ln.rule),
                    "lhs": sympy_str(ln.lhs, order) if ln.lhs is not None else None,
                    "rhs": sympy_str(ln.rhs, order), "relation": ln.relation,
                    "verified_by": ln.verified_by} for ln in sol.lines()],

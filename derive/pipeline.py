@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from derive.errors import VerificationFailure
+from derive.render.prose import markup
 from derive.steps import Align, Line, Solution
 from derive.tasks import REGISTRY, Context, load_all
 from derive.verify.equality import Verdict, check_equal
@@ -98,7 +99,7 @@ def _verify_line(line: Line, where: str, verdicts: list[Verdict]) -> Line:
     v = check_equal(*line.check)
     if not v.ok:
         raise VerificationFailure(
-            f"{where}: step {line.rule!r} does not verify: {sp.sstr(line.check[0])} != "
+            f"{where}: step {markup(line.rule)!r} does not verify: {sp.sstr(line.check[0])} != "
             f"{sp.sstr(line.check[1])}"
         )
     verdicts.append(v)

@@ -1,8 +1,16 @@
 """The solution model: what a task produces and the templates render.
 
-A task never formats text. It returns a :class:`Solution`, a sequence of blocks:
+A task never formats text. It returns a :class:`Solution`, a sequence of blocks, whose words are
+plain strings (``*emphasis*`` allowed, never ``$``) and whose mathematics is data:
 
-* :class:`Text`: a sentence in sheet markup (``$...$`` math, ``*emphasis*``);
+* :class:`Math`: a SymPy object inside a sentence, printed by each printer in its own notation;
+* :class:`Note`: a fixed formula or phrase named by kind (``"derivative-rule"``, ...) with its
+  arguments; each printer has a template for every kind (:mod:`derive.render.prose`);
+* :class:`Prose`: a sentence made of strings, :class:`Math` and :class:`Note` parts.
+
+Blocks:
+
+* :class:`Text`: a sentence (a string or :class:`Prose`);
 * :class:`Align`: derivation lines ``lhs = rhs`` each with a short rule annotation, rendered as an
   ``aligned`` environment; every :class:`Line` with a ``check`` is verified;
 * :class:`Table`: a table whose cells are markup strings or SymPy objects (printed as math);
@@ -23,12 +31,54 @@ import sympy as sp
 
 
 @dataclass(frozen=True)
+class Math:
+    """A formula in a sentence. ``notation``/``order`` are the exercise's notation and the task's
+    term order when the task has them (None: SymPy's names and order)."""
+
+    expr: sp.Basic
+    notation: dict[str, str] | None = field(default=None, compare=False, hash=False)
+    order: Any = field(default=None, compare=False, hash=False)  # a TermOrder, or None
+
+
+@dataclass(frozen=True)
+class Note:
+    """A fixed formula or phrase, by kind; its arguments are SymPy objects, strings or numbers."""
+
+    kind: str
+    args: tuple[Any, ...] = ()
+
+
+@dataclass(frozen=True)
+class Prose:
+    """A sentence: strings (words, no ``$``), :class:`Math` and :class:`Note` parts in order."""
+
+    parts: tuple[str | Math | Note, ...]
+
+    def __add__(self, other: Inline) -> Prose:
+        return Prose(self.parts + (other.parts if isinstance(other, Prose) else (other,)))
+
+    def __radd__(self, other: str | Math | Note) -> Prose:
+        return Prose((other,) + self.parts)
+
+
+def prose(*parts: Inline) -> Prose:
+    """``prose("The derivative of ", Math(y), " is:")``; nested Prose parts are flattened."""
+    flat: list[str | Math | Note] = []
+    for part in parts:
+        flat.extend(part.parts if isinstance(part, Prose) else (part,))
+    return Prose(tuple(flat))
+
+
+Inline = str | Math | Note | Prose  # what a sentence, a rule note, a caption or a cell may be
+
+
+@dataclass(frozen=True)
 class Line:
     """One line of a derivation: ``lhs = rhs`` justified by ``rule``."""
 
     lhs: sp.Basic | None  # None: continuation line (``= rhs``) of the previous lhs
     rhs: sp.Basic
-    rule: str = ""
+    rule: Inline = ""
     check: tuple[sp.Expr, sp.Expr] | None = None
     verified_by: str = ""  # filled by verification; "definition" for lines without a check
     relation: str = "="  # "=" or ":=" (a definition)
@@ -39,7 +89,7 @@ class Line:
 
 @dataclass(frozen=True)
 class Text:
-    text: str
+    text: Inline
 
 
 @dataclass(frozen=True)
@@ -49,9 +99,9 @@ class Align:
 
 @dataclass(frozen=True)
 class Table:
-    header: tuple[str, ...]
-    rows: tuple[tuple[Any, ...], ...]  # cells: markup str or SymPy object (math)
-    caption: str = ""
+    header: tuple[Inline, ...]
+    rows: tuple[tuple[Any, ...], ...]  # cells: Inline, or a SymPy object (displayed math)
+    caption: Inline = ""
 
 
 @dataclass(frozen=True)
@@ -59,7 +109,7 @@ class Figure:
     stem: str  # file name stem: figures/<stem>.svg and figures/<stem>.tex
     tikz: str  # a complete tikzpicture environment
     svg: str  # a complete SVG document
-    caption: str = ""
+    caption: Inline = ""
 
 
 Block = Text | Align | Table | Figure

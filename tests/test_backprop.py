@@ -9,6 +9,7 @@ import sympy as sp
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from derive.errors import InputError, VerificationFailure
 from derive.maths.backprop import (
     SYMBOLIC_LIMIT,
     backward,
@@ -17,11 +18,10 @@ from derive.maths.backprop import (
     select,
     sheet_form,
 )
-from derive.pipeline import verify_solution
 from derive.maths.calculus import Local
-from derive.errors import InputError, VerificationFailure
 from derive.maths.functions import relu, sigmoid, softplus, symbol
 from derive.maths.graph import Graph, build_graph
+from derive.pipeline import verify_solution
 from derive.render.notation import TermOrder
 from derive.sheet.parse import parse_assignment
 from derive.tasks import Assignment

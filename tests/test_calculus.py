@@ -7,11 +7,11 @@ import sympy as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from derive.maths import calculus
-from derive.pipeline import verify_solution
-from derive.maths.calculus import ELEMENTARY, derivation, differentiate, local_derivative
 from derive.errors import VerificationFailure
+from derive.maths import calculus
+from derive.maths.calculus import ELEMENTARY, derivation, differentiate, local_derivative
 from derive.maths.functions import leaky_relu, relu, sigmoid, softplus, symbol
+from derive.pipeline import verify_solution
 from derive.render.notation import TermOrder
 from derive.steps import Align, Line, Solution
 

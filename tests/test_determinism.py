@@ -17,9 +17,9 @@ import pytest
 import sympy as sp
 from conftest import ROOT, run_cli
 
-from derive.verify import equality as verify
 from derive.errors import InputError
 from derive.maths.functions import sigmoid, symbol, to_elementary
+from derive.verify import equality as verify
 from derive.verify.equality import check_equal
 
 x, y, t = symbol("x"), symbol("y"), symbol("t")

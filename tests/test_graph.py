@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import sympy as sp
 
-from derive.maths.backprop import select
 from derive.errors import InputError
+from derive.maths.backprop import select
 from derive.maths.graph import build_graph
 from derive.sheet.parse import parse_assignment
 from derive.tasks import Assignment

@@ -1,4 +1,5 @@
-"""The sheet-notation printer and the line breaker (derive.render.notation, derive.render.linebreak)."""
+"""The sheet-notation printer and the line breaker (derive.render.notation,
+derive.render.linebreak)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from derive.maths.functions import symbol
-from derive.render.notation import Dot, SheetPrinter, TermOrder, flat_parens, latex, product_pairs
 from derive.render.linebreak import break_expr, text_width, width
+from derive.render.notation import Dot, SheetPrinter, TermOrder, flat_parens, latex, product_pairs
 from derive.sheet.parse import parse_expr
 
 ORDER = TermOrder(["z3", "x1", "w13", "x2", "w23", "a3", "y", "t", "N", "v"])

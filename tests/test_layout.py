@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from derive.maths.network import build_network, network_from_expr
+from derive.maths.regions import analyze
 from derive.render.figures.draw import network_figure, regions_figure
 from derive.render.figures.layout import _box, _boxes_overlap, network_diagram, region_plot
-from derive.maths.network import build_network, network_from_expr
 from derive.sheet.parse import parse_assignment, parse_expr
-from derive.maths.regions import analyze
 from tests.conftest import need_tool
 from tests.test_network import EX1, EX3, EX4
 

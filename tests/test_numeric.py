@@ -1,4 +1,5 @@
-"""The verifier's fast numeric path (derive.verify.numeric): it only ever confirms an equality, and it
+"""The verifier's fast numeric path (derive.verify.numeric): it only ever confirms an equality, and
+it
 steps aside (sympy.N decides) wherever rounding could decide the value."""
 
 from __future__ import annotations
@@ -9,9 +10,9 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from derive.verify import numeric
-from derive.verify import equality as verify
 from derive.maths.functions import leaky_relu, relu, sigmoid, softplus, symbol
+from derive.verify import equality as verify
+from derive.verify import numeric
 from derive.verify.equality import TOLERANCE, check_equal, numeric_equal
 
 x, y = symbol("x"), symbol("y")

@@ -32,16 +32,23 @@ import sympy as sp
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from derive.maths.backprop import backward
-from derive.pipeline import verify_solution
 from derive.errors import InputError, VerificationFailure
+from derive.maths.backprop import backward
 from derive.maths.graph import build_graph
+from derive.pipeline import verify_solution
 from derive.render.notation import TermOrder
 from derive.sheet.parse import parse_assignment, parse_expr
 from derive.tasks import Assignment
 from derive.tasks.backprop import solve as solve_backprop
 from derive.tasks.derivative import solve as solve_derivative
-from derive.verify.equality import _compare, _domain_guards, _free, check_equal, cpu_budget, numeric_equal
+from derive.verify.equality import (
+    _compare,
+    _domain_guards,
+    _free,
+    check_equal,
+    cpu_budget,
+    numeric_equal,
+)
 
 SHORT = {"deadline": None, "suppress_health_check": list(HealthCheck), "derandomize": True}
 # `-m slow` runs a fixed-seed sample in every CI job; DERIVE_SOAK=1 runs the whole soak (about
@@ -56,7 +63,8 @@ PROPERTY_SIMPLIFY_SECONDS = 0.1  # per-step symbolic budget in these runs (numer
 
 @contextmanager
 def _cpu_budget(kind: str, case: object):
-    """derive's own CPU budget (:func:`derive.verify.equality.cpu_budget`, CPU time, so independent of
+    """derive's own CPU budget (:func:`derive.verify.equality.cpu_budget`, CPU time, so independent
+    of
     load) for one example. An example that runs out is set aside, counted and listed: a
     performance problem to look at, which must not stall the run, and no mismatch."""
     try:

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from derive.errors import InputError
 from derive.maths.functions import relu, symbol
 from derive.maths.network import build_network, network_from_expr
+from derive.maths.regions import NEG, POS, Window, analyze, forward
 from derive.sheet.parse import parse_assignment, parse_expr
 from derive.verify.regions import verify
-from derive.maths.regions import NEG, POS, Window, analyze, forward
 
 EX1 = "1 - relu(x1) - relu(x2) + relu(x1 + x2)"
 X = (symbol("x1"), symbol("x2"))

@@ -145,8 +145,8 @@ def test_verified_mark_is_short_and_json_keeps_the_detail(files):
 def test_verified_summary_cuts_at_a_top_level_semicolon(verified_by, summary):
     """A ';' inside parentheses used to end the summary: 'recomputes y (exact at 64 rational
     points' with no closing parenthesis, in the PDF, the Markdown and the JSON."""
-    from derive.steps import Solution
     from derive.render.view import verified_summary
+    from derive.steps import Solution
 
     assert verified_summary(Solution(verified_by=verified_by)) == summary
 

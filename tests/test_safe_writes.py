@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from derive.io import output
 from derive.errors import InputError
+from derive.io import output
 from derive.io.output import MANIFEST, compare_outputs, read_manifest, recover, write_outputs
 
 V1 = {"solutions.tex": "tex v1\n", "solutions.md": "md v1\n", "figures/a.svg": "<svg>1</svg>\n",

@@ -3,7 +3,8 @@
 Classes (issue 12, parts 1, 3 and 7):
 
 * math in any text field uses only the allowed commands and environments
-  (:mod:`derive.render.mathcheck`), each span self-contained; everything else is refused with one line
+  (:mod:`derive.render.mathcheck`), each span self-contained; everything else is refused with one
+  line
   ``file:line: ...`` naming the offending command, exit 2, nothing written;
 * whatever the checker accepts compiles with pdflatex (``-no-shell-escape``) and renders in
   MathJax: every command of the table, and random token soups (a differential test);
@@ -33,7 +34,14 @@ from conftest import ROOT, need_tool
 from derive.cli import main
 from derive.errors import InputError
 from derive.render.markup import check_markup, to_md, to_tex
-from derive.render.mathcheck import COMMANDS, ENVIRONMENTS, MathError, allowed_table, check_math, samples
+from derive.render.mathcheck import (
+    COMMANDS,
+    ENVIRONMENTS,
+    MathError,
+    allowed_table,
+    check_math,
+    samples,
+)
 
 MATHJAX = ROOT / "tests" / "mathjax"
 STY = ROOT / "templates"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import sympy as sp
 
-from derive.pipeline import solve_sheet, verify_solution
 from derive.errors import InputError
 from derive.maths.functions import index, indexed_base, sigmoid, symbol
+from derive.pipeline import solve_sheet, verify_solution
 from derive.sheet.load import bundled_sheet_path, load_sheet, parse_sheet
 from derive.tasks import REGISTRY, Context, load_all
 from derive.tasks.backprop import explain_graph

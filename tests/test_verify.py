@@ -9,10 +9,16 @@ import time
 import pytest
 import sympy as sp
 
-from derive.verify import equality as verify
 from derive.errors import InputError
 from derive.maths.functions import relu, sigmoid, softplus, symbol
-from derive.verify.equality import Verdict, check_equal, cpu_budget, cpu_budget_paused, numeric_equal
+from derive.verify import equality as verify
+from derive.verify.equality import (
+    Verdict,
+    check_equal,
+    cpu_budget,
+    cpu_budget_paused,
+    numeric_equal,
+)
 
 x, y, w, t = (symbol(n) for n in "x y w t".split())
 

@@ -101,7 +101,8 @@ def _sigterm_cleans_up():
 
 
 def _remaining_budget() -> float | None:
-    """CPU seconds left in the running :func:`derive.verify.equality.cpu_budget`, None without one."""
+    """CPU seconds left in the running :func:`derive.verify.equality.cpu_budget`, None without
+    one."""
     if threading.current_thread() is not threading.main_thread() \
             or not hasattr(signal, "ITIMER_VIRTUAL"):
         return None

@@ -1,1 +1,2 @@
-"""The mathematics: functions, calculus, graphs, backpropagation, networks, regions. Never imports render/ or verify/."""
+"""The mathematics: functions, calculus, graphs, backpropagation, networks, regions. Never imports
+render/ or verify/."""

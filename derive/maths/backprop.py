@@ -35,9 +35,9 @@ from dataclasses import dataclass
 import mpmath
 import sympy as sp
 
+from derive.errors import InputError, VerificationFailure
 from derive.maths import trees
 from derive.maths.calculus import Local, local_derivative, named_rewrites
-from derive.errors import InputError, VerificationFailure
 from derive.maths.functions import symbol, to_elementary
 from derive.maths.graph import Graph
 from derive.render.notation import Dot, TermOrder

@@ -5,7 +5,8 @@ Points are ``(x1, x2)`` with :class:`fractions.Fraction` coordinates; an :class:
 is positive (or non-negative). Polygons are convex and counter-clockwise unless said otherwise;
 :func:`union` returns rings (outer counter-clockwise, holes clockwise). No floating point is used
 except to order edges by angle in :func:`union` (the chosen edge is then exact) and in
-:func:`seg_dist` (for sampled checks). :mod:`derive.maths.regions` builds decision regions from these.
+:func:`seg_dist` (for sampled checks). :mod:`derive.maths.regions` builds decision regions from
+these.
 """
 
 from __future__ import annotations

@@ -429,7 +429,8 @@ def verify_network(net: Network, model: Sequence[tuple[str, sp.Expr]], of: str) 
     """Check that the network recomputes ``of`` and each loss; returns how it was checked.
 
     The network's own evaluation (neuron by neuron) is compared with the model's expression by
-    :func:`derive.verify.equality.check_equal`; a piecewise-linear network with numeric weights is also
+    :func:`derive.verify.equality.check_equal`; a piecewise-linear network with numeric weights is
+    also
     compared exactly at 64 rational points. Raises :class:`VerificationFailure` on a mismatch.
     """
     defs = {n: rationalize(e) for n, e in model}

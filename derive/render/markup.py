@@ -1,7 +1,8 @@
 """Sheet markup: plain text with ``$...$`` / ``$$...$$`` math and ``*emphasis*``.
 
 Text is escaped for LaTeX and for Markdown; math is passed through after it is checked against
-derive's allowlist of commands and environments (:mod:`derive.render.mathcheck`). A hostile statement
+derive's allowlist of commands and environments (:mod:`derive.render.mathcheck`). A hostile
+statement
 therefore either prints literally (text) or is refused with a ``file:line`` error (math); it never
 runs.
 """
@@ -12,8 +13,8 @@ import re
 from dataclasses import dataclass
 
 from derive.errors import InputError
-from derive.render.notation import check_text_characters, escape_tex
 from derive.render.mathcheck import check_math
+from derive.render.notation import check_text_characters, escape_tex
 
 MAX_TEXT = 20_000
 

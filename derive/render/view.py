@@ -1,7 +1,9 @@
 """Rendering: solved parts -> a view model of strings -> Jinja templates -> files.
 
-All mathematics is printed here, once, by :mod:`derive.render.notation` (the same LaTeX serves the ``.tex``
-files and, through :func:`derive.render.markup.md_math`, the MathJax-rendered Markdown); templates only
+All mathematics is printed here, once, by :mod:`derive.render.notation` (the same LaTeX serves the
+``.tex``
+files and, through :func:`derive.render.markup.md_math`, the MathJax-rendered Markdown); templates
+only
 place strings. Long derivation lines are broken here too (:mod:`derive.render.linebreak`), against
 :data:`LINE_EM`, so that every row fits the text block of an ordinary document.
 
@@ -27,11 +29,12 @@ import sympy as sp
 
 from derive import __version__
 from derive.pipeline import PartResult
-from derive.render.notation import SheetPrinter, TermOrder, escape_tex, product_pairs, sympy_str
 from derive.render.linebreak import break_expr, text_width, width
 from derive.render.markup import md_math, parse_markup, to_math, to_md, to_tex
-from derive.steps import Align, Figure, Line, Solution, Table, Text
+from derive.render.notation import SheetPrinter, TermOrder, escape_tex, product_pairs, sympy_str
+from derive.render.prose import markup
 from derive.sheet.load import Exercise, Sheet
+from derive.steps import Align, Figure, Line, Solution, Table, Text
 
 FORMATS = ("tex", "md", "json")
 STYLE = "derive.sty"
@@ -150,7 +153,7 @@ def rows(lines: list[tuple[str, str, sp.Basic, str]], p: Printer) -> list[dict[s
 
 
 def _align(block: Align, p: Printer) -> dict[str, Any]:
-    lines = [(p.tex(ln.lhs) if ln.lhs is not None else "", ln.relation, ln.rhs, ln.rule)
+    lines = [(p.tex(ln.lhs) if ln.lhs is not None else "", ln.relation, ln.rhs, markup(ln.rule))
              for ln in block.lines]
     return {"kind": "align", "rows": rows(lines, p)}
 
@@ -158,7 +161,8 @@ def _align(block: Align, p: Printer) -> dict[str, Any]:
 def _cell(cell: Any, p: Printer) -> dict[str, str]:
     if isinstance(cell, sp.Basic):
         return {"math": p.tex(cell), "tex": "", "md": ""}
-    return {"math": "", "tex": to_tex(str(cell)), "md": to_md(str(cell))}
+    text = markup(cell)
+    return {"math": "", "tex": to_tex(text), "md": to_md(text)}
 
 
 def _alt_text(markup: str) -> str:
@@ -174,27 +178,28 @@ def _alt_text(markup: str) -> str:
 
 def _block_view(block, p: Printer) -> dict[str, Any]:
     if isinstance(block, Text):
-        return {"kind": "text", "tex": to_tex(block.text), "md": to_md(block.text)}
+        text = markup(block.text)
+        return {"kind": "text", "tex": to_tex(text), "md": to_md(text)}
     if isinstance(block, Align):
         return _align(block, p)
     if isinstance(block, Table):
         return {
             "kind": "table",
             "columns": len(block.header),
-            "header_tex": [to_tex(h) for h in block.header],
-            "header_md": [to_md(h) for h in block.header],
+            "header_tex": [to_tex(markup(h)) for h in block.header],
+            "header_md": [to_md(markup(h)) for h in block.header],
             "rows": [[_cell(c, p) for c in row] for row in block.rows],
-            "caption_tex": to_tex(block.caption),
-            "caption_md": to_md(block.caption),
+            "caption_tex": to_tex(markup(block.caption)),
+            "caption_md": to_md(markup(block.caption)),
         }
     if isinstance(block, Figure):
         return {
             "kind": "figure",
             "tikz": block.tikz.strip(),
             "svg": f"figures/{block.stem}.svg",
-            "alt": _alt_text(block.caption) or f"Figure {block.stem}",
-            "caption_tex": to_tex(block.caption),
-            "caption_md": to_md(block.caption),
+            "alt": _alt_text(markup(block.caption)) or f"Figure {block.stem}",
+            "caption_tex": to_tex(markup(block.caption)),
+            "caption_md": to_md(markup(block.caption)),
         }
     raise TypeError(f"unknown block {block!r}")
 
@@ -326,7 +331,7 @@ def view(sheet: Sheet, results: list[PartResult]) -> dict[str, Any]:
 # --- JSON ----------------------------------------------------------------------------------------
 def _step(ln: Line, p: Printer) -> dict[str, Any]:
     return {
-        "rule": ln.rule,
+        "rule": markup(ln.rule),
         "lhs": p.str(ln.lhs) if ln.lhs is not None else None,
         "rhs": p.str(ln.rhs),
         "relation": ln.relation,

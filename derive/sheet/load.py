@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from derive.errors import InputError, is_control
-from derive.render.notation import NOTATION_CHOICES
 from derive.render.markup import check_markup
+from derive.render.notation import NOTATION_CHOICES
 from derive.sheet.parse import parse_assignment
 from derive.tasks import REGISTRY, TASK_NAMES, Assignment, load_all
 
@@ -462,7 +462,9 @@ class _Loader:
                 raise self.err(f"part label {lab!r} is used twice", (*path, "part", j, "label"))
         names = _names_in_order([a.source for a in model] + [
             v for p in parts for v in _strings(p.params)])
-        from derive.sheet.modelcheck import check_exercise  # in order, real-valued, printed one-to-one
+        from derive.sheet.modelcheck import (
+            check_exercise,  # in order, real-valued, printed one-to-one
+        )
 
         check_exercise(model, parts, local, names, self.file)
         return Exercise(

@@ -8,10 +8,12 @@ first name back, a cycle. Each is an input error at the offending assignment's l
 
 **Real values** (:class:`Forward`, :func:`real_problem`, :func:`check_model`): the computation
 list is evaluated forward, node by node, at random real points (the verifier's rationals,
-:func:`derive.verify.equality.real_points`; the fast mpmath evaluation, :mod:`derive.verify.numeric`), each node
+:func:`derive.verify.equality.real_points`; the fast mpmath evaluation,
+:mod:`derive.verify.numeric`), each node
 from the values of the nodes it reads, so that no node is ever substituted into another (models
 can have thousands of weights). A point counts for a node when every subexpression of the node
-is a real, finite number there (:class:`~derive.verify.numeric.RealEvaluator`). A node that is real at
+is a real, finite number there (:class:`~derive.verify.numeric.RealEvaluator`). A node that is real
+at
 none of the points tried, while most of them decided it, is refused at its line: it is
 complex-valued (``sqrt(-1 - x**2)``, ``(-8)**(1/3)``, ``(-1)**y``: principal values, as SymPy's),
 or undefined (``1/z`` or ``log(z)`` where ``z`` is 0 for every input: ``z = x - x``, ``z = 0*w``,
@@ -48,9 +50,9 @@ from typing import Any
 import mpmath
 import sympy as sp
 
-from derive.verify import numeric
 from derive.errors import InputError
 from derive.maths.functions import leaky_relu, relu, sigmoid, softplus, symbol
+from derive.verify import numeric
 
 LOW_DIGITS = 30  # the forward pass, and the first of the two precisions of the zero test
 HIGH_DIGITS = 50

@@ -27,7 +27,8 @@ number is written ``exp(1)``. ``Heaviside(x)`` means ``Heaviside(x, 0)``; ``Max`
 ``Abs`` are accepted for ``max``, ``min`` and ``abs`` (SymPy's spellings, as in the JSON answers,
 so an answer can be pasted into a sheet), and so are ``sign`` and ``DiracDelta``, which only
 derivatives bring (|u|' = sign(u), H' = DiracDelta). Inside ``Sum`` the
-summation index is an integer symbol (:func:`derive.maths.functions.index`), as are names in subscripts.
+summation index is an integer symbol (:func:`derive.maths.functions.index`), as are names in
+subscripts.
 ``^`` is rejected (write ``**``).
 
 Resource guards: the text length, the bracket nesting depth (checked before ``ast.parse``),
@@ -39,7 +40,8 @@ digits.
 
 derive works over the reals: an expression with no real value at any real point derive tries
 (``sqrt(-1 - x**2)``, ``(-8)**(1/3)``, ``(-1)**y``, ``1/(sin(x)**2 + cos(x)**2 - 1)``) raises
-:class:`NotRealError` (see :mod:`derive.sheet.modelcheck`; constants such as ``sqrt(-1)`` are refused
+:class:`NotRealError` (see :mod:`derive.sheet.modelcheck`; constants such as ``sqrt(-1)`` are
+refused
 while they are built).
 
 Everything else (attributes, calls of unknown functions, keywords, strings,
@@ -174,7 +176,8 @@ def parse_assignment(text: str, *, max_length: int = 10_000) -> tuple[str, sp.Ex
 
 def check_real(expr: sp.Basic, text: str = "") -> sp.Basic:
     """Return ``expr``, or raise :class:`NotRealError` when it has no real, finite value at any
-    real point derive tries (see :mod:`derive.sheet.modelcheck`; every symbol is a free variable here,
+    real point derive tries (see :mod:`derive.sheet.modelcheck`; every symbol is a free variable
+    here,
     the sheet loader checks a model's names again with the values of their definitions)."""
     if not _may_leave_the_reals(expr):
         return expr

@@ -33,6 +33,7 @@ from collections.abc import Mapping, Sequence
 
 import sympy as sp
 
+from derive.errors import InputError
 from derive.maths import trees
 from derive.maths.backprop import (
     BackwardPass,
@@ -46,7 +47,6 @@ from derive.maths.backprop import (
     substituted,
     truth,
 )
-from derive.errors import InputError
 from derive.maths.functions import sigmoid
 from derive.maths.graph import Graph, build_graph
 from derive.render.notation import Dot, TermOrder, latex, sympy_str

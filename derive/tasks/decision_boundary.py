@@ -27,17 +27,17 @@ from typing import Any
 import sympy as sp
 
 from derive.errors import InputError
-from derive.render.figures.draw import regions_figure
 from derive.maths.functions import symbol
 from derive.maths.geometry import Side
-from derive.render.notation import latex
-from derive.render.markup import check_markup
-from derive.steps import Figure, Solution, Table, Text
 from derive.maths.network import build_network, expanded, verify_network
-from derive.verify.regions import verify
 from derive.maths.regions import NEG, POS, ZERO, Analysis, Piece, Window, analyze
+from derive.render.figures.draw import regions_figure
+from derive.render.markup import check_markup
+from derive.render.notation import latex
+from derive.steps import Figure, Solution, Table, Text
 from derive.tasks import Context, task
 from derive.tasks.network import model_for
+from derive.verify.regions import verify
 
 DEFAULT_CLASSES = {"negative": "class 1", "positive": "class 2"}
 

@@ -20,13 +20,13 @@ from collections.abc import Sequence
 
 import sympy as sp
 
+from derive.errors import InputError
 from derive.maths import trees
 from derive.maths.calculus import derivation
-from derive.errors import InputError
 from derive.maths.functions import symbol
 from derive.render.notation import TermOrder, latex
-from derive.steps import Align, Line, Solution, Text
 from derive.sheet.parse import parse_expr
+from derive.steps import Align, Line, Solution, Text
 from derive.tasks import Assignment, Context, task
 
 COMPOSITE_LIMIT = 400  # tree nodes: larger composites are left to the backprop task

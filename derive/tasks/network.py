@@ -23,11 +23,11 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.errors import InputError
-from derive.render.figures.draw import Nonlinearity, network_figure
 from derive.maths.functions import symbol
+from derive.maths.network import Network, Z, build_network, expanded, verify_network
+from derive.render.figures.draw import Nonlinearity, network_figure
 from derive.render.notation import latex
 from derive.steps import Align, Figure, Line, Solution, Table, Text
-from derive.maths.network import Network, Z, build_network, expanded, verify_network
 from derive.tasks import Context, task
 
 

@@ -24,9 +24,9 @@ import re
 
 import sympy as sp
 
+from derive.errors import InputError
 from derive.maths.backprop import backward, numeric_checks, select, sheet_form, truth
 from derive.maths.calculus import local_derivative
-from derive.errors import InputError
 from derive.maths.graph import Graph, build_graph
 from derive.render.notation import Dot, TermOrder, latex, sympy_str
 from derive.steps import Align, Line, Solution, Text

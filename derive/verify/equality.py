@@ -47,10 +47,10 @@ import mpmath
 import sympy as sp
 from sympy.core.function import AppliedUndef
 
-from derive.maths import trees
-from derive.verify import numeric
 from derive.errors import InputError
+from derive.maths import trees
 from derive.maths.functions import to_elementary
+from derive.verify import numeric
 
 POINTS = 6
 DIGITS = 40
@@ -416,7 +416,8 @@ def numeric_equal(lhs: sp.Expr, rhs: sp.Expr, *, points: int = POINTS, seed: int
     real numbers. Points where a side is undefined or complex are skipped; after ``points * 5``
     tries at one scale, the points are drawn ten times further out (see ``SCALES``). Points on a
     kink or jump of either side (an argument of a Heaviside or |.| that is 0, a max/min tie:
-    :func:`derive.verify.numeric.kinks`) are skipped too: derivatives there are conventions (derive's
+    :func:`derive.verify.numeric.kinks`) are skipped too: derivatives there are conventions
+    (derive's
     H(0) = 0, SymPy's 1/2). Complex values are never compared: sides with no real point are not
     equal. False when the sides differ anywhere, or when too few points were found.
 
@@ -501,7 +502,8 @@ def _compare(lhs, rhs, free, points: int, seed: int, guards, edges) -> bool | No
                     if edges and numeric.on_kink(edges, subs):
                         continue  # e.g. b = w in min(w, b): H(0) conventions differ there
                     if numeric.agree(lhs, rhs, subs, TOLERANCE):  # fast values confirm it (see
-                        checked += 1  # derive.verify.numeric); otherwise sympy.N decides at this point
+                        # derive.verify.numeric); otherwise sympy.N decides at this point
+                        checked += 1
                         continue
             except _Timeout:
                 POINT_RUNS["timeouts"] += 1

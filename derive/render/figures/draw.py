@@ -1,12 +1,14 @@
 """Figures: labels in two notations, and the Jinja templates that draw the layout models.
 
 A :class:`Label` is what a figure writes somewhere: a sequence of parts, each plain text or math.
-Every part carries its LaTeX (math from :func:`derive.render.notation.latex`, text escaped) for TikZ and
+Every part carries its LaTeX (math from :func:`derive.render.notation.latex`, text escaped) for
+TikZ and
 its *runs* for SVG: plain text pieces, some of them shifted to a subscript or superscript and
 some italic, which the SVG template writes as ``<tspan baseline-shift="sub">`` and so on.
 Widths are estimated from the runs (in cm, at ``FONT_PT``) so that the layout can avoid overlaps.
 
-The templates (``templates/figures/*.j2``) place what :mod:`derive.render.figures.layout` computed; they do no
+The templates (``templates/figures/*.j2``) place what :mod:`derive.render.figures.layout` computed;
+they do no
 arithmetic. TikZ output needs only TikZ itself (no libraries); SVG output is a standalone document
 with a white background (readable in dark mode).
 """

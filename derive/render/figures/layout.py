@@ -24,11 +24,11 @@ from itertools import pairwise
 
 import sympy as sp
 
-from derive.render.figures.draw import PX_PER_CM, Label, Nonlinearity, label
 from derive.maths.functions import symbol
-from derive.render.notation import TermOrder
 from derive.maths.network import Network
 from derive.maths.regions import Analysis, nice_step
+from derive.render.figures.draw import PX_PER_CM, Label, Nonlinearity, label
+from derive.render.notation import TermOrder
 
 PAD = 0.25  # cm of white space around a figure
 ROW = 2.3  # cm between node centres in a column

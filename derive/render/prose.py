@@ -1,0 +1,76 @@
+"""Sentences and rule notes from the solution model (:mod:`derive.steps`) to text.
+
+A task writes words as strings and mathematics as data: :class:`~derive.steps.Math` (a SymPy
+object) and :class:`~derive.steps.Note` (a fixed formula or phrase by kind). This module turns them
+into *sheet markup* (``$...$`` math in LaTeX, the input of :mod:`derive.render.markup`, which
+writes LaTeX and Markdown from it) and into plain text for the terminal.
+
+Every note kind has one :class:`NoteForm`: its markup and its plain text, each a function of the
+note's arguments. A new kind is one entry in :data:`NOTES`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import sympy as sp
+
+from derive.render.notation import latex, sympy_str
+from derive.steps import Math, Note, Prose
+
+
+@dataclass(frozen=True)
+class NoteForm:
+    markup: Callable[..., str]  # (*args) -> sheet markup, math in $...$
+    plain: Callable[..., str]  # (*args) -> plain text
+
+
+NOTES: dict[str, NoteForm] = {}
+
+
+def note_form(kind: str, markup: Callable[..., str], plain: Callable[..., str]) -> None:
+    """Register the printed forms of note ``kind`` (each kind once)."""
+    if kind in NOTES:
+        raise ValueError(f"note kind {kind!r} is registered twice")
+    NOTES[kind] = NoteForm(markup, plain)
+
+
+def tex(value: Any) -> str:
+    """LaTeX of a note argument: SymPy objects printed, strings as they are (already LaTeX)."""
+    return latex(value) if isinstance(value, sp.Basic) else str(value)
+
+
+def markup(item: Any) -> str:
+    """Sheet markup for a string, :class:`Math`, :class:`Note` or :class:`Prose`."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, Math):
+        return "$" + latex(item.expr, item.notation, item.order) + "$"
+    if isinstance(item, Note):
+        return _form(item).markup(*item.args)
+    if isinstance(item, Prose):
+        return "".join(markup(part) for part in item.parts)
+    raise TypeError(f"not prose: {item!r}")
+
+
+def plain(item: Any) -> str:
+    """Plain text (SymPy syntax for math) for a string, :class:`Math`, :class:`Note` or
+    :class:`Prose`."""
+    if isinstance(item, str):
+        return item
+    if isinstance(item, Math):
+        return sympy_str(item.expr, item.order)
+    if isinstance(item, Note):
+        return _form(item).plain(*item.args)
+    if isinstance(item, Prose):
+        return "".join(plain(part) for part in item.parts)
+    raise TypeError(f"not prose: {item!r}")
+
+
+def _form(note: Note) -> NoteForm:
+    try:
+        return NOTES[note.kind]
+    except KeyError:
+        raise KeyError(f"no printed form for note kind {note.kind!r}") from None
