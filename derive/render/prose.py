@@ -44,28 +44,24 @@ def tex(value: Any) -> str:
 
 def markup(item: Any) -> str:
     """Sheet markup for a string, :class:`Math`, :class:`Note` or :class:`Prose`."""
-    if isinstance(item, str):
-        return item
-    if isinstance(item, Math):
-        return "$" + latex(item.expr, item.notation, item.order) + "$"
-    if isinstance(item, Note):
-        return _form(item).markup(*item.args)
-    if isinstance(item, Prose):
-        return "".join(markup(part) for part in item.parts)
-    raise TypeError(f"not prose: {item!r}")
+    return _text(item, lambda m: "$" + latex(m.expr, m.notation, m.order) + "$", "markup")
 
 
 def plain(item: Any) -> str:
     """Plain text (SymPy syntax for math) for a string, :class:`Math`, :class:`Note` or
     :class:`Prose`."""
+    return _text(item, lambda m: sympy_str(m.expr, m.order), "plain")
+
+
+def _text(item: Any, math: Callable[[Math], str], form: str) -> str:
     if isinstance(item, str):
         return item
     if isinstance(item, Math):
-        return sympy_str(item.expr, item.order)
+        return math(item)
     if isinstance(item, Note):
-        return _form(item).plain(*item.args)
+        return getattr(_form(item), form)(*item.args)
     if isinstance(item, Prose):
-        return "".join(plain(part) for part in item.parts)
+        return "".join(_text(part, math, form) for part in item.parts)
     raise TypeError(f"not prose: {item!r}")
 
 
