@@ -14,9 +14,10 @@ import re
 import sympy as sp
 
 from derive.errors import InputError
+from derive.maths.display import TermOrder
 from derive.pipeline import verify_solution
 from derive.render.markup import to_math
-from derive.render.notation import SheetStrPrinter, TermOrder, latex, sympy_str
+from derive.render.notation import SheetStrPrinter, latex, sympy_str
 from derive.render.prose import markup
 from derive.sheet.parse import parse_expr
 from derive.steps import Align, Solution, Table, Text

@@ -19,10 +19,10 @@ from derive.maths.backprop import (
     sheet_form,
 )
 from derive.maths.calculus import Local
+from derive.maths.display import TermOrder
 from derive.maths.functions import relu, sigmoid, softplus, symbol
 from derive.maths.graph import Graph, build_graph
 from derive.pipeline import verify_solution
-from derive.render.notation import TermOrder
 from derive.sheet.parse import parse_assignment
 from derive.tasks import Assignment
 from derive.tasks.backprop import solve

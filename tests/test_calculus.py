@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from derive.errors import VerificationFailure
 from derive.maths import calculus
 from derive.maths.calculus import ELEMENTARY, derivation, differentiate, local_derivative
+from derive.maths.display import TermOrder
 from derive.maths.functions import leaky_relu, relu, sigmoid, softplus, symbol
 from derive.pipeline import verify_solution
-from derive.render.notation import TermOrder
 from derive.steps import Align, Line, Solution
 
 x, y, t, w, b, z = (symbol(n) for n in "x y t w b z".split())

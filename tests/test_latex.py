@@ -12,9 +12,10 @@ from conftest import need_tool
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from derive.maths.display import Dot, TermOrder, product_pairs
 from derive.maths.functions import symbol
 from derive.render.linebreak import break_expr, text_width, width
-from derive.render.notation import Dot, SheetPrinter, TermOrder, flat_parens, latex, product_pairs
+from derive.render.notation import SheetPrinter, flat_parens, latex
 from derive.sheet.parse import parse_expr
 
 ORDER = TermOrder(["z3", "x1", "w13", "x2", "w23", "a3", "y", "t", "N", "v"])

@@ -34,9 +34,9 @@ from hypothesis import strategies as st
 
 from derive.errors import InputError, VerificationFailure
 from derive.maths.backprop import backward
+from derive.maths.display import TermOrder
 from derive.maths.graph import build_graph
 from derive.pipeline import verify_solution
-from derive.render.notation import TermOrder
 from derive.sheet.parse import parse_assignment, parse_expr
 from derive.tasks import Assignment
 from derive.tasks.backprop import solve as solve_backprop

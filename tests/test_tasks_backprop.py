@@ -487,8 +487,8 @@ def test_one_denominator_is_not_tried_for_high_degree_answers():
 def test_gradient_with_respect_to_a_product_node_keeps_that_node():
     """∂E/∂h1 holds h1 as a variable: h1 = 2 x1 is not substituted back into its own gradient
     (the long property run found the answer 2(1 − tanh²(2x1))(h2 − t), which mixed both)."""
+    from derive.maths.display import TermOrder
     from derive.maths.graph import build_graph
-    from derive.render.notation import TermOrder
     from derive.sheet.parse import parse_assignment
     from derive.tasks import Assignment
     from derive.tasks.backprop import solve

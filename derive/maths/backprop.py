@@ -38,9 +38,9 @@ import sympy as sp
 from derive.errors import InputError, VerificationFailure
 from derive.maths import trees
 from derive.maths.calculus import Local, local_derivative, named_rewrites
+from derive.maths.display import Dot, TermOrder
 from derive.maths.functions import symbol, to_elementary
 from derive.maths.graph import Graph
-from derive.render.notation import Dot, TermOrder
 
 SYMBOLIC_LIMIT = 400  # tree nodes: larger closed forms / substituted losses are not built
 SIMPLIFY_LIMIT = 80  # tree nodes: larger δ's are not tried for a shorter form

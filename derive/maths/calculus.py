@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 import sympy as sp
 
 from derive.maths import trees
+from derive.maths.display import Dot, TermOrder
 from derive.maths.functions import leaky_relu, relu, sigmoid, softplus, symbol
-from derive.render.notation import Dot, TermOrder, latex
+from derive.render.notation import latex
 from derive.steps import Line
 
 

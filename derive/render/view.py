@@ -28,10 +28,11 @@ import jinja2
 import sympy as sp
 
 from derive import __version__
+from derive.maths.display import TermOrder, product_pairs
 from derive.pipeline import PartResult
 from derive.render.linebreak import break_expr, text_width, width
 from derive.render.markup import md_math, parse_markup, to_math, to_md, to_tex
-from derive.render.notation import SheetPrinter, TermOrder, escape_tex, product_pairs, sympy_str
+from derive.render.notation import SheetPrinter, escape_tex, sympy_str
 from derive.render.prose import markup
 from derive.sheet.load import Exercise, Sheet
 from derive.steps import Align, Figure, Line, Solution, Table, Text

@@ -47,9 +47,10 @@ from derive.maths.backprop import (
     substituted,
     truth,
 )
+from derive.maths.display import Dot, TermOrder
 from derive.maths.functions import sigmoid
 from derive.maths.graph import Graph, build_graph
-from derive.render.notation import Dot, TermOrder, latex, sympy_str
+from derive.render.notation import latex, sympy_str
 from derive.steps import Align, Line, Solution, Table, Text
 from derive.tasks import Assignment, Context, task
 

@@ -33,8 +33,9 @@ from derive.errors import InputError
 from derive.maths import trees
 from derive.maths.backprop import sheet_form
 from derive.maths.calculus import local_derivative, simplest_form
+from derive.maths.display import Dot, TermOrder
 from derive.maths.functions import index, indexed_base, symbol
-from derive.render.notation import Dot, TermOrder, latex, sympy_str
+from derive.render.notation import latex, sympy_str
 from derive.steps import Align, Line, Solution, Text
 from derive.tasks import Context, task
 

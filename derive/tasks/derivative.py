@@ -23,8 +23,9 @@ import sympy as sp
 from derive.errors import InputError
 from derive.maths import trees
 from derive.maths.calculus import derivation
+from derive.maths.display import TermOrder
 from derive.maths.functions import symbol
-from derive.render.notation import TermOrder, latex
+from derive.render.notation import latex
 from derive.sheet.parse import parse_expr
 from derive.steps import Align, Line, Solution, Text
 from derive.tasks import Assignment, Context, task

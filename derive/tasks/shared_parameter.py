@@ -27,8 +27,9 @@ import sympy as sp
 from derive.errors import InputError
 from derive.maths.backprop import backward, numeric_checks, select, sheet_form, truth
 from derive.maths.calculus import local_derivative
+from derive.maths.display import Dot, TermOrder
 from derive.maths.graph import Graph, build_graph
-from derive.render.notation import Dot, TermOrder, latex, sympy_str
+from derive.render.notation import latex, sympy_str
 from derive.steps import Align, Line, Solution, Text
 from derive.tasks import Assignment, Context, task
 from derive.tasks.backprop import Prose, solve
