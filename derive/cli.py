@@ -124,7 +124,7 @@ def _render(sheet, formats):
 
 # --- commands ------------------------------------------------------------------------------------
 def cmd_build(args) -> int:
-    from derive.io.output import validate_outputs, write_many
+    from derive.io.writer import validate_outputs, write_many
 
     formats = _formats(args.format)
     sheets = _sheets(args.sheets)
@@ -157,7 +157,8 @@ def cmd_build(args) -> int:
 
 def cmd_check(args) -> int:
     from derive.errors import terminal_safe
-    from derive.io.output import compare_outputs, recorded_formats
+    from derive.io.compare import compare_outputs
+    from derive.io.manifest import recorded_formats
     from derive.render.view import FORMATS
 
     status = 0

@@ -20,7 +20,8 @@ import pytest
 from conftest import ROOT, need_tool, run_cli
 
 from derive.io import pdf
-from derive.io.output import compare_outputs, read_manifest
+from derive.io.compare import compare_outputs
+from derive.io.manifest import read_manifest
 
 HOSTS = ROOT / "tests" / "hosts"
 MATHJAX = ROOT / "tests" / "mathjax"

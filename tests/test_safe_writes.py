@@ -15,8 +15,10 @@ import pytest
 from conftest import ROOT
 
 from derive.errors import InputError
-from derive.io import output
-from derive.io.output import MANIFEST, compare_outputs, read_manifest, recover, write_outputs
+from derive.io import writer
+from derive.io.compare import compare_outputs
+from derive.io.manifest import MANIFEST, manifest_text, read_manifest
+from derive.io.writer import recover, write_outputs
 
 V1 = {"solutions.tex": "tex v1\n", "solutions.md": "md v1\n", "figures/a.svg": "<svg>1</svg>\n",
       "figures/old.svg": "<svg>old</svg>\n"}
@@ -231,8 +233,8 @@ def test_interrupted_transaction_recovers(tmp_path, mode, monkeypatch, point):
         if where == point or f"{where}:{count}" == point:
             raise Stop
 
-    monkeypatch.setattr(output, "_pause", stop)
-    monkeypatch.setattr(output.shutil, "rmtree", _no_cleanup(output.shutil.rmtree, Stop))
+    monkeypatch.setattr(writer, "_pause", stop)
+    monkeypatch.setattr(writer.shutil, "rmtree", _no_cleanup(writer.shutil.rmtree, Stop))
     with pytest.raises(Stop):
         write_outputs(folder, V2)
     monkeypatch.undo()
@@ -277,10 +279,10 @@ def test_fallback_killed_between_its_two_renames_recovers(tmp_path, monkeypatch)
             raise Stop  # the old tree is at .s.derive-old; the folder is momentarily absent
         return real_rename(a, b)
 
-    monkeypatch.setattr(output.os, "rename", rename)
+    monkeypatch.setattr(writer.os, "rename", rename)
     with pytest.raises(Stop):
         write_outputs(folder, V2)
-    monkeypatch.setattr(output.os, "rename", real_rename)
+    monkeypatch.setattr(writer.os, "rename", real_rename)
     assert not folder.exists()
     recover(folder)  # committed: rolls forward
     assert {k: v for k, v in contents(folder).items() if k in V2} == V2
@@ -298,7 +300,7 @@ def test_recovery_keeps_files_added_to_the_old_tree(tmp_path, monkeypatch):
         if where == "ready":
             (folder / "late.txt").write_text("written during the build")
 
-    monkeypatch.setattr(output, "_pause", late)
+    monkeypatch.setattr(writer, "_pause", late)
     write_outputs(folder, V2)
     assert (folder / "late.txt").read_text() == "written during the build"
     no_debris(tmp_path)
@@ -308,7 +310,7 @@ def test_uncommitted_debris_is_discarded_by_the_next_build(tmp_path, mode):
     folder = tmp_path / "s"
     write_outputs(folder, V1)
     (tmp_path / ".s.derive-new" / "figures").mkdir(parents=True)
-    (tmp_path / ".s.derive-new" / MANIFEST).write_text(output.manifest_text(V2))  # written first
+    (tmp_path / ".s.derive-new" / MANIFEST).write_text(manifest_text(V2))  # written first
     (tmp_path / ".s.derive-new" / "figures" / "new.svg").write_text("<sv")  # a torn output
     (tmp_path / ".s.derive-txn").write_text('{"state": "stag')  # torn record
     write_outputs(folder, V2)

@@ -26,8 +26,11 @@ import pytest
 from conftest import ROOT, need_tool
 
 from derive import cli
-from derive.io import output, pdf
-from derive.io.output import MANIFEST, compare_outputs, manifest_text, write_outputs
+from derive.errors import InputError
+from derive.io import pdf, safefs, writer
+from derive.io.compare import compare_outputs
+from derive.io.manifest import MANIFEST, digest, manifest_text, sha256
+from derive.io.writer import write_outputs
 from derive.sheet.load import MAX_SHEET_BYTES
 
 TINY = '''
@@ -212,7 +215,7 @@ def test_manifest_listing_user_files_with_their_real_hash_deletes_nothing(built,
     data = json.loads((folder / MANIFEST).read_text())
     for rel in ("notes.txt", "figures/mine.svg"):  # the forger knows the contents even
         data["files"].append(rel)
-        data["sha256"][rel] = output.sha256((folder / rel).read_bytes())
+        data["sha256"][rel] = sha256((folder / rel).read_bytes())
     (folder / MANIFEST).write_text(json.dumps(data))
     assert derive(capsys, "build", sheet(tmp_path, title="Tiny v2"), "--out", out)[0] == 0
     assert (folder / "notes.txt").read_text() == "my notes\n"  # not a name derive writes
@@ -252,8 +255,8 @@ def test_manifest_with_traversal_and_absolute_paths_touches_nothing_outside(buil
     key = str(secret / "id_rsa")
     _forge(folder, files=["../../victim.tex", "../victim.tex", key, "parts/../../../victim.tex",
                           "./solutions.tex", 7, None],
-           sha256={"../../victim.tex": output.sha256(b"keep me\n"),
-                   key: output.sha256(SECRET)})
+           sha256={"../../victim.tex": sha256(b"keep me\n"),
+                   key: sha256(SECRET)})
     rc, _, _ = derive(capsys, "build", src, "--out", out)
     assert rc == 0  # nothing is derive's any more, but every output is identical: adopted
     assert victim.read_text() == "keep me\n" and (secret / "id_rsa").read_text() == SECRET
@@ -266,7 +269,7 @@ def test_legacy_manifest_is_trusted_only_when_its_digest_matches(built, tmp_path
     files = json.loads((folder / MANIFEST).read_text())["files"]
     legacy = {rel: (folder / rel).read_bytes() for rel in files}
     (folder / MANIFEST).write_text(json.dumps({"generator": "derive", "files": files,
-                                               "digest": output.digest(legacy)}))
+                                               "digest": digest(legacy)}))
     v2 = sheet(tmp_path, title="Tiny v2")
     assert derive(capsys, "build", v2, "--out", out)[0] == 0  # an older derive's build: upgraded
     assert "sha256" in json.loads((folder / MANIFEST).read_text())
@@ -306,7 +309,7 @@ def test_planted_committed_transaction_is_rolled_forward_only_when_complete(buil
     (planted / MANIFEST).write_text(manifest_text(files))
     (planted / "solutions.tex").symlink_to(secret / "id_rsa")
     (out / ".tiny.derive-txn").write_text(json.dumps({"state": "ready",
-                                                      "digest": output.digest(files)}))
+                                                      "digest": digest(files)}))
     rc, _, err = derive(capsys, "build", sheet(tmp_path, title="Tiny v2"), "--out", out)
     assert rc == 0 and "kept files" in err
     assert "Tiny v2" in (out / "tiny" / "solutions.tex").read_text()
@@ -322,7 +325,7 @@ def test_planted_old_tree_with_links_moves_nothing_through_them(built, tmp_path,
     old.mkdir()
     (old / "parts").symlink_to(secret)  # the bug: files were moved out of the linked folder
     (old / MANIFEST).write_text(json.dumps({"files": ["parts/id_rsa"], "sha256": {
-        "parts/id_rsa": output.sha256(SECRET)}}))
+        "parts/id_rsa": sha256(SECRET)}}))
     before = snapshot(secret)
     assert derive(capsys, "build", src, "--out", out)[0] == 0
     assert snapshot(secret) == before
@@ -396,7 +399,7 @@ def test_check_reports_an_interrupted_build_and_the_build_finishes_it(built, tmp
         if where == "ready":
             raise Stop
 
-    monkeypatch.setattr(output, "_pause", stop)
+    monkeypatch.setattr(writer, "_pause", stop)
     v2 = sheet(tmp_path, title="Tiny v2")
     with pytest.raises(Stop):
         cli.main(["build", str(v2), "--out", str(out)])
@@ -453,14 +456,14 @@ def test_multi_sheet_build_fails_in_staging_writes_nothing(tmp_path, capsys, mon
     out = tmp_path / "out"
     assert derive(capsys, "build", a, b, "--out", out)[0] == 0
     before = snapshot(tmp_path, dir_mtimes=False)
-    real = output._write_new
+    real = writer._write_new
 
     def full(path, data):
         if ".tiny2.derive-new" in str(path) and path.name == "solutions.md":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         return real(path, data)
 
-    monkeypatch.setattr(output, "_write_new", full)
+    monkeypatch.setattr(writer, "_write_new", full)
     rc, _, err = derive(capsys, "build", sheet(tmp_path, "a", title="A2"),
                         sheet(tmp_path, "b", id="tiny2", title="B2"), "--out", out)
     assert rc == 2
@@ -551,11 +554,11 @@ def test_read_only_file_system_is_one_line_and_leaves_nothing(built, tmp_path, c
     src, out, _ = built
     before = snapshot(tmp_path)
     if where == "preflight":  # what os.access says on a read-only mount (also for root)
-        monkeypatch.setattr(output.os, "access", lambda path, mode: False)
+        monkeypatch.setattr(writer.os, "access", lambda path, mode: False)
     else:
         def erofs(*args, **kwargs):
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(out))
-        monkeypatch.setattr(output.tempfile, "mkstemp", erofs)
+        monkeypatch.setattr(safefs.tempfile, "mkstemp", erofs)
     rc, _, err = derive(capsys, "build", sheet(tmp_path, title="Tiny v2"), "--out", out)
     assert rc == 2
     one_line_error(err, "derive: error: cannot write the outputs (")
@@ -572,9 +575,9 @@ def test_full_disk_is_one_line_and_leaves_no_temporary_file(built, tmp_path, cap
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     if where == "transaction record":  # its temporary file is written, then fsync fails
-        monkeypatch.setattr(output.os, "fsync", enospc)
+        monkeypatch.setattr(safefs.os, "fsync", enospc)
     else:
-        real_write, count = output._write_new, [0]
+        real_write, count = writer._write_new, [0]
         limit = 1 if where == "first file" else 4
 
         def full(path, data):
@@ -583,7 +586,7 @@ def test_full_disk_is_one_line_and_leaves_no_temporary_file(built, tmp_path, cap
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
             return real_write(path, data)
 
-        monkeypatch.setattr(output, "_write_new", full)
+        monkeypatch.setattr(writer, "_write_new", full)
     rc, _, err = derive(capsys, "build", sheet(tmp_path, title="Tiny v2"), "--out", out)
     assert rc == 2
     one_line_error(err, "derive: error: cannot write the outputs (No space left on device)")
@@ -595,9 +598,9 @@ def test_dev_full_is_one_line(tmp_path, monkeypatch):
     """A real ENOSPC from the kernel: /dev/full as the transaction record's temporary file."""
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full")
-    monkeypatch.setattr(output.tempfile, "mkstemp",
+    monkeypatch.setattr(safefs.tempfile, "mkstemp",
                         lambda **kw: (os.open("/dev/full", os.O_WRONLY), str(tmp_path / "x.tmp")))
-    with pytest.raises(output.InputError, match="No space left on device"):
+    with pytest.raises(InputError, match="No space left on device"):
         write_outputs(tmp_path / "out" / "s", {"solutions.tex": "x\n"})
     assert not (tmp_path / "out" / "s").exists()
     assert [p.name for p in (tmp_path / "out").iterdir()] == []
@@ -660,7 +663,7 @@ def test_failed_compile_exits_non_zero_and_leaves_no_stale_pdf(tmp_path, capsys,
     folder = out / "tiny"
     manifest = json.loads((folder / MANIFEST).read_text())
     assert {"solutions.pdf", "exercises.pdf"} <= set(manifest["files"])
-    assert manifest["pdf"]["solutions.pdf"]["source_sha256"] == output.sha256(
+    assert manifest["pdf"]["solutions.pdf"]["source_sha256"] == sha256(
         (folder / "solutions.tex").read_bytes())
     before = snapshot(tmp_path)
     _with_tex(monkeypatch, BAD_TEX)

@@ -175,7 +175,7 @@ def compile_documents(files, names: list[str]) -> dict[str, bytes] | None:
         return {}
     if not tex_available():
         return None
-    from derive.io.output import _safe_rel
+    from derive.io.manifest import _safe_rel
 
     out: dict[str, bytes] = {}
     try:
@@ -264,7 +264,7 @@ def compile_pdfs(folder: Path, tex_names: list[str]) -> bool:
     when TeX is not installed; prints the LaTeX error (one line) and returns False when a
     document fails to compile.
     """
-    from derive.io.output import _read_bytes, _scan, atomic_write
+    from derive.io.safefs import _read_bytes, _scan, atomic_write
 
     folder = Path(folder)
     if not tex_available():
