@@ -233,7 +233,7 @@ def test_interrupted_transaction_recovers(tmp_path, mode, monkeypatch, point):
         if where == point or f"{where}:{count}" == point:
             raise Stop
 
-    monkeypatch.setattr(writer, "_pause", stop)
+    monkeypatch.setattr(writer, "pause_point", stop)
     monkeypatch.setattr(writer.shutil, "rmtree", _no_cleanup(writer.shutil.rmtree, Stop))
     with pytest.raises(Stop):
         write_outputs(folder, V2)
@@ -300,7 +300,7 @@ def test_recovery_keeps_files_added_to_the_old_tree(tmp_path, monkeypatch):
         if where == "ready":
             (folder / "late.txt").write_text("written during the build")
 
-    monkeypatch.setattr(writer, "_pause", late)
+    monkeypatch.setattr(writer, "pause_point", late)
     write_outputs(folder, V2)
     assert (folder / "late.txt").read_text() == "written during the build"
     no_debris(tmp_path)

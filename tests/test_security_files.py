@@ -399,7 +399,7 @@ def test_check_reports_an_interrupted_build_and_the_build_finishes_it(built, tmp
         if where == "ready":
             raise Stop
 
-    monkeypatch.setattr(writer, "_pause", stop)
+    monkeypatch.setattr(writer, "pause_point", stop)
     v2 = sheet(tmp_path, title="Tiny v2")
     with pytest.raises(Stop):
         cli.main(["build", str(v2), "--out", str(out)])
@@ -456,14 +456,14 @@ def test_multi_sheet_build_fails_in_staging_writes_nothing(tmp_path, capsys, mon
     out = tmp_path / "out"
     assert derive(capsys, "build", a, b, "--out", out)[0] == 0
     before = snapshot(tmp_path, dir_mtimes=False)
-    real = writer._write_new
+    real = writer.write_new
 
     def full(path, data):
         if ".tiny2.derive-new" in str(path) and path.name == "solutions.md":
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         return real(path, data)
 
-    monkeypatch.setattr(writer, "_write_new", full)
+    monkeypatch.setattr(writer, "write_new", full)
     rc, _, err = derive(capsys, "build", sheet(tmp_path, "a", title="A2"),
                         sheet(tmp_path, "b", id="tiny2", title="B2"), "--out", out)
     assert rc == 2
@@ -577,7 +577,7 @@ def test_full_disk_is_one_line_and_leaves_no_temporary_file(built, tmp_path, cap
     if where == "transaction record":  # its temporary file is written, then fsync fails
         monkeypatch.setattr(safefs.os, "fsync", enospc)
     else:
-        real_write, count = writer._write_new, [0]
+        real_write, count = writer.write_new, [0]
         limit = 1 if where == "first file" else 4
 
         def full(path, data):
@@ -586,7 +586,7 @@ def test_full_disk_is_one_line_and_leaves_no_temporary_file(built, tmp_path, cap
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
             return real_write(path, data)
 
-        monkeypatch.setattr(writer, "_write_new", full)
+        monkeypatch.setattr(writer, "write_new", full)
     rc, _, err = derive(capsys, "build", sheet(tmp_path, title="Tiny v2"), "--out", out)
     assert rc == 2
     one_line_error(err, "derive: error: cannot write the outputs (No space left on device)")

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from derive.errors import InputError
-from derive.io.manifest import MANIFEST, _load_manifest, manifest_text, sha256
-from derive.io.paths import _abs, _Paths, _refuse_links
-from derive.io.safefs import _bytes, _file_sha, _lstat_under, _read_bytes, _scan
+from derive.io.manifest import MANIFEST, load_manifest, manifest_text, sha256
+from derive.io.paths import Paths, refuse_links
+from derive.io.safefs import as_bytes, file_sha, lstat_under, read_bytes, scan
 
 MAX_DIFF_BYTES = 16_000_000  # check shows at most this much of a drifted file
 
@@ -51,9 +51,9 @@ def compare_outputs(folder: Path, files: dict[str, bytes | str], formats=None
 
 
 def _compare(folder: Path, files: dict[str, bytes | str], formats=None) -> dict[str, Drift]:
-    folder = _abs(Path(folder))
-    p = _Paths(folder)
-    _refuse_links(p, "compare")
+    p = Paths(folder)
+    folder = p.folder
+    refuse_links(p, "compare")
     drift: dict[str, Drift] = {}
     for leftover in (p.txn, p.new, p.old):
         if os.path.lexists(leftover):
@@ -62,9 +62,9 @@ def _compare(folder: Path, files: dict[str, bytes | str], formats=None) -> dict[
     for kept in p.kept():
         drift[f"../{kept.name}"] = Drift(kept, "holds files an earlier build could not put back "
                                                "(look at them, then delete the folder)")
-    data = {rel: _bytes(v) for rel, v in files.items()}
-    m = _load_manifest(folder)
-    tree = _scan(folder)
+    data = {rel: as_bytes(v) for rel, v in files.items()}
+    m = load_manifest(folder)
+    tree = scan(folder)
     expected, pdfs = dict(data), {}
     for pdf, info in sorted(m.pdfs.items()):
         src = info["source"]
@@ -76,11 +76,11 @@ def _compare(folder: Path, files: dict[str, bytes | str], formats=None) -> dict[
                                              "derived now (run `derive build --pdf`)")
         elif _kind_problem(tree, pdf) is not None:
             drift[pdf] = Drift(folder / pdf, _kind_problem(tree, pdf) or "missing")
-        elif m.hashes is None or _file_sha(folder, pdf) != m.hashes.get(pdf):
+        elif m.hashes is None or file_sha(folder, pdf) != m.hashes.get(pdf):
             drift[pdf] = Drift(folder / pdf, "changed since derive wrote it (run `derive build "
                                              "--pdf`)")
         else:
-            current = _read_bytes(folder, pdf)
+            current = read_bytes(folder, pdf)
             if current is not None and sha256(current) == m.hashes.get(pdf):
                 expected[pdf], pdfs[pdf] = current, src
     for rel in sorted(data):
@@ -89,15 +89,15 @@ def _compare(folder: Path, files: dict[str, bytes | str], formats=None) -> dict[
             if why:
                 drift[rel] = Drift(folder / rel, why)
             continue
-        links = _lstat_under(folder, rel)
+        links = lstat_under(folder, rel)
         if links is not None and links.st_nlink > 1:  # maybe another file of the user's: not read
             drift[rel] = Drift(folder / rel, f"has {links.st_nlink} hard links (derive writes "
                                              "files with one; not read)")
             continue
-        current = _read_bytes(folder, rel, len(data[rel]))
+        current = read_bytes(folder, rel, len(data[rel]))
         if current != data[rel]:
             if current is not None and len(current) > len(data[rel]):  # the rest, for the diff
-                current = _read_bytes(folder, rel, MAX_DIFF_BYTES)
+                current = read_bytes(folder, rel, MAX_DIFF_BYTES)
             drift[rel] = Drift(folder / rel, "differs", _text(current or b""), _text(data[rel]))
     want = manifest_text(expected, formats if formats is not None else m.formats, pdfs)
     why = _kind_problem(tree, MANIFEST)
@@ -105,7 +105,7 @@ def _compare(folder: Path, files: dict[str, bytes | str], formats=None) -> dict[
         if why:
             drift[MANIFEST] = Drift(folder / MANIFEST, why if why != "missing" else
                                     "missing (the folder was not written by `derive build`)")
-    elif getattr(_lstat_under(folder, MANIFEST), "st_nlink", 1) > 1:
+    elif getattr(lstat_under(folder, MANIFEST), "st_nlink", 1) > 1:
         drift[MANIFEST] = Drift(folder / MANIFEST, "has hard links (derive writes files with "
                                                    "one; not read)")
     elif m.raw != want.encode("utf-8"):

@@ -17,7 +17,7 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from derive.io.safefs import _bytes, _file_sha, _is_real_dir, _lstat_under, _read_bytes
+from derive.io.safefs import as_bytes, file_sha, is_real_dir, lstat_under, read_bytes
 
 MANIFEST = ".derive-manifest.json"
 GENERATOR = "derive"
@@ -30,7 +30,7 @@ OUTPUT_NAME = re.compile(r"^(?:(?:figures|parts)/)?[A-Za-z0-9][A-Za-z0-9_.-]*"
 
 
 def sha256(data: bytes | str) -> str:
-    return hashlib.sha256(_bytes(data)).hexdigest()
+    return hashlib.sha256(as_bytes(data)).hexdigest()
 
 
 # --- the manifest ------------------------------------------------------------------------------
@@ -47,13 +47,13 @@ class Manifest:
     pdfs: dict[str, dict] = field(default_factory=dict)  # pdf -> {"source", "source_sha256"}
 
 
-def _load_manifest(folder: Path) -> Manifest:
-    st = _lstat_under(folder, MANIFEST) if _is_real_dir(folder) else None
+def load_manifest(folder: Path) -> Manifest:
+    st = lstat_under(folder, MANIFEST) if is_real_dir(folder) else None
     if st is None:
         return Manifest()
     if stat.S_ISLNK(st.st_mode):
         return Manifest(state="link")
-    raw = _read_bytes(folder, MANIFEST, MAX_MANIFEST_BYTES)
+    raw = read_bytes(folder, MANIFEST, MAX_MANIFEST_BYTES)
     if raw is None or len(raw) > MAX_MANIFEST_BYTES:
         return Manifest(state="invalid", raw=raw)
     try:
@@ -64,11 +64,11 @@ def _load_manifest(folder: Path) -> Manifest:
         return Manifest(state="invalid", raw=raw)
     m = Manifest(state="ok", raw=raw)
     files = data.get("files", [])
-    m.files = [f for f in files if isinstance(f, str) and _safe_rel(f)] if isinstance(
+    m.files = [f for f in files if isinstance(f, str) and safe_rel(f)] if isinstance(
         files, list) else []
     if "sha256" in data:
         hashes = data["sha256"] if isinstance(data["sha256"], dict) else {}
-        m.hashes = {k: v for k, v in hashes.items() if isinstance(k, str) and _safe_rel(k)
+        m.hashes = {k: v for k, v in hashes.items() if isinstance(k, str) and safe_rel(k)
                     and k in m.files and isinstance(v, str) and _HEX.match(v)}
     m.digest = data.get("digest") if isinstance(data.get("digest"), str) else None
     formats = data.get("formats")
@@ -81,7 +81,7 @@ def _load_manifest(folder: Path) -> Manifest:
     if isinstance(pdfs, dict):
         for name, info in pdfs.items():
             if isinstance(name, str) and name in m.files and isinstance(info, dict) \
-                    and isinstance(info.get("source"), str) and _safe_rel(info["source"]) \
+                    and isinstance(info.get("source"), str) and safe_rel(info["source"]) \
                     and isinstance(info.get("source_sha256"), str) \
                     and _HEX.match(info["source_sha256"]):
                 m.pdfs[name] = {"source": info["source"], "source_sha256": info["source_sha256"]}
@@ -90,35 +90,35 @@ def _load_manifest(folder: Path) -> Manifest:
 
 def read_manifest(folder: Path) -> list[str]:
     """The files an earlier build says it wrote into ``folder`` (empty when there is none)."""
-    return list(_load_manifest(Path(folder)).files)
+    return list(load_manifest(Path(folder)).files)
 
 
 def recorded_formats(folder: Path) -> tuple[str, ...] | None:
     """The formats the last build of ``folder`` wrote, as its manifest records them."""
-    return _load_manifest(Path(folder)).formats
+    return load_manifest(Path(folder)).formats
 
 
-def _owned(folder: Path, m: Manifest | None = None) -> dict[str, str]:
+def owned_files(folder: Path, m: Manifest | None = None) -> dict[str, str]:
     """The files in ``folder`` that are provably derive's: rel -> sha256.
 
     A file counts only when its manifest lists it and its content on disk has the recorded hash
     (a regular file, reached without links). An older manifest without hashes is trusted as a
     whole when its ``digest`` matches the files on disk, and not at all otherwise."""
-    m = _load_manifest(folder) if m is None else m
+    m = load_manifest(folder) if m is None else m
     if m.state != "ok":
         return {}
     if m.hashes is not None:
         return {rel: h for rel, h in m.hashes.items()
-                if OUTPUT_NAME.match(rel) and _file_sha(folder, rel) == h}
+                if OUTPUT_NAME.match(rel) and file_sha(folder, rel) == h}
     if m.digest is None or not m.files or not all(OUTPUT_NAME.match(f) for f in m.files):
         return {}
-    contents = {rel: _read_bytes(folder, rel) for rel in m.files}
+    contents = {rel: read_bytes(folder, rel) for rel in m.files}
     if any(v is None for v in contents.values()) or digest(contents) != m.digest:
         return {}
     return {rel: sha256(data) for rel, data in contents.items()}
 
 
-def _safe_rel(rel: str) -> bool:
+def safe_rel(rel: str) -> bool:
     p = Path(rel)
     return bool(rel) and len(rel) < 4096 and not p.is_absolute() and ".." not in p.parts \
         and rel != MANIFEST and "\\" not in rel and "\x00" not in rel and p.as_posix() == rel \
@@ -129,7 +129,7 @@ def digest(files: dict[str, bytes | str]) -> str:
     """A content digest of a build's outputs (it identifies the build in the manifest)."""
     h = hashlib.sha256()
     for rel in sorted(files):
-        data = _bytes(files[rel])
+        data = as_bytes(files[rel])
         h.update(f"{rel}\0{len(data)}\0".encode())
         h.update(data)
     return h.hexdigest()

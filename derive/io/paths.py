@@ -14,9 +14,12 @@ from pathlib import Path
 from derive.errors import InputError
 
 
-class _Paths:
-    def __init__(self, folder: Path):
-        self.folder = folder
+class Paths:
+    """The paths of the folder ``OUT/<id>`` (made absolute; OUT may be a link, ``OUT/<id>`` is
+    never followed) and of its transaction beside it."""
+
+    def __init__(self, folder: Path | str):
+        self.folder = folder = Path(os.path.abspath(folder))
         self.base = base = folder.parent
         self.new = base / f".{folder.name}.derive-new"
         self.old = base / f".{folder.name}.derive-old"
@@ -31,12 +34,7 @@ class _Paths:
             return []
 
 
-def _abs(folder: Path) -> Path:
-    """``OUT/<id>`` as an absolute path. OUT may be a link; ``OUT/<id>`` is never followed."""
-    return Path(os.path.abspath(folder))
-
-
-def _refuse_links(p: _Paths, doing: str = "write") -> None:
+def refuse_links(p: Paths, doing: str = "write") -> None:
     """InputError when a path derive manages is a symbolic link or of the wrong kind."""
     kinds = {p.folder: "folder", p.new: "folder", p.old: "folder", p.txn: "file"}
     for path, kind in kinds.items():

@@ -175,7 +175,7 @@ def compile_documents(files, names: list[str]) -> dict[str, bytes] | None:
         return {}
     if not tex_available():
         return None
-    from derive.io.manifest import _safe_rel
+    from derive.io.manifest import safe_rel
 
     out: dict[str, bytes] = {}
     try:
@@ -183,7 +183,7 @@ def compile_documents(files, names: list[str]) -> dict[str, bytes] | None:
             work = Path(tmp) / "build"
             work.mkdir()
             for rel, content in files.items():
-                if not _safe_rel(rel):
+                if not safe_rel(rel):
                     raise ValueError(f"refusing to compile a file outside the folder: {rel!r}")
                 if rel.endswith((".md", ".json", ".pdf")):
                     continue
@@ -264,15 +264,15 @@ def compile_pdfs(folder: Path, tex_names: list[str]) -> bool:
     when TeX is not installed; prints the LaTeX error (one line) and returns False when a
     document fails to compile.
     """
-    from derive.io.safefs import _read_bytes, _scan, atomic_write
+    from derive.io.safefs import atomic_write, read_bytes, scan
 
     folder = Path(folder)
     if not tex_available():
         print(NO_TEX, file=sys.stderr)
         return True
-    files = {rel: data for rel, kind in _scan(folder).items() if kind == "file"
+    files = {rel: data for rel, kind in scan(folder).items() if kind == "file"
              and not rel.startswith(".") and not rel.endswith(".pdf")
-             and (data := _read_bytes(folder, rel)) is not None}
+             and (data := read_bytes(folder, rel)) is not None}
     ok = True
     for name in tex_names:
         try:

@@ -3,7 +3,7 @@
 Every read here opens the file without following a symbolic link at any component below the
 folder it is given, checks with ``fstat`` that it is a regular file, and reads at most a bounded
 number of bytes when asked; every write goes to a new or temporary file and is fsynced. A link is
-listed by :func:`_scan`, never followed.
+listed by :func:`scan`, never followed.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
-def _bytes(content: bytes | str) -> bytes:
+def as_bytes(content: bytes | str) -> bytes:
     return content.encode("utf-8") if isinstance(content, str) else bytes(content)
 
 
@@ -34,7 +34,7 @@ def atomic_write(path: Path, text: bytes | str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(_bytes(text))
+            fh.write(as_bytes(text))
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -42,20 +42,20 @@ def atomic_write(path: Path, text: bytes | str) -> None:
         if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
-def _write_new(path: Path, data: bytes | str) -> None:
+def write_new(path: Path, data: bytes | str) -> None:
     """Create a file in a private staging folder (never through a link), fsynced. The mode is the
     one ``open`` gives (0666 minus the umask) for every output, PDFs included."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_CLOEXEC, 0o666)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | O_CLOEXEC, 0o666)
     with os.fdopen(fd, "wb") as fh:
-        fh.write(_bytes(data))
+        fh.write(as_bytes(data))
         fh.flush()
         os.fsync(fh.fileno())
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:
@@ -104,15 +104,15 @@ def _open_regular(root: Path, rel: str, *, root_may_be_link: bool = False) -> in
     parts = rel.split("/")
     nofollow = 0 if root_may_be_link else _O_NOFOLLOW
     try:
-        dfd = os.open(root, os.O_RDONLY | _O_DIRECTORY | nofollow | _O_CLOEXEC)
+        dfd = os.open(root, os.O_RDONLY | _O_DIRECTORY | nofollow | O_CLOEXEC)
     except OSError:
         return None
     try:
         for part in parts[:-1]:
-            nfd = os.open(part, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | _O_CLOEXEC, dir_fd=dfd)
+            nfd = os.open(part, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | O_CLOEXEC, dir_fd=dfd)
             os.close(dfd)
             dfd = nfd
-        fd = os.open(parts[-1], os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC, dir_fd=dfd)
+        fd = os.open(parts[-1], os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | O_CLOEXEC, dir_fd=dfd)
     except OSError:
         return None
     finally:
@@ -123,7 +123,7 @@ def _open_regular(root: Path, rel: str, *, root_may_be_link: bool = False) -> in
     return fd
 
 
-def _read_bytes(root: Path, rel: str, limit: int | None = None, *,
+def read_bytes(root: Path, rel: str, limit: int | None = None, *,
                 root_may_be_link: bool = False) -> bytes | None:
     """The bytes of the regular file ``root/rel`` (never through a link); at most ``limit + 1``
     bytes when a limit is given; None when it cannot be read as a regular file."""
@@ -137,7 +137,7 @@ def _read_bytes(root: Path, rel: str, limit: int | None = None, *,
         return None
 
 
-def _file_sha(root: Path, rel: str) -> str | None:
+def file_sha(root: Path, rel: str) -> str | None:
     fd = _open_regular(root, rel)
     if fd is None:
         return None
@@ -151,7 +151,7 @@ def _file_sha(root: Path, rel: str) -> str | None:
     return h.hexdigest()
 
 
-def _lstat_under(root: Path, rel: Path | str) -> os.stat_result | None:
+def lstat_under(root: Path, rel: Path | str) -> os.stat_result | None:
     """``lstat`` of ``root/rel`` when every folder between is a real folder, else None."""
     rel = Path(rel)
     try:
@@ -163,7 +163,7 @@ def _lstat_under(root: Path, rel: Path | str) -> os.stat_result | None:
         return None
 
 
-def _scan(root: Path) -> dict[str, str]:
+def scan(root: Path) -> dict[str, str]:
     """Every entry below the real folder ``root``: relative path -> ``file``, ``dir``, ``link``
     or ``other``. Links are listed, never followed."""
     found: dict[str, str] = {}
@@ -186,21 +186,21 @@ def _scan(root: Path) -> dict[str, str]:
             else:
                 found[r] = "other"
 
-    if _is_real_dir(root):
+    if is_real_dir(root):
         walk(root, "")
     return found
 
 
-def _is_real_dir(path: Path) -> bool:
+def is_real_dir(path: Path) -> bool:
     try:
         return stat.S_ISDIR(os.lstat(path).st_mode)
     except OSError:
         return False
 
 
-def _free_parents(folder: Path, rel: Path) -> bool:
+def free_parents(folder: Path, rel: Path) -> bool:
     """True when every folder on the way to ``folder/rel`` is a real folder or absent."""
-    if not _is_real_dir(folder):
+    if not is_real_dir(folder):
         return False
     for parent in reversed(rel.parents[:-1]):
         try:
@@ -211,14 +211,14 @@ def _free_parents(folder: Path, rel: Path) -> bool:
     return True
 
 
-def _same_file(a: Path, folder: Path, rel: Path) -> bool:
+def same_file(a: Path, folder: Path, rel: Path) -> bool:
     """True when ``a`` is the same file as ``folder/rel`` (reached without links): the same inode,
     equal link targets, or regular files with equal bytes."""
     try:
         sa = os.lstat(a)
     except OSError:
         return False
-    sb = _lstat_under(folder, rel)
+    sb = lstat_under(folder, rel)
     if sb is None:
         return False
     if (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino):
@@ -226,5 +226,5 @@ def _same_file(a: Path, folder: Path, rel: Path) -> bool:
     if stat.S_ISLNK(sa.st_mode) and stat.S_ISLNK(sb.st_mode):
         return os.readlink(a) == os.readlink(folder / rel)
     if stat.S_ISREG(sa.st_mode) and stat.S_ISREG(sb.st_mode) and sa.st_size == sb.st_size:
-        return _file_sha(a.parent, a.name) == _file_sha(folder, rel.as_posix()) is not None
+        return file_sha(a.parent, a.name) == file_sha(folder, rel.as_posix()) is not None
     return False

@@ -53,34 +53,34 @@ from derive.io.manifest import (
     GENERATOR,
     MANIFEST,
     OUTPUT_NAME,
-    _load_manifest,
-    _owned,
-    _safe_rel,
     digest,
+    load_manifest,
     manifest_text,
+    owned_files,
     read_manifest,
+    safe_rel,
 )
-from derive.io.paths import _abs, _Paths, _refuse_links
+from derive.io.paths import Paths, refuse_links
 from derive.io.safefs import (
-    _O_CLOEXEC,
-    _bytes,
-    _free_parents,
-    _fsync_dir,
-    _is_real_dir,
-    _lstat_under,
-    _read_bytes,
-    _same_file,
-    _write_new,
+    O_CLOEXEC,
+    as_bytes,
     atomic_write,
     exchange,
+    free_parents,
+    fsync_dir,
+    is_real_dir,
+    lstat_under,
+    read_bytes,
+    same_file,
+    write_new,
 )
 
 
 # --- transaction bookkeeping -------------------------------------------------------------------
-def _read_txn(p: _Paths) -> dict | None:
+def _read_txn(p: Paths) -> dict | None:
     if not os.path.lexists(p.txn):
         return None
-    raw = _read_bytes(p.base, p.txn.name, 65536, root_may_be_link=True)
+    raw = read_bytes(p.base, p.txn.name, 65536, root_may_be_link=True)
     try:
         data = json.loads((raw or b"").decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
@@ -88,12 +88,12 @@ def _read_txn(p: _Paths) -> dict | None:
     return data if isinstance(data, dict) else {"state": "staging"}
 
 
-def _set_txn(p: _Paths, state: str, **extra) -> None:
+def _set_txn(p: Paths, state: str, **extra) -> None:
     atomic_write(p.txn, json.dumps({"generator": GENERATOR, "state": state, **extra}) + "\n")
 
 
 @contextmanager
-def _locked(p: _Paths):
+def _locked(p: Paths):
     """One writer per output folder at a time: an advisory ``flock`` on ``OUT`` itself (no lock
     file is left behind; a no-op where unsupported)."""
     try:
@@ -101,7 +101,7 @@ def _locked(p: _Paths):
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
-    fd = os.open(p.base, os.O_RDONLY | _O_CLOEXEC)
+    fd = os.open(p.base, os.O_RDONLY | O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -109,7 +109,7 @@ def _locked(p: _Paths):
         os.close(fd)  # releases the lock
 
 
-def _pause(point: str, count: int | None = None) -> None:
+def pause_point(point: str, count: int | None = None) -> None:
     """Test hook: stop here so a test can SIGKILL the build at a known point.
 
     ``DERIVE_TEST_PAUSE_AFTER_FILES=N`` pauses after the N-th file written to the staging folder;
@@ -126,20 +126,20 @@ def _pause(point: str, count: int | None = None) -> None:
 # --- recovery ----------------------------------------------------------------------------------
 def recover(folder: Path) -> None:
     """Finish or discard a transaction that an earlier, interrupted build left for ``folder``."""
-    p = _Paths(_abs(Path(folder)))
-    _refuse_links(p)
+    p = Paths(folder)
+    refuse_links(p)
     if not any(os.path.lexists(x) for x in (p.txn, p.new, p.old)):
         return
     try:
         with _locked(p):
-            _refuse_links(p)
+            refuse_links(p)
             _recover(p)
     except OSError as e:
         raise InputError(f"cannot finish the interrupted build ({e.strerror or e}): "
                          f"{e.filename or p.folder}") from None
 
 
-def _recover(p: _Paths) -> None:
+def _recover(p: Paths) -> None:
     txn = _read_txn(p)
     if txn is None and not (p.new.exists() or p.old.exists()):
         return
@@ -160,28 +160,28 @@ def _recover(p: _Paths) -> None:
         if leftover.exists():
             _retire(leftover, p.folder)
     p.txn.unlink(missing_ok=True)
-    _fsync_dir(p.base)
+    fsync_dir(p.base)
 
 
 def _is_build(tree: Path, want: str | None, complete: bool = False) -> bool:
     """True when ``tree`` holds the build with digest ``want``; with ``complete``, also every
     file its manifest lists, with the recorded content (a staging tree is rolled forward only
     then: a planted or damaged one is discarded instead)."""
-    if want is None or not _is_real_dir(tree):
+    if want is None or not is_real_dir(tree):
         return False
-    m = _load_manifest(tree)
+    m = load_manifest(tree)
     if m.state != "ok" or m.digest != want:
         return False
     if not complete:
         return True
     return m.hashes is not None and set(m.hashes) == set(m.files) \
-        and len(_owned(tree, m)) == len(m.files)
+        and len(owned_files(tree, m)) == len(m.files)
 
 
 # --- writing ---------------------------------------------------------------------------------
 @dataclass
 class _Job:
-    p: _Paths
+    p: Paths
     files: dict[str, bytes]
     manifest: bytes
     owned: dict[str, str] = field(default_factory=dict)
@@ -208,16 +208,16 @@ def _jobs(specs) -> list[_Job]:
     jobs = []
     for folder, files, formats, pdfs in specs:
         for rel in files:
-            if not _safe_rel(rel):
+            if not safe_rel(rel):
                 raise ValueError(f"refusing to write outside the output folder: {rel!r}")
         for pdf, src in (pdfs or {}).items():
             if pdf not in files or src not in files:
                 raise ValueError(f"a PDF and its source must both be outputs: {pdf!r}, {src!r}")
             if not OUTPUT_NAME.match(rel):
                 raise ValueError(f"not the name of a derive output: {rel!r} (see OUTPUT_NAME)")
-        data = {rel: _bytes(v) for rel, v in files.items()}
+        data = {rel: as_bytes(v) for rel, v in files.items()}
         text = manifest_text(data, formats, pdfs).encode("utf-8")
-        jobs.append(_Job(_Paths(_abs(Path(folder))), data, text))
+        jobs.append(_Job(Paths(folder), data, text))
     seen: dict[Path, Path] = {}
     for j in jobs:
         if j.p.folder in seen:
@@ -232,7 +232,7 @@ def validate_outputs(folder: Path, files: dict[str, bytes | str]) -> None:
     managed paths, files in the way, folders that cannot be written. Reads only."""
     job = _jobs([(folder, files, None, None)])[0]
     try:
-        _refuse_links(job.p)
+        refuse_links(job.p)
         if not any(os.path.lexists(x) for x in (job.p.txn, job.p.new, job.p.old)):
             _plan(job)  # leftovers are recovered first by the build, which may change the answer
     except OSError as e:
@@ -251,7 +251,7 @@ def write_many(specs) -> list[list[Path]]:
         with cpu_budget_paused():
             for j in jobs:  # read-only first: nothing is created for a refused build
                 current = j.p.folder
-                _refuse_links(j.p)
+                refuse_links(j.p)
                 if not any(os.path.lexists(x) for x in (j.p.txn, j.p.new, j.p.old)):
                     _plan(j)
             for j in jobs:
@@ -266,11 +266,11 @@ def write_many(specs) -> list[list[Path]]:
                         stack.enter_context(_locked(j.p))
                 for j in jobs:
                     current = j.p.folder
-                    _refuse_links(j.p)
+                    refuse_links(j.p)
                     _recover(j.p)
                 for j in jobs:
                     current = j.p.folder
-                    _refuse_links(j.p)
+                    refuse_links(j.p)
                     _plan(j)
                 try:
                     for j in jobs:
@@ -306,16 +306,16 @@ def _io_error(folder: Path, e: OSError) -> InputError:
 def _plan(j: _Job) -> None:
     """Validate one folder and work out what changes (reads only)."""
     folder = j.p.folder
-    st = _lstat_under(folder, MANIFEST) if _is_real_dir(folder) else None
+    st = lstat_under(folder, MANIFEST) if is_real_dir(folder) else None
     if st is not None and not stat.S_ISREG(st.st_mode):
         what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
         raise InputError(f"{MANIFEST} is {what}; derive never follows links in the folders "
                          f"it manages (move it away): {folder / MANIFEST}")
-    j.owned = _owned(folder) if _is_real_dir(folder) else {}
+    j.owned = owned_files(folder) if is_real_dir(folder) else {}
     _refuse_foreign_collisions(folder, j.files, j.owned)
     j.changed = [folder / rel for rel in sorted(j.files)
-                 if _read_bytes(folder, rel, len(j.files[rel])) != j.files[rel]]
-    current = _read_bytes(folder, MANIFEST, len(j.manifest)) if _is_real_dir(folder) else None
+                 if read_bytes(folder, rel, len(j.files[rel])) != j.files[rel]]
+    current = read_bytes(folder, MANIFEST, len(j.manifest)) if is_real_dir(folder) else None
     j.skip = not j.changed and current == j.manifest and set(j.owned) == set(j.files)
     if not j.skip:
         _refuse_unwritable(j)
@@ -329,12 +329,12 @@ def _refuse_foreign_collisions(folder: Path, files: dict[str, bytes], owned: dic
     listed = set(read_manifest(folder))
     for rel in sorted(files):
         for parent in reversed(Path(rel).parents[:-1]):
-            st = _lstat_under(folder, parent)
+            st = lstat_under(folder, parent)
             if st is not None and not stat.S_ISDIR(st.st_mode):
                 what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a folder"
                 raise InputError(f"{parent.as_posix()} is in the way of {rel} (it is {what}); "
                                  f"move it away: {folder / parent}")
-        st = _lstat_under(folder, rel)
+        st = lstat_under(folder, rel)
         if st is None:
             continue
         target = folder / rel
@@ -342,7 +342,7 @@ def _refuse_foreign_collisions(folder: Path, files: dict[str, bytes], owned: dic
             raise InputError(f"{rel} is a symbolic link; derive writes only regular files, never "
                              f"through a link (move it away): {target}")
         if stat.S_ISREG(st.st_mode) and (rel in owned
-                                         or _read_bytes(folder, rel, len(files[rel]))
+                                         or read_bytes(folder, rel, len(files[rel]))
                                          == files[rel]):
             continue  # derive's own file, or identical (adopting it loses nothing)
         if stat.S_ISREG(st.st_mode) and rel in listed:
@@ -358,11 +358,11 @@ def _refuse_unwritable(j: _Job) -> None:
     while not os.path.lexists(base) and base != base.parent:
         base = base.parent  # OUT does not exist yet: it is created in its first existing parent
     folders = [base]
-    if _is_real_dir(j.p.folder):
+    if is_real_dir(j.p.folder):
         folders.append(j.p.folder)
         for rel in j.owned:
             for parent in Path(rel).parents[:-1]:
-                if _is_real_dir(j.p.folder / parent):
+                if is_real_dir(j.p.folder / parent):
                     folders.append(j.p.folder / parent)
     for d in dict.fromkeys(folders):
         if not os.access(d, os.W_OK | os.X_OK):
@@ -380,12 +380,12 @@ def _stage(j: _Job) -> None:
     j.made_new = True
     _build_tree(j)
     for d in sorted({p.new / r for rel in j.files for r in Path(rel).parents}, reverse=True):
-        _fsync_dir(d)
+        fsync_dir(d)
 
 
 def _abort(j: _Job) -> None:
     """Undo a staging this process did (the staging tree holds only its own files and links)."""
-    if j.made_new and _is_real_dir(j.p.new):
+    if j.made_new and is_real_dir(j.p.new):
         shutil.rmtree(j.p.new, ignore_errors=True)
     if j.staged:
         try:
@@ -398,19 +398,19 @@ def _abort(j: _Job) -> None:
 def _commit(j: _Job) -> None:
     p = j.p
     _set_txn(p, "ready", digest=digest(j.files))  # the commit point
-    _pause("ready")
-    if _is_real_dir(p.folder):
+    pause_point("ready")
+    if is_real_dir(p.folder):
         _swap(p)
     else:
         os.rename(p.new, p.folder)
-    _fsync_dir(p.base)
-    _pause("swapped")
+    fsync_dir(p.base)
+    pause_point("swapped")
     try:
         for leftover in (p.new, p.old):
             if leftover.exists():
                 _retire(leftover, p.folder)
         p.txn.unlink(missing_ok=True)
-        _fsync_dir(p.base)
+        fsync_dir(p.base)
     except OSError as e:  # the new outputs are in place; only the old tree awaits cleanup
         print(f"derive: warning: wrote {p.folder}, but could not clean up the previous tree "
               f"({e.filename or p.base}: {e.strerror or e}); the next `derive build` finishes it",
@@ -421,9 +421,9 @@ def _build_tree(j: _Job) -> None:
     """Build the complete new tree in the staging folder: the manifest first (so an interrupted
     staging tree says which files are derive's), the files derive does not own, the outputs."""
     p = j.p
-    _write_new(p.new / MANIFEST, j.manifest)
+    write_new(p.new / MANIFEST, j.manifest)
     modes: list[tuple[Path, int]] = []
-    if _is_real_dir(p.folder):
+    if is_real_dir(p.folder):
         _carry_foreign(p.folder, p.new, set(j.owned) | set(j.files), modes)
     for count, rel in enumerate(sorted(j.files), 1):
         target = p.new / rel
@@ -432,15 +432,15 @@ def _build_tree(j: _Job) -> None:
                 (p.new / parent).mkdir()
         if os.path.lexists(target):  # an identical foreign file was carried: ours replaces it
             target.unlink()
-        _write_new(target, j.files[rel])
-        _pause("file", count)
+        write_new(target, j.files[rel])
+        pause_point("file", count)
     for path, mode in modes:  # the user's folder modes, once nothing more is written into them
         os.chmod(path, mode)
-    if _is_real_dir(p.folder):
+    if is_real_dir(p.folder):
         os.chmod(p.new, stat.S_IMODE(os.lstat(p.folder).st_mode))
 
 
-def _swap(p: _Paths) -> None:
+def _swap(p: Paths) -> None:
     """Put the staging tree in place of the folder; the previous tree ends at .new or .old."""
     if exchange(p.new, p.folder):
         return
@@ -501,10 +501,10 @@ def _retire(tree: Path, folder: Path, *, place: bool = True) -> None:
     ``.<id>.derive-kept-<time>``; nothing is followed through a link and nothing the tree does not
     provably share with ``folder`` or its manifest is deleted.
     """
-    if not _is_real_dir(tree):
+    if not is_real_dir(tree):
         raise InputError(f"{tree.name} is not a folder; move it away: {tree}")
-    m = _load_manifest(tree)
-    owned = _owned(tree, m)
+    m = load_manifest(tree)
+    owned = owned_files(tree, m)
     listed = set(m.files)
     kept = False
 
@@ -529,9 +529,9 @@ def _retire(tree: Path, folder: Path, *, place: bool = True) -> None:
                 elif not place and r.as_posix() in listed and OUTPUT_NAME.match(r.as_posix()) \
                         and stat.S_ISREG(mode) and st.st_nlink == 1:
                     s.unlink()  # an output the interrupted staging was writing (torn)
-                elif _same_file(s, folder, r):
+                elif same_file(s, folder, r):
                     s.unlink()
-                elif place and _lstat_under(folder, r) is None and _free_parents(folder, r):
+                elif place and lstat_under(folder, r) is None and free_parents(folder, r):
                     for parent in reversed(r.parents[:-1]):
                         if not os.path.lexists(folder / parent):
                             (folder / parent).mkdir()
