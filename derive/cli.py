@@ -114,6 +114,13 @@ def _formats(text: str) -> tuple[str, ...]:
     return chosen
 
 
+def _recorded(formats) -> tuple[str, ...]:
+    """The formats as a manifest records them: in the registry's order, each once."""
+    from derive.render.view import FORMATS
+
+    return tuple(f for f in FORMATS if f in formats)
+
+
 def _render(sheet, formats):
     from derive.pipeline import solve_sheet
     from derive.render.view import render_all
@@ -125,6 +132,7 @@ def _render(sheet, formats):
 # --- commands ------------------------------------------------------------------------------------
 def cmd_build(args) -> int:
     from derive.io.writer import validate_outputs, write_many
+    from derive.verify.equality import cpu_budget_paused
 
     formats = _formats(args.format)
     sheets = _sheets(args.sheets)
@@ -144,8 +152,9 @@ def cmd_build(args) -> int:
     specs = []
     for folder, (_, _, files), compiled in zip(folders, rendered, pdfs, strict=True):
         sources = {pdf: pdf[: -len(".pdf")] + ".tex" for pdf in compiled}
-        specs.append((folder, {**files, **compiled}, formats, sources))
-    write_many(specs)  # all sheets or none
+        specs.append((folder, {**files, **compiled}, _recorded(formats), sources))
+    with cpu_budget_paused():  # a build is never stopped halfway through writing
+        write_many(specs)  # all sheets or none
     for folder, (sheet, results, files), compiled in zip(folders, rendered, pdfs, strict=True):
         pending = [r for r in results if r.status == "pending"]
         print(f"{sheet.id}: {len(results) - len(pending)} parts solved and verified, "
@@ -165,9 +174,9 @@ def cmd_check(args) -> int:
     for sheet in _sheets(args.sheets):
         folder = Path(args.out) / sheet.id
         formats = _formats(args.format) if args.format is not None else (
-            recorded_formats(folder) or FORMATS)
+            recorded_formats(folder, FORMATS) or FORMATS)
         results, files = _render(sheet, formats)
-        drift = compare_outputs(folder, files, formats)
+        drift = compare_outputs(folder, files, _recorded(formats))
         for d in drift.values():
             status = 1
             where = terminal_safe(str(d.path))  # a file name can hold escape sequences

@@ -40,7 +40,8 @@ def compare_outputs(folder: Path, files: dict[str, bytes | str], formats=None
     Reads only: nothing is written, moved or deleted, and no link is followed or read. Reported:
     each output that is missing, a link, not a regular file, or has other content; the manifest
     when it is missing or differs from the one the build would write (``formats``: the formats it
-    records; None takes them from the manifest on disk); every file derive did not write; a PDF
+    records, in the order given; None takes them as the manifest on disk records them); every file
+    derive did not write; a PDF
     that is stale (compiled from another ``.tex``) or changed; an interrupted build's leftovers
     (keys ``../.<id>.derive-…``). Links at the managed paths raise InputError.
     """

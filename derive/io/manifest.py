@@ -43,7 +43,7 @@ class Manifest:
     files: list[str] = field(default_factory=list)
     hashes: dict[str, str] | None = None  # None: an older derive's manifest without hashes
     digest: str | None = None
-    formats: tuple[str, ...] | None = None
+    formats: tuple[str, ...] | None = None  # as recorded (checked against a registry by callers)
     pdfs: dict[str, dict] = field(default_factory=dict)  # pdf -> {"source", "source_sha256"}
 
 
@@ -73,10 +73,7 @@ def load_manifest(folder: Path) -> Manifest:
     m.digest = data.get("digest") if isinstance(data.get("digest"), str) else None
     formats = data.get("formats")
     if isinstance(formats, list) and formats and all(isinstance(f, str) for f in formats):
-        from derive.render.view import FORMATS
-
-        if all(f in FORMATS for f in formats):
-            m.formats = tuple(formats)
+        m.formats = tuple(formats)
     pdfs = data.get("pdf")
     if isinstance(pdfs, dict):
         for name, info in pdfs.items():
@@ -93,9 +90,11 @@ def read_manifest(folder: Path) -> list[str]:
     return list(load_manifest(Path(folder)).files)
 
 
-def recorded_formats(folder: Path) -> tuple[str, ...] | None:
-    """The formats the last build of ``folder`` wrote, as its manifest records them."""
-    return load_manifest(Path(folder)).formats
+def recorded_formats(folder: Path, known) -> tuple[str, ...] | None:
+    """The formats the last build of ``folder`` wrote, as its manifest records them; None when
+    it records none or one that is not in ``known`` (the format registry)."""
+    formats = load_manifest(Path(folder)).formats
+    return formats if formats is not None and all(f in known for f in formats) else None
 
 
 def owned_files(folder: Path, m: Manifest | None = None) -> dict[str, str]:
@@ -138,12 +137,12 @@ def digest(files: dict[str, bytes | str]) -> str:
 def manifest_text(files: dict[str, bytes | str], formats=None,
                   pdfs: dict[str, str] | None = None) -> str:
     """The manifest of a build: the digest, the formats, every file with its sha256, and for each
-    PDF the ``.tex`` it was compiled from with that file's sha256 (so staleness is checkable)."""
+    PDF the ``.tex`` it was compiled from with that file's sha256 (so staleness is checkable).
+
+    ``formats`` are recorded as given: the caller passes them in its registry's order, each once."""
     body: dict = {"generator": GENERATOR, "digest": digest(files)}
     if formats is not None:
-        from derive.render.view import FORMATS
-
-        body["formats"] = [f for f in FORMATS if f in formats]
+        body["formats"] = list(formats)
     body["files"] = sorted(files)
     body["sha256"] = {rel: sha256(files[rel]) for rel in sorted(files)}
     if pdfs:

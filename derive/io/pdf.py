@@ -30,6 +30,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from derive.errors import InputError
+from derive.io.manifest import safe_rel
+from derive.io.safefs import atomic_write, read_bytes, scan
 
 TIMEOUT_SECONDS = 300  # wall clock, per run, when no CPU budget is set
 MAX_RUNS = 4
@@ -175,8 +177,6 @@ def compile_documents(files, names: list[str]) -> dict[str, bytes] | None:
         return {}
     if not tex_available():
         return None
-    from derive.io.manifest import safe_rel
-
     out: dict[str, bytes] = {}
     try:
         with _sigterm_cleans_up(), tempfile.TemporaryDirectory(prefix="derive-pdf-") as tmp:
@@ -264,8 +264,6 @@ def compile_pdfs(folder: Path, tex_names: list[str]) -> bool:
     when TeX is not installed; prints the LaTeX error (one line) and returns False when a
     document fails to compile.
     """
-    from derive.io.safefs import atomic_write, read_bytes, scan
-
     folder = Path(folder)
     if not tex_available():
         print(NO_TEX, file=sys.stderr)

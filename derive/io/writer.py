@@ -75,6 +75,11 @@ from derive.io.safefs import (
     write_new,
 )
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None
+
 
 # --- transaction bookkeeping -------------------------------------------------------------------
 def _read_txn(p: Paths) -> dict | None:
@@ -96,9 +101,7 @@ def _set_txn(p: Paths, state: str, **extra) -> None:
 def _locked(p: Paths):
     """One writer per output folder at a time: an advisory ``flock`` on ``OUT`` itself (no lock
     file is left behind; a no-op where unsupported)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - not POSIX
+    if fcntl is None:  # pragma: no cover - not POSIX
         yield
         return
     fd = os.open(p.base, os.O_RDONLY | O_CLOEXEC)
@@ -194,8 +197,8 @@ class _Job:
 def write_outputs(folder: Path, files: dict[str, bytes | str], *, formats=None,
                   pdfs: dict[str, str] | None = None) -> list[Path]:
     """Replace the outputs in ``folder`` by ``files`` (relative path -> text or bytes), as one
-    transaction. ``formats`` and ``pdfs`` (PDF -> the ``.tex`` it was compiled from) are recorded
-    in the manifest.
+    transaction. ``formats`` (as given: in the registry's order, each once) and ``pdfs`` (PDF -> the
+    ``.tex`` it was compiled from) are recorded in the manifest.
 
     Returns the paths whose contents changed. Files that are not provably derive's are never
     removed or overwritten: a collision with one raises :class:`InputError` before anything is
@@ -242,55 +245,55 @@ def validate_outputs(folder: Path, files: dict[str, bytes | str]) -> None:
 def write_many(specs) -> list[list[Path]]:
     """Write several sheets' folders, all or nothing: ``specs`` is a list of ``(folder, files,
     formats, pdfs)``. Every folder is validated, then every one staged, then committed; when any
-    folder is refused or staging fails, nothing is written. Returns the changed paths per folder."""
-    from derive.verify.equality import cpu_budget_paused
+    folder is refused or staging fails, nothing is written. Returns the changed paths per folder.
 
+    A CPU budget should be paused around the call (``derive build`` does), so that a build is never
+    stopped halfway through writing (the next build would finish the transaction)."""
     jobs = _jobs(specs)
     current = jobs[0].p.folder if jobs else Path()
     try:
-        with cpu_budget_paused():
-            for j in jobs:  # read-only first: nothing is created for a refused build
-                current = j.p.folder
-                refuse_links(j.p)
-                if not any(os.path.lexists(x) for x in (j.p.txn, j.p.new, j.p.old)):
-                    _plan(j)
+        for j in jobs:  # read-only first: nothing is created for a refused build
+            current = j.p.folder
+            refuse_links(j.p)
+            if not any(os.path.lexists(x) for x in (j.p.txn, j.p.new, j.p.old)):
+                _plan(j)
+        for j in jobs:
+            current = j.p.folder
+            j.p.base.mkdir(parents=True, exist_ok=True)
+        with ExitStack() as stack:
+            locked: set[tuple[int, int]] = set()
+            for j in jobs:
+                st = os.stat(j.p.base)
+                if (st.st_dev, st.st_ino) not in locked:  # one flock per OUT (not re-entrant)
+                    locked.add((st.st_dev, st.st_ino))
+                    stack.enter_context(_locked(j.p))
             for j in jobs:
                 current = j.p.folder
-                j.p.base.mkdir(parents=True, exist_ok=True)
-            with ExitStack() as stack:
-                locked: set[tuple[int, int]] = set()
+                refuse_links(j.p)
+                _recover(j.p)
+            for j in jobs:
+                current = j.p.folder
+                refuse_links(j.p)
+                _plan(j)
+            try:
                 for j in jobs:
-                    st = os.stat(j.p.base)
-                    if (st.st_dev, st.st_ino) not in locked:  # one flock per OUT (not re-entrant)
-                        locked.add((st.st_dev, st.st_ino))
-                        stack.enter_context(_locked(j.p))
-                for j in jobs:
-                    current = j.p.folder
-                    refuse_links(j.p)
-                    _recover(j.p)
-                for j in jobs:
-                    current = j.p.folder
-                    refuse_links(j.p)
-                    _plan(j)
-                try:
-                    for j in jobs:
-                        if not j.skip:
-                            current = j.p.folder
-                            _stage(j)
-                except BaseException:
-                    for j in jobs:
-                        _abort(j)
-                    raise
-                for k, j in enumerate(jobs):
                     if not j.skip:
                         current = j.p.folder
-                        try:
-                            _commit(j)
-                        except BaseException:
-                            for later in jobs[k + 1:]:
-                                if later.staged:
-                                    _abort(later)
-                            raise
+                        _stage(j)
+            except BaseException:
+                for j in jobs:
+                    _abort(j)
+                raise
+            for k, j in enumerate(jobs):
+                if not j.skip:
+                    current = j.p.folder
+                    try:
+                        _commit(j)
+                    except BaseException:
+                        for later in jobs[k + 1:]:
+                            if later.staged:
+                                _abort(later)
+                        raise
     except OSError as e:
         raise _io_error(current, e) from None
     except RecursionError:
