@@ -428,3 +428,12 @@ def test_sigkill_then_build_recovers_without_check(tmp_path):
     assert _derive("build", str(sheet), "--out", str(out)).returncode == 0
     assert _derive("check", str(sheet), "--out", str(out)).returncode == 0
     no_debris(out)
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "figures/.hidden.svg", "sub/dir/a.tex"])
+def test_a_file_name_derive_would_not_recognise_later_is_refused(tmp_path, name):
+    """Every written name must be one a later build recognises as derive's (OUTPUT_NAME): the
+    check once looked at the wrong variable and let any name through."""
+    with pytest.raises(ValueError, match="not the name of a derive output"):
+        write_outputs(tmp_path / "sheet", {"solutions.tex": "x\n", name: "y\n"})
+    assert not (tmp_path / "sheet").exists()

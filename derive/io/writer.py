@@ -213,11 +213,11 @@ def _jobs(specs) -> list[_Job]:
         for rel in files:
             if not safe_rel(rel):
                 raise ValueError(f"refusing to write outside the output folder: {rel!r}")
+            if not OUTPUT_NAME.match(rel):  # a later build would not recognise it as derive's
+                raise ValueError(f"not the name of a derive output: {rel!r} (see OUTPUT_NAME)")
         for pdf, src in (pdfs or {}).items():
             if pdf not in files or src not in files:
                 raise ValueError(f"a PDF and its source must both be outputs: {pdf!r}, {src!r}")
-            if not OUTPUT_NAME.match(rel):
-                raise ValueError(f"not the name of a derive output: {rel!r} (see OUTPUT_NAME)")
         data = {rel: as_bytes(v) for rel, v in files.items()}
         text = manifest_text(data, formats, pdfs).encode("utf-8")
         jobs.append(_Job(Paths(folder), data, text))
