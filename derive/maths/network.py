@@ -55,6 +55,30 @@ class Activation:
         return self.slopes is not None
 
 
+class Nonlinearity(sp.Basic):
+    """The name of an activation as a neuron shows it: ρ, σ, tanh, |·|, id, LReLU_a (the printers
+    write it in the sheet's notation)."""
+
+    def __new__(cls, kind: str, slope: sp.Expr = sp.S.Zero):
+        return sp.Basic.__new__(cls, sp.Symbol(kind), sp.sympify(slope))
+
+    @property
+    def kind(self) -> str:
+        return self.args[0].name
+
+    @property
+    def slope(self) -> sp.Expr:
+        """The slope for z < 0 of a leaky ReLU (0 otherwise)."""
+        return self.args[1]
+
+
+def nonlinearity(act: Activation) -> Nonlinearity | None:
+    """The name of a known activation (None for ``other``, which has only its formula)."""
+    if act.kind == "leaky_relu":
+        return Nonlinearity(act.kind, act.slopes[0])
+    return Nonlinearity(act.kind) if act.kind != "other" else None
+
+
 def activation(formula: sp.Expr) -> Activation:
     """Classify ``f(Z)``: the known activations by name, anything else as ``other``."""
     f = rationalize(formula)

@@ -326,6 +326,17 @@ class SheetPrinter(LatexPrinter):
             f"{self.fn['leaky_relu']}_{{{self._print(a)}}}\\left({self._print(x)}\\right)", exp
         )
 
+    def _print_Nonlinearity(self, expr):
+        """An activation's name alone, as a neuron shows it: ``\\rho``, ``\\max(0,\\cdot)``,
+        ``\\tanh``, ``\\lvert\\cdot\\rvert``, ``\\mathrm{id}``, ``LReLU_{a}``."""
+        kind = expr.kind
+        if kind == "relu":
+            return r"\max(0,\cdot)" if self.fn["relu"] == "max" else self.fn["relu"]
+        if kind == "leaky_relu":
+            return f"{self.fn['leaky_relu']}_{{{self._print(expr.slope)}}}"
+        return {"sigmoid": self.fn["sigmoid"], "softplus": self.fn["softplus"], "tanh": r"\tanh",
+                "abs": r"\lvert\cdot\rvert", "identity": r"\mathrm{id}"}[kind]
+
     def _print_Max(self, expr, exp=None):
         args = sorted(expr.args, key=lambda a: (not a.is_Number, sp.default_sort_key(a)))
         return self._pow(r"\max\left(" + ", ".join(self._print(a) for a in args) + r"\right)", exp)

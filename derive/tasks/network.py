@@ -24,8 +24,8 @@ import sympy as sp
 
 from derive.errors import InputError
 from derive.maths.functions import symbol
-from derive.maths.network import Network, Z, build_network, expanded, verify_network
-from derive.render.figures.draw import Nonlinearity, network_figure
+from derive.maths.network import Network, Z, build_network, expanded, nonlinearity, verify_network
+from derive.render.figures.draw import network_figure
 from derive.render.notation import latex
 from derive.steps import Align, Figure, Line, Solution, Table, Text
 from derive.tasks import Context, task
@@ -68,13 +68,10 @@ def model_for(ctx: Context) -> tuple[list[tuple[str, sp.Expr]], str]:
     return [(a.name, a.expr) for a in ctx.model], of
 
 
-def nonlinearity(net_neuron) -> sp.Basic:
-    act = net_neuron.activation
-    if act.kind in ("relu", "tanh", "sigmoid", "softplus", "abs", "identity"):
-        return Nonlinearity(act.kind)
-    if act.kind == "leaky_relu":
-        return Nonlinearity(act.kind, act.slopes[0])
-    return sp.Lambda(Z, act.formula)
+def nonlinearity_cell(n) -> sp.Basic:
+    """The table's nonlinearity of a neuron: its name, or ``z -> f(z)``."""
+    named = nonlinearity(n.activation)
+    return named if named is not None else sp.Lambda(Z, n.activation.formula)
 
 
 def solve(net: Network, model, of: str, notation, names, stem: str, checked: str) -> Solution:
@@ -93,7 +90,7 @@ def solve(net: Network, model, of: str, notation, names, stem: str, checked: str
     lines = []
     for n in net.neurons:
         pre = n.preactivation({s: symbol(s) for s, _ in n.weights})
-        rows.append((symbol(n.name), str(n.layer), pre, nonlinearity(n), n.bias))
+        rows.append((symbol(n.name), str(n.layer), pre, nonlinearity_cell(n), n.bias))
         zsym = symbol(n.pre) if n.pre else None
         if zsym is not None:
             rule = f"pre-activation of ${latex(symbol(n.name))}$"

@@ -70,30 +70,6 @@ class Label:
     height: float  # cm
 
 
-class Nonlinearity(sp.Basic):
-    """The name of an activation as written in a neuron: ρ, σ, tanh, |·|, id, LReLU_a."""
-
-    def __new__(cls, kind: str, slope: sp.Expr = sp.S.Zero):
-        obj = sp.Basic.__new__(cls, sp.Symbol(kind), sp.sympify(slope))
-        return obj
-
-    @property
-    def kind(self) -> str:
-        return self.args[0].name
-
-    def _latex(self, printer) -> str:
-        fn = getattr(printer, "fn", {})
-        kind = self.kind
-        if kind == "relu":
-            name = fn.get("relu", r"\operatorname{ReLU}")
-            return r"\max(0,\cdot)" if name == "max" else name
-        if kind == "leaky_relu":
-            return f"{fn.get('leaky_relu', 'LReLU')}_{{{printer._print(self.args[1])}}}"
-        return {"sigmoid": fn.get("sigmoid", r"\sigma"), "softplus": fn.get(
-            "softplus", r"\operatorname{softplus}"), "tanh": r"\tanh", "abs": r"\lvert\cdot\rvert",
-                "identity": r"\mathrm{id}"}[kind]
-
-
 class RunsPrinter(StrPrinter):
     """Plain Unicode for SVG text, with markers for subscripts, superscripts and italics."""
 
@@ -157,7 +133,7 @@ class RunsPrinter(StrPrinter):
             name = RELU_TEXT.get(self.notation.get("relu", "relu"), "ReLU")
             return "max(0,·)" if name == "max" else name
         if kind == "leaky_relu":
-            return f"LReLU{_SUB[0]}{self._print(expr.args[1])}{_SUB[1]}"
+            return f"LReLU{_SUB[0]}{self._print(expr.slope)}{_SUB[1]}"
         return {"sigmoid": "σ", "softplus": "softplus", "tanh": "tanh", "abs": "|·|",
                 "identity": "id"}[kind]
 

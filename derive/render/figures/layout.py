@@ -25,9 +25,9 @@ from itertools import pairwise
 import sympy as sp
 
 from derive.maths.functions import symbol
-from derive.maths.network import Network
+from derive.maths.network import Network, nonlinearity
 from derive.maths.regions import Analysis, nice_step
-from derive.render.figures.draw import PX_PER_CM, Label, Nonlinearity, label
+from derive.render.figures.draw import PX_PER_CM, Label, label
 from derive.render.notation import TermOrder
 
 PAD = 0.25  # cm of white space around a figure
@@ -166,12 +166,11 @@ class _Graph:
 
 
 def _inner(n, notation, order) -> Label:
-    act = n.activation
-    if act.kind in ("relu", "tanh", "sigmoid", "softplus", "abs", "identity"):
-        return label(Nonlinearity(act.kind), notation=notation)
-    if act.kind == "leaky_relu":
-        return label(Nonlinearity(act.kind, act.slopes[0]), notation=notation)
-    return label(act.formula, notation=notation, order=order)
+    """The label inside a neuron: its nonlinearity's name, or its formula f(z)."""
+    named = nonlinearity(n.activation)
+    if named is not None:
+        return label(named, notation=notation)
+    return label(n.activation.formula, notation=notation, order=order)
 
 
 def _graph(net: Network, notation: dict[str, str], order: TermOrder) -> _Graph:
