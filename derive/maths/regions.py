@@ -663,7 +663,7 @@ def _merge_segments(segs: Sequence[tuple[Point, Point]], w: Window | None) -> tu
     result = []
     for p, q, f in out:
         if w is not None:
-            clipped = _clip_segment(p, q, w)
+            clipped = clip_segment(p, q, w)
             if clipped is None:
                 continue
             p, q = clipped
@@ -671,7 +671,8 @@ def _merge_segments(segs: Sequence[tuple[Point, Point]], w: Window | None) -> tu
     return tuple(result)
 
 
-def _clip_segment(p: Point, q: Point, w: Window) -> tuple[Point, Point] | None:
+def clip_segment(p: Point, q: Point, w: Window) -> tuple[Point, Point] | None:
+    """The part of segment pq inside the window (None if none, or only a point, is inside)."""
     lo, hi = F(0), F(1)
     d = (q[0] - p[0], q[1] - p[1])
     for k, (a, b) in enumerate((w.x1, w.x2)):

@@ -27,6 +27,7 @@ from derive.maths.functions import symbol
 from derive.maths.network import Network, Z, build_network, expanded, nonlinearity, verify_network
 from derive.render.figures.draw import network_figure
 from derive.render.notation import latex
+from derive.sheet.parse import parse_expr
 from derive.steps import Align, Figure, Line, Solution, Table, Text
 from derive.tasks import Context, task
 
@@ -54,8 +55,6 @@ def model_for(ctx: Context) -> tuple[list[tuple[str, sp.Expr]], str]:
     if (of is None) == (text is None):
         raise ctx.error("give either 'of' (a name in the model) or 'expr' (an expression)")
     if text is not None:
-        from derive.sheet.parse import parse_expr
-
         try:
             expr = parse_expr(text)
         except InputError as e:

@@ -20,14 +20,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from itertools import pairwise
 
 import sympy as sp
 
 from derive.maths.functions import symbol
+from derive.maths.geometry import Affine
 from derive.maths.network import Network, nonlinearity
-from derive.maths.regions import Analysis, nice_step
-from derive.render.figures.draw import PX_PER_CM, Label, label
+from derive.maths.regions import Analysis, clip_segment, nice_step
+from derive.render.figures.labels import PX_PER_CM, Label, label
 from derive.render.notation import TermOrder
 
 PAD = 0.25  # cm of white space around a figure
@@ -512,9 +514,6 @@ class Plot:
 def region_plot(a: Analysis, classes: dict[str, str], notation: dict[str, str] | None = None
                 ) -> Plot:
     """The figure of a region analysis; ``classes`` names the negative/positive classes."""
-    from derive.maths.geometry import Affine
-    from derive.maths.regions import _clip_segment
-
     notation = notation or {}
     (x0, x1), (y0, y1) = a.window.x1, a.window.x2
     s = PLOT / float(max(x1 - x0, y1 - y0))
@@ -560,13 +559,13 @@ def region_plot(a: Analysis, classes: dict[str, str], notation: dict[str, str] |
     boundary = [(cm(e.p), cm(e.q)) for e in a.boundary]
     axes = []
     for f in (Affine(1, 0, 0), Affine(0, 1, 0)):
-        far = _clip_segment(*_long(f, x0, x1, y0, y1), a.window)
+        far = clip_segment(*_long(f, x0, x1, y0, y1), a.window)
         if far is not None:
             axes.append((cm(far[0]), cm(far[1])))
     mirrors = []
     for sym in a.symmetries:
         if sym.sign == 1 and sym.axis is not None:
-            far = _clip_segment(*_long(sym.axis, x0, x1, y0, y1), a.window)
+            far = clip_segment(*_long(sym.axis, x0, x1, y0, y1), a.window)
             if far is not None and (cm(far[0]), cm(far[1])) not in mirrors:
                 mirrors.append((cm(far[0]), cm(far[1])))
     # region names inside the regions, where they fit
@@ -620,8 +619,6 @@ def region_plot(a: Analysis, classes: dict[str, str], notation: dict[str, str] |
 
 def _long(f, x0, x1, y0, y1):
     """Two points on the line f = 0 far outside the window."""
-    from fractions import Fraction
-
     n = f.a1 * f.a1 + f.a2 * f.a2
     foot = (Fraction(-f.c * f.a1, 1) / n, Fraction(-f.c * f.a2, 1) / n)
     big = 4 * (abs(x0) + abs(x1) + abs(y0) + abs(y1) + 1)
