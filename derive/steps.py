@@ -14,7 +14,8 @@ Blocks:
 * :class:`Align`: derivation lines ``lhs = rhs`` each with a short rule annotation, rendered as an
   ``aligned`` environment; every :class:`Line` with a ``check`` is verified;
 * :class:`Table`: a table whose cells are markup strings or SymPy objects (printed as math);
-* :class:`Figure`: a drawing, as TikZ and SVG text produced from one geometric model.
+* :class:`Figure`: a drawing, as a model of what to draw (:class:`NetworkDrawing`,
+  :class:`RegionDrawing`); :mod:`derive.render.figures` draws it as TikZ and SVG.
 
 Lines hold SymPy objects for display (``lhs``/``rhs``, which may contain unevaluated Leibniz
 derivatives and products) and, separately, the concrete equality that is checked
@@ -105,10 +106,33 @@ class Table:
 
 
 @dataclass(frozen=True)
+class NetworkDrawing:
+    """A network diagram of ``net`` (a :class:`derive.maths.network.Network`: inputs, neurons
+    with their weights, biases and nonlinearities, losses with their targets), labelled in the
+    exercise's ``notation`` with terms in the order of ``names``; ``title`` names the picture."""
+
+    net: Any
+    notation: dict[str, str] = field(default_factory=dict)
+    names: tuple[str, ...] = ()
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class RegionDrawing:
+    """The decision regions of ``analysis`` (a :class:`derive.maths.regions.Analysis`: window,
+    class regions, decision boundary, piece boundaries, symmetries) with the class names
+    ``classes`` (``negative``, ``positive``: sheet markup), labelled in ``notation``."""
+
+    analysis: Any
+    classes: dict[str, str]
+    notation: dict[str, str] = field(default_factory=dict)
+    title: str = ""
+
+
+@dataclass(frozen=True)
 class Figure:
     stem: str  # file name stem: figures/<stem>.svg and figures/<stem>.tex
-    tikz: str  # a complete tikzpicture environment
-    svg: str  # a complete SVG document
+    model: NetworkDrawing | RegionDrawing  # what to draw, in no output format
     caption: Inline = ""
 
 

@@ -18,9 +18,13 @@ import pytest
 
 from derive.maths.network import build_network, network_from_expr
 from derive.maths.regions import analyze
-from derive.render.figures.draw import network_figure, regions_figure
+from derive.pipeline import solve_sheet
+from derive.render.figures.draw import draw, network_figure, regions_figure
 from derive.render.figures.layout import _box, _boxes_overlap, network_diagram, region_plot
+from derive.render.view import render_all
+from derive.sheet.load import bundled_sheet_path, load_sheet
 from derive.sheet.parse import parse_assignment, parse_expr
+from derive.steps import Figure, NetworkDrawing, RegionDrawing
 from tests.conftest import need_tool
 from tests.test_network import EX1, EX3, EX4
 
@@ -55,6 +59,26 @@ def test_golden_figures(name):
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
         assert path.read_text() == text, f"{path} is out of date (DERIVE_REGEN=1 regenerates)"
+
+
+def test_figures_are_models_drawn_when_rendering():
+    """A task's Figure holds what to draw (the network, the region analysis), no TikZ or SVG; the
+    files under figures/ are the drawings of those models, made by the renderer."""
+    sheet = load_sheet(bundled_sheet_path())
+    results = solve_sheet(sheet)
+    shown = [b for r in results for b in r.solution.blocks if isinstance(b, Figure)]
+    assert {type(f.model) for f in shown} == {NetworkDrawing, RegionDrawing}
+    assert not any(isinstance(v, str) and ("<svg" in v or "tikzpicture" in v)
+                   for f in shown for v in vars(f.model).values())
+    files = render_all(sheet, results)
+    for f in shown:
+        drawing = draw(f.model)
+        assert files[f"figures/{f.stem}.svg"] == drawing.svg
+        assert files[f"figures/{f.stem}.tex"] == drawing.tikz
+        assert drawing.tikz.strip() in files["solutions.tex"] or drawing.tikz.strip() in files[
+            f"parts/{f.stem}-solution.tex"]
+    with pytest.raises(TypeError, match="no drawing"):
+        draw(object())
 
 
 @pytest.mark.parametrize("name", ["ex1a", "ex3a", "ex4a", "ex1b"])

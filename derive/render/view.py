@@ -30,6 +30,7 @@ import sympy as sp
 from derive import __version__
 from derive.maths.display import TermOrder, product_pairs
 from derive.pipeline import PartResult
+from derive.render.figures.draw import draw
 from derive.render.linebreak import break_expr, text_width, width
 from derive.render.markup import md_math, parse_markup, to_math, to_md, to_tex
 from derive.render.notation import SheetPrinter, escape_tex, sympy_str
@@ -194,13 +195,16 @@ def _block_view(block, p: Printer) -> dict[str, Any]:
             "caption_md": to_md(markup(block.caption)),
         }
     if isinstance(block, Figure):
+        drawing = draw(block.model)
         return {
             "kind": "figure",
-            "tikz": block.tikz.strip(),
+            "tikz": drawing.tikz.strip(),
             "svg": f"figures/{block.stem}.svg",
             "alt": _alt_text(markup(block.caption)) or f"Figure {block.stem}",
             "caption_tex": to_tex(markup(block.caption)),
             "caption_md": to_md(markup(block.caption)),
+            "files": {f"figures/{block.stem}.svg": drawing.svg.strip() + "\n",
+                      f"figures/{block.stem}.tex": drawing.tikz.strip() + "\n"},
         }
     raise TypeError(f"unknown block {block!r}")
 
@@ -415,9 +419,8 @@ def render_all(sheet: Sheet, results: list[PartResult], formats=FORMATS) -> dict
         files["solutions.json"] = (
             json.dumps(json_document(sheet, results), indent=2, ensure_ascii=False) + "\n"
         )
-    for r in results:
-        for b in r.solution.blocks if r.solution else []:
-            if isinstance(b, Figure):
-                files[f"figures/{b.stem}.svg"] = b.svg.strip() + "\n"
-                files[f"figures/{b.stem}.tex"] = b.tikz.strip() + "\n"
+    for ex in v["exercises"]:  # each figure is drawn once, in the view; its files come from there
+        for part in ex["parts"]:
+            for b in part["blocks"]:
+                files.update(b.get("files", {}))
     return files

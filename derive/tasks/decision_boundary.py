@@ -31,10 +31,9 @@ from derive.maths.functions import symbol
 from derive.maths.geometry import Side
 from derive.maths.network import build_network, expanded, verify_network
 from derive.maths.regions import NEG, POS, ZERO, Analysis, Piece, Window, analyze
-from derive.render.figures.draw import regions_figure
 from derive.render.markup import check_markup
 from derive.render.notation import latex
-from derive.steps import Figure, Solution, Table, Text
+from derive.steps import Figure, RegionDrawing, Solution, Table, Text
 from derive.tasks import Context, task
 from derive.tasks.network import model_for
 from derive.verify.regions import verify
@@ -212,8 +211,8 @@ def solve(a: Analysis, classes: dict[str, str], notation, stem: str, checked: st
             rows.append((sp.Eq(rel.lhs, rel.rhs), _point(seg.p), _point(seg.q)))
         blocks.append(Table(("boundary line", "from", "to"), tuple(rows),
                             caption="Segments of the decision boundary inside the window."))
-    tikz, svg = regions_figure(a, classes, notation, title=f"decision regions of {a.output}")
-    blocks.append(Figure(stem, tikz, svg, caption=(
+    drawing = RegionDrawing(a, classes, notation, title=f"decision regions of {a.output}")
+    blocks.append(Figure(stem, drawing, caption=(
         f"Decision regions in the window; the boundary ${latex(sp.Eq(ysym, cut), notation)}$ "
         "is thick, boundaries between linear pieces are dashed.")))
     return Solution(blocks=blocks, data=to_json(a, classes), verified_by=checked)

@@ -25,10 +25,9 @@ import sympy as sp
 from derive.errors import InputError
 from derive.maths.functions import symbol
 from derive.maths.network import Network, Z, build_network, expanded, nonlinearity, verify_network
-from derive.render.figures.draw import network_figure
 from derive.render.notation import latex
 from derive.sheet.parse import parse_expr
-from derive.steps import Align, Figure, Line, Solution, Table, Text
+from derive.steps import Align, Figure, Line, NetworkDrawing, Solution, Table, Text
 from derive.tasks import Context, task
 
 
@@ -111,8 +110,8 @@ def solve(net: Network, model, of: str, notation, names, stem: str, checked: str
         original = expanded(model, of, set())
         blocks.append(Align((Line(symbol(of), original, rule="the expression",
                                   check=(value[of], original)),)))
-    tikz, svg = network_figure(net, notation, names, title=f"network of {of}")
-    blocks.append(Figure(stem, tikz, svg, caption=_caption(net)))
+    drawing = NetworkDrawing(net, notation, tuple(names), title=f"network of {of}")
+    blocks.append(Figure(stem, drawing, caption=_caption(net)))
     return Solution(blocks=blocks, data=net.to_json(), verified_by=checked)
 
 

@@ -1,4 +1,5 @@
-"""Figures: the Jinja templates that draw the layout models as TikZ and SVG.
+"""Figures: a figure's model (:class:`derive.steps.NetworkDrawing`,
+:class:`derive.steps.RegionDrawing`) drawn as TikZ and SVG by :func:`draw`.
 
 The templates (``templates/figures/*.j2``) place what :mod:`derive.render.figures.layout` computed
 (with labels from :mod:`derive.render.figures.labels`); they do no arithmetic. TikZ output needs
@@ -8,6 +9,7 @@ only TikZ itself (no libraries); SVG output is a standalone document with a whit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ import jinja2
 
 from derive.render.figures.labels import FONT_PX
 from derive.render.figures.layout import network_diagram, region_plot
+from derive.steps import NetworkDrawing, RegionDrawing
 
 FONT_FAMILY = "Latin Modern Roman, CMU Serif, Times New Roman, DejaVu Serif, serif"
 # fills (hex RGB): light, and distinguishable in grey-scale print
@@ -79,3 +82,19 @@ def regions_figure(analysis, classes: dict[str, str], notation: dict[str, str] |
     p = region_plot(analysis, classes, notation)
     return render("regions", p=p, colors=COLORS, font_family=FONT_FAMILY,
                   title=title or "decision regions")
+
+
+@dataclass(frozen=True)
+class Drawing:
+    tikz: str  # a complete tikzpicture environment
+    svg: str  # a complete SVG document
+
+
+def draw(model: NetworkDrawing | RegionDrawing) -> Drawing:
+    """The TikZ and SVG drawings of a figure's model."""
+    if isinstance(model, NetworkDrawing):
+        return Drawing(*network_figure(model.net, model.notation, model.names, model.title))
+    if isinstance(model, RegionDrawing):
+        return Drawing(*regions_figure(model.analysis, model.classes, model.notation,
+                                       model.title))
+    raise TypeError(f"no drawing for figure model {model!r}")
