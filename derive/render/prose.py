@@ -70,3 +70,19 @@ def _form(note: Note) -> NoteForm:
         return NOTES[note.kind]
     except KeyError:
         raise KeyError(f"no printed form for note kind {note.kind!r}") from None
+
+
+# --- networks and regions -----------------------------------------------------------------------
+def _chain_markup(*sides: Math) -> str:
+    return "$" + " = ".join(latex(m.expr, m.notation, m.order) for m in sides) + "$"
+
+
+def _chain_plain(*sides: Math) -> str:
+    return " = ".join(sympy_str(m.expr, m.order) for m in sides)
+
+
+# a neuron j in general: its pre-activation z_j and its activation a_j = f(z_j)
+note_form("neuron-preactivation", lambda: "$z_j$", lambda: "z_j")
+note_form("neuron-activation", lambda: "$a_j = f(z_j)$", lambda: "a_j = f(z_j)")
+# a = b = c: one formula of several equal sides (each a Math), e.g. a symmetry of y
+note_form("equal-chain", _chain_markup, _chain_plain)

@@ -25,9 +25,20 @@ import sympy as sp
 from derive.errors import InputError
 from derive.maths.functions import symbol
 from derive.maths.network import Network, Z, build_network, expanded, nonlinearity, verify_network
-from derive.render.notation import latex
 from derive.sheet.parse import parse_expr
-from derive.steps import Align, Figure, Line, NetworkDrawing, Solution, Table, Text
+from derive.steps import (
+    Align,
+    Figure,
+    Line,
+    Math,
+    NetworkDrawing,
+    Note,
+    Prose,
+    Solution,
+    Table,
+    Text,
+    prose,
+)
 from derive.tasks import Context, task
 
 
@@ -76,14 +87,15 @@ def solve(net: Network, model, of: str, notation, names, stem: str, checked: str
     """The write-up and the figure for a network already built and checked."""
     hidden = [n for n in net.neurons if n.name not in net.outputs]
     anonymous = [n for n in hidden if n.pre is None and not any(n.name == m for m, _ in model)]
-    inputs = ", ".join(f"${latex(symbol(x), notation)}$" for x in net.inputs)
+    inputs = _listed([Math(symbol(x), notation) for x in net.inputs])
     if anonymous:
-        intro = (f"Each nonlinear unit of ${latex(symbol(of), notation)}$ is a hidden neuron "
-                 "with an affine pre-activation; nested units sit in deeper layers and the output "
-                 f"is affine in the units. Inputs: {inputs}.")
+        intro = prose("Each nonlinear unit of ", Math(symbol(of), notation), " is a hidden neuron "
+                      "with an affine pre-activation; nested units sit in deeper layers and the "
+                      "output is affine in the units. Inputs: ", inputs, ".")
     else:
-        intro = (f"Each pre-activation $z_j$ with its activation $a_j = f(z_j)$ is one neuron; "
-                 f"the weights label the edges. Inputs: {inputs}.")
+        intro = prose("Each pre-activation ", Note("neuron-preactivation"), " with its activation ",
+                      Note("neuron-activation"), " is one neuron; the weights label the edges. "
+                      "Inputs: ", inputs, ".")
     rows = []
     lines = []
     for n in net.neurons:
@@ -91,7 +103,7 @@ def solve(net: Network, model, of: str, notation, names, stem: str, checked: str
         rows.append((symbol(n.name), str(n.layer), pre, nonlinearity_cell(n), n.bias))
         zsym = symbol(n.pre) if n.pre else None
         if zsym is not None:
-            rule = f"pre-activation of ${latex(symbol(n.name))}$"
+            rule = prose("pre-activation of ", Math(symbol(n.name)))
             lines.append(Line(zsym, pre, rule=rule, relation=":="))
             lines.append(Line(symbol(n.name), n.activation(zsym), rule="activation",
                               relation=":="))
@@ -102,7 +114,8 @@ def solve(net: Network, model, of: str, notation, names, stem: str, checked: str
     for loss in net.losses:
         lines.append(Line(symbol(loss.name), loss.expr, rule="loss", relation=":="))
     blocks = [Text(intro),
-              Table(("neuron", "layer", "pre-activation $z$", "nonlinearity", "bias $b$"),
+              Table(("neuron", "layer", prose("pre-activation ", Math(symbol("z"))),
+                     "nonlinearity", prose("bias ", Math(symbol("b")))),
                     tuple(rows)),
               Align(tuple(lines))]
     value = net.values()
@@ -115,9 +128,17 @@ def solve(net: Network, model, of: str, notation, names, stem: str, checked: str
     return Solution(blocks=blocks, data=net.to_json(), verified_by=checked)
 
 
-def _caption(net: Network) -> str:
-    text = ("Inputs on the left; each neuron shows its nonlinearity inside, its bias $b$ above "
-            "and its name below; each edge carries its weight.")
+def _listed(items: list[Math]) -> Prose:
+    """``a, b, c``."""
+    parts: list[str | Math] = []
+    for item in items:
+        parts += [", ", item] if parts else [item]
+    return prose(*parts)
+
+
+def _caption(net: Network) -> Prose:
+    text = prose("Inputs on the left; each neuron shows its nonlinearity inside, its bias ",
+                 Math(symbol("b")), " above and its name below; each edge carries its weight.")
     if net.losses:
         text += " The loss node reads the output and the target (dashed)."
     return text
