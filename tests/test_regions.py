@@ -13,7 +13,9 @@ from derive.errors import InputError
 from derive.maths.functions import relu, symbol
 from derive.maths.network import build_network, network_from_expr
 from derive.maths.regions import NEG, POS, Window, analyze, forward
+from derive.render.prose import markup
 from derive.sheet.parse import parse_assignment, parse_expr
+from derive.steps import Text
 from derive.verify.regions import verify
 
 EX1 = "1 - relu(x1) - relu(x2) + relu(x1 + x2)"
@@ -128,7 +130,7 @@ def _write_up(text, **kw):
 
     a, _ = regions_of(text, **kw)
     sol = solve(a, DEFAULT_CLASSES, {}, "ex1-a", "checked")
-    return a, [b.text for b in sol.blocks if hasattr(b, "text")]
+    return a, [markup(b.text) for b in sol.blocks if isinstance(b, Text)]
 
 
 @pytest.mark.parametrize(("text", "stated"), [
@@ -149,7 +151,8 @@ def test_symmetries_are_stated_with_the_networks_own_output_name(text, stated):
 
     a = analyze(network_from_expr(parse_expr(text), output="o1"))
     sol = solve(a, DEFAULT_CLASSES, {}, "ex1-a", "checked")
-    texts = [b.text for b in sol.blocks if getattr(b, "text", "").startswith("Symmetr")]
+    texts = [t for b in sol.blocks if isinstance(b, Text)
+             for t in [markup(b.text)] if t.startswith("Symmetr")]
     assert len(texts) == 1 and stated in texts[0], texts
     assert all(s["statement"].startswith("o1(") for s in to_json(a, DEFAULT_CLASSES)["symmetries"])
 
@@ -335,5 +338,5 @@ def test_extra_segments_and_excluded_points_reach_the_write_up_and_the_data():
     assert data["regions"][0]["extra_segments"] == [[["0", "0"], [str(R), "0"]]]
     assert data["regions"][0]["excluded_points"] == [["0", "0"]]
     sol = solve(a2, DEFAULT_CLASSES, {}, "ex1-a", "checked")
-    prose = " ".join(b.text for b in sol.blocks if hasattr(b, "text"))
+    prose = " ".join(markup(b.text) for b in sol.blocks if isinstance(b, Text))
     assert "less the boundary points listed there" in prose

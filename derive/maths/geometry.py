@@ -78,6 +78,16 @@ class Side:
         k = math.gcd(a1, a2)  # x1 + x2 < 1/2 rather than 2 x1 + 2 x2 < 1, printed 2(x1 + x2) < 1
         return rel(a1 // k * x[0] + a2 // k * x[1], sp.Rational(-c, k))
 
+class Conditions(sp.Basic):
+    """Relations that hold together (an intersection of half-planes), e.g. ``x1 < 0, x2 > 0``;
+    the printers write them as a list."""
+
+
+class SetOf(sp.Basic):
+    """A union of convex sets, each given by its :class:`Conditions`; the printers write it as
+    ``{...} ∪ {...}``."""
+
+
 @dataclass(frozen=True)
 class Ring:
     """A region's boundary in the window: outer ring counter-clockwise, holes clockwise."""

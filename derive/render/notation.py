@@ -107,6 +107,12 @@ class SheetStrPrinter(StrPrinter):
             return f"((1 + {step} - {mirror})/2)"  # an atom wherever it stands
         return f"({step} + {self.parenthesize(h, PRECEDENCE['Mul'])}*(1 - {step} - {mirror}))"
 
+    def _print_Conditions(self, expr):
+        return ", ".join(self._print(a) for a in expr.args)
+
+    def _print_SetOf(self, expr):
+        return " | ".join("{" + self._print(a) + "}" for a in expr.args)
+
     def _print_Exp1(self, expr):
         """Euler's number as ``exp(1)``: SymPy writes ``E``, which derive's parser (and the
         sheet) reads as the name ``E``, usually the loss."""
@@ -325,6 +331,12 @@ class SheetPrinter(LatexPrinter):
         return self._pow(
             f"{self.fn['leaky_relu']}_{{{self._print(a)}}}\\left({self._print(x)}\\right)", exp
         )
+
+    def _print_Conditions(self, expr):
+        return r",\ ".join(self._print(a) for a in expr.args)
+
+    def _print_SetOf(self, expr):  # plain braces: running text may break inside them
+        return r" \cup ".join(r"\{" + self._print(a) + r"\}" for a in expr.args)
 
     def _print_Nonlinearity(self, expr):
         """An activation's name alone, as a neuron shows it: ``\\rho``, ``\\max(0,\\cdot)``,

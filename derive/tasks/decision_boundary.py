@@ -28,37 +28,16 @@ import sympy as sp
 
 from derive.errors import InputError
 from derive.maths.functions import symbol
-from derive.maths.geometry import Side
+from derive.maths.geometry import Conditions, SetOf, Side
 from derive.maths.network import build_network, expanded, verify_network
 from derive.maths.regions import NEG, POS, ZERO, Analysis, Piece, Window, analyze
 from derive.render.markup import check_markup
-from derive.render.notation import latex
-from derive.steps import Figure, RegionDrawing, Solution, Table, Text
+from derive.steps import Figure, Math, Note, RegionDrawing, Solution, Table, Text, prose
 from derive.tasks import Context, task
 from derive.tasks.network import model_for
 from derive.verify.regions import verify
 
 DEFAULT_CLASSES = {"negative": "class 1", "positive": "class 2"}
-
-
-class Conditions(sp.Basic):
-    """Inequalities that hold together, printed ``x_1 < 0,\\ x_2 > 0``."""
-
-    def _latex(self, printer) -> str:
-        return r",\ ".join(printer._print(a) for a in self.args)
-
-    def _sympystr(self, printer) -> str:
-        return ", ".join(printer._print(a) for a in self.args)
-
-
-class SetOf(sp.Basic):
-    """``{ conditions } ∪ { conditions } ∪ ...`` (a union of convex sets)."""
-
-    def _latex(self, printer) -> str:  # plain braces: running text may break inside them
-        return r" \cup ".join(r"\{" + printer._print(a) + r"\}" for a in self.args)
-
-    def _sympystr(self, printer) -> str:
-        return " | ".join("{" + printer._print(a) + "}" for a in self.args)
 
 
 @task(
@@ -147,26 +126,26 @@ def solve(a: Analysis, classes: dict[str, str], notation, stem: str, checked: st
     name = {NEG: classes["negative"], POS: classes["positive"], ZERO: "neither class"}
     cut = sp.Rational(a.threshold.numerator, a.threshold.denominator)
     lt, gt = sp.Lt(ysym, cut), sp.Gt(ysym, cut)
-    blocks: list = [Text(
-        f"${latex(ysym, notation)}$ is piecewise linear: on each cell of the activation "
-        "pattern of its units (which unit is active) it is affine. The cells are cut out by the "
-        "lines where a unit's pre-activation is 0. Below, each piece is given by its defining "
-        "inequalities, with the formula of the output on it and where on it "
-        f"${latex(lt, notation)}$ ({name[NEG]}) and ${latex(gt, notation)}$ ({name[POS]}).")]
+    blocks: list = [Text(prose(
+        Math(ysym, notation), " is piecewise linear: on each cell of the activation pattern of "
+        "its units (which unit is active) it is affine. The cells are cut out by the lines where a "
+        "unit's pre-activation is 0. Below, each piece is given by its defining inequalities, with "
+        "the formula of the output on it and where on it ", Math(lt, notation),
+        f" ({name[NEG]}) and ", Math(gt, notation), f" ({name[POS]})."))]
     syms = list(a.symmetries)
     if syms:
         chains = []  # y(x_2, x_1) = y(-x_1, -x_2) = y(x_1, x_2): one chain per sign
         for sign in (1, -1):
             eqs = [s.statement(x, a.output) for s in syms if s.sign == sign]
             if eqs:
-                chains.append(" = ".join([latex(e.lhs, notation) for e in eqs]
-                                         + [latex(eqs[0].rhs, notation)]))
-        stated = " and ".join(f"${c}$" for c in chains)
+                sides = [Math(e.lhs, notation) for e in eqs] + [Math(eqs[0].rhs, notation)]
+                chains.append(Note("equal-chain", tuple(sides)))
+        stated = [part for k, c in enumerate(chains) for part in ((" and ", c) if k else (c,))]
         label = "Symmetry" if len(syms) == 1 else "Symmetries"
-        blocks.append(Text(
-            f"{label}: {stated} (checked exactly on every pair of overlapping pieces). A piece "
-            "marked as the mirror image of an earlier one has the mirrored formula, so it needs "
-            "no new computation."))
+        blocks.append(Text(prose(
+            f"{label}: ", *stated, " (checked exactly on every pair of overlapping pieces). A "
+            "piece marked as the mirror image of an earlier one has the mirrored formula, so it "
+            "needs no new computation.")))
     rows = []
     for i, p in enumerate(a.pieces):
         label = f"{i + 1}" + (f" (mirror of {p.mirror_of + 1})" if p.mirror_of is not None else "")
@@ -174,24 +153,24 @@ def solve(a: Analysis, classes: dict[str, str], notation, stem: str, checked: st
         rows.append((label, condition, sp.Eq(ysym, _y(a, p, x), evaluate=False),
                      _where(p, NEG, x), _where(p, POS, x)))
     blocks.append(Table(
-        ("piece", "condition", "output", f"${latex(lt, notation)}$ where",
-         f"${latex(gt, notation)}$ where"),
-        tuple(rows), caption="Conditions are strict: on a line between two pieces both formulas "
-        "agree ($y$ is continuous)."))
-    blocks.append(Text(
-        f"Points with ${latex(sp.Eq(ysym, cut), notation)}$ form the decision boundary and belong "
-        "to neither class, so the class regions use strict inequalities where they meet it:"))
+        ("piece", "condition", "output", prose(Math(lt, notation), " where"),
+         prose(Math(gt, notation), " where")),
+        tuple(rows), caption=prose("Conditions are strict: on a line between two pieces both "
+                                   "formulas agree (", Math(symbol("y")), " is continuous).")))
+    blocks.append(Text(prose(
+        "Points with ", Math(sp.Eq(ysym, cut), notation), " form the decision boundary and belong "
+        "to neither class, so the class regions use strict inequalities where they meet it:")))
     for sign in (NEG, POS, ZERO):
         parts = [r for r in a.regions if r.sign == sign]
         if not parts:
             if sign != ZERO:  # a class without points is said so, not left out
                 never = sp.Ge(ysym, cut) if sign == NEG else sp.Le(ysym, cut)
-                blocks.append(Text(f"{name[sign].capitalize()} is empty: "
-                                   f"${latex(never, notation)}$ everywhere."))
+                blocks.append(Text(prose(f"{name[sign].capitalize()} is empty: ",
+                                         Math(never, notation), " everywhere.")))
             continue
         if any(not g for r in parts for g in r.groups):  # a group without conditions
-            blocks.append(Text(f"{name[sign].capitalize()} (unbounded): the whole plane, "
-                               f"${latex(sp.S.Reals**2, notation)}$."))
+            blocks.append(Text(prose(f"{name[sign].capitalize()} (unbounded): the whole plane, ",
+                                     Math(sp.S.Reals**2, notation), ".")))
             continue
         form = SetOf(*(Conditions(*(s.relation(x) for s in g)) for r in parts for g in r.groups))
         extra = "" if not any(r.extra for r in parts) else \
@@ -202,8 +181,8 @@ def solve(a: Analysis, classes: dict[str, str], notation, stem: str, checked: st
         bounded = [("unbounded" if r.unbounded else "bounded") for r in parts]
         shape = (f"{len(parts)} connected parts, " if len(parts) > 1 else "") + ", ".join(
             dict.fromkeys(bounded))
-        blocks.append(Text(f"{name[sign].capitalize()} ({shape}): ${latex(form, notation)}$"
-                           f"{extra}."))
+        blocks.append(Text(prose(f"{name[sign].capitalize()} ({shape}): ", Math(form, notation),
+                                 f"{extra}.")))
     if a.boundary:
         rows = []
         for seg in a.boundary:
@@ -212,9 +191,9 @@ def solve(a: Analysis, classes: dict[str, str], notation, stem: str, checked: st
         blocks.append(Table(("boundary line", "from", "to"), tuple(rows),
                             caption="Segments of the decision boundary inside the window."))
     drawing = RegionDrawing(a, classes, notation, title=f"decision regions of {a.output}")
-    blocks.append(Figure(stem, drawing, caption=(
-        f"Decision regions in the window; the boundary ${latex(sp.Eq(ysym, cut), notation)}$ "
-        "is thick, boundaries between linear pieces are dashed.")))
+    blocks.append(Figure(stem, drawing, caption=prose(
+        "Decision regions in the window; the boundary ", Math(sp.Eq(ysym, cut), notation),
+        " is thick, boundaries between linear pieces are dashed.")))
     return Solution(blocks=blocks, data=to_json(a, classes), verified_by=checked)
 
 
