@@ -93,3 +93,34 @@ def test_non_utf8_and_empty_files(tmp_path):
     f.write_text("")
     with pytest.raises(InputError, match="empty"):
         load_sheet(f)
+
+
+REGIONS = '''[sheet]
+id = "r"
+title = "R"
+
+[[exercise]]
+title = "R"
+model = ["y = relu(x1) - relu(x2)"]
+
+[[exercise.part]]
+task = "decision-boundary"
+of = "y"
+classes = CLASSES
+'''
+
+
+@pytest.mark.parametrize("classes", ["['$\\iffalse$', 'b']",
+                                     "{ negative = 'a', positive = '$$y > 0$$' }"])
+def test_class_names_are_checked_as_sheet_text_when_the_sheet_loads(classes):
+    """A task's text parameters (decision-boundary's class names) are refused by the loader,
+    at their line, before any task runs."""
+    with pytest.raises(InputError) as e:
+        parse_sheet(REGIONS.replace("CLASSES", classes), "r.toml")
+    assert e.value.message.startswith("class name: ")
+    assert e.value.line == 12
+
+
+def test_good_class_names_load():
+    sheet = parse_sheet(REGIONS.replace("CLASSES", "['$y < 0$ side', 'the rest']"), "r.toml")
+    assert sheet.exercises[0].parts[0].params["classes"] == ["$y < 0$ side", "the rest"]

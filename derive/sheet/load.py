@@ -496,6 +496,12 @@ class _Loader:
             for key in spec.required:
                 if key not in p:
                     raise self.err(f"task {task!r} needs parameter {key!r}", path)
+            for key, what in spec.text.items():  # sheet text in a parameter: checked as a title
+                for value in _strings(p.get(key)):
+                    try:
+                        check_markup(value, heading=True)
+                    except InputError as e:
+                        raise self.err(f"{what}: {e.message}", (*path, key)) from None
         else:
             self.keys({k: v for k, v in p.items() if k in PART_KEYS}, PART_KEYS, path, "part")
         label = p.get("label", _default_label(j))

@@ -5,7 +5,8 @@ its sheet name with the parameters it takes. Each task lives in its own module i
 importing :mod:`derive.tasks` registers them all.
 
 Parameters are declared with their Python types; the sheet loader checks presence and types and
-reports ``file:line`` errors before any task runs.
+reports ``file:line`` errors before any task runs. Parameters whose strings are sheet text (class
+names) are declared in ``text``; the loader checks them as it checks a title.
 """
 
 from __future__ import annotations
@@ -76,6 +77,8 @@ class TaskSpec:
     required: dict[str, type | tuple[type, ...]]
     optional: dict[str, type | tuple[type, ...]]
     summary: str
+    # parameters whose strings are sheet text set on one line, by what a string is called
+    text: dict[str, str] = field(default_factory=dict)
 
 
 REGISTRY: dict[str, TaskSpec] = {}
@@ -87,13 +90,15 @@ def task(
     required: dict[str, type | tuple[type, ...]] | None = None,
     optional: dict[str, type | tuple[type, ...]] | None = None,
     summary: str = "",
+    text: dict[str, str] | None = None,
 ) -> Callable[[Callable[[Context], Solution]], Callable[[Context], Solution]]:
     """Register ``run`` as the implementation of task ``name``."""
     if name not in TASK_NAMES:
         raise ValueError(f"unknown task name {name!r}")
 
     def register(run: Callable[[Context], Solution]) -> Callable[[Context], Solution]:
-        REGISTRY[name] = TaskSpec(name, run, dict(required or {}), dict(optional or {}), summary)
+        REGISTRY[name] = TaskSpec(name, run, dict(required or {}), dict(optional or {}), summary,
+                                  dict(text or {}))
         return run
 
     return register

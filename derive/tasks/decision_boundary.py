@@ -31,7 +31,6 @@ from derive.maths.functions import symbol
 from derive.maths.geometry import Conditions, SetOf, Side
 from derive.maths.network import build_network, expanded, verify_network
 from derive.maths.regions import NEG, POS, ZERO, Analysis, Piece, Window, analyze
-from derive.render.markup import check_markup
 from derive.steps import Figure, Math, Note, RegionDrawing, Solution, Table, Text, prose
 from derive.tasks import Context, task
 from derive.tasks.network import model_for
@@ -45,6 +44,7 @@ DEFAULT_CLASSES = {"negative": "class 1", "positive": "class 2"}
     optional={"of": str, "expr": str, "inputs": list, "output": str, "window": (dict, list),
               "classes": (dict, list), "threshold": (int, float, str)},
     summary="exact decision regions of a piecewise-linear network of two inputs",
+    text={"classes": "class name"},
 )
 def run(ctx: Context) -> Solution:
     model, of = model_for(ctx)
@@ -91,12 +91,7 @@ def _classes(ctx: Context) -> dict[str, str]:
     if set(value) != {"negative", "positive"} or not all(isinstance(v, str)
                                                          for v in value.values()):
         raise ctx.error("classes must be { negative = \"...\", positive = \"...\" }", "classes")
-    for name in value.values():  # class names are sheet text: the same checks as a title
-        try:
-            check_markup(name, heading=True)
-        except InputError as e:
-            raise ctx.error(f"class name: {e.message}", "classes") from None
-    return dict(value)
+    return dict(value)  # the loader checked the names as sheet text (``text`` of the task)
 
 
 # --- write-up -----------------------------------------------------------------------------------
