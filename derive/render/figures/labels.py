@@ -18,8 +18,9 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 from sympy.printing.str import StrPrinter
 
+from derive.maths.display import TermOrder
 from derive.maths.functions import leaky_relu, relu, sigmoid, softplus
-from derive.render.notation import TermOrder, escape_tex, latex
+from derive.render.notation import escape_tex, latex
 
 FONT_PT = 10.0
 EM = FONT_PT / 72.27 * 2.54  # one em in cm

@@ -25,12 +25,12 @@ from itertools import pairwise
 
 import sympy as sp
 
+from derive.maths.display import TermOrder
 from derive.maths.functions import symbol
 from derive.maths.geometry import Affine
 from derive.maths.network import Network, nonlinearity
 from derive.maths.regions import Analysis, clip_segment, nice_step
 from derive.render.figures.labels import PX_PER_CM, Label, label
-from derive.render.notation import TermOrder
 
 PAD = 0.25  # cm of white space around a figure
 ROW = 2.3  # cm between node centres in a column
