@@ -10,6 +10,7 @@ only TikZ itself (no libraries); SVG output is a standalone document with a whit
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,9 @@ def num(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
+@cache
 def _env(tex: bool) -> jinja2.Environment:
+    """The figure templates' environment (one per process and flavour: templates compile once)."""
     options: dict[str, Any] = dict(
         loader=jinja2.FileSystemLoader(str(template_dir() / "figures")),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
