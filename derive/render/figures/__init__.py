@@ -1,1 +1,1 @@
-"""Figures: layout of network and region drawings, and their TikZ and SVG."""
+"""Figures: a figure's model drawn as TikZ and SVG (draw), laid out (layout), labelled (labels)."""
