@@ -18,7 +18,7 @@ from derive.maths.display import TermOrder
 from derive.pipeline import verify_solution
 from derive.render.markup import to_math
 from derive.render.notation import SheetStrPrinter, latex, sympy_str
-from derive.render.prose import markup
+from derive.render.prose import json_data, markup
 from derive.sheet.parse import parse_expr
 from derive.steps import Align, Solution, Table, Text
 
@@ -94,7 +94,7 @@ def _render_solution(sol: Solution, order: TermOrder, fmt: str) -> str:
             if block.caption:
                 out.append(_plain(markup(block.caption)) + ":")
             for row in block.rows:
-                cells = [_term(c, order) if isinstance(c, sp.Basic) else _plain(str(c))
+                cells = [_term(c, order) if isinstance(c, sp.Basic) else _plain(markup(c))
                          for c in row]
                 out.append("  " + "  ".join(f"{c:<14}" for c in cells).rstrip())
     if sol.answers:
@@ -281,5 +281,6 @@ def _explain_graph(exprs, wrt, fmt, at, loss) -> str:
     }
     if sol.answer is not None:
         doc["answer"] = sympy_str(sol.answer, order)
-    doc.update({k: v for k, v in sol.data.items() if k not in doc})
+    doc.update({k: json_data(v, lambda e: sympy_str(e, order)) for k, v in sol.data.items()
+                if k not in doc})
     return json.dumps(doc, indent=2, ensure_ascii=False)

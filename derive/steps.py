@@ -6,7 +6,13 @@ plain strings (``*emphasis*`` allowed, never ``$``) and whose mathematics is dat
 * :class:`Math`: a SymPy object inside a sentence, printed by each printer in its own notation;
 * :class:`Note`: a fixed formula or phrase named by kind (``"derivative-rule"``, ...) with its
   arguments; each printer has a template for every kind (:mod:`derive.render.prose`);
-* :class:`Prose`: a sentence made of strings, :class:`Math` and :class:`Note` parts.
+* :class:`Prose`: a sentence made of strings, :class:`Math` and :class:`Note` parts
+  (:func:`prose`; :func:`joined` for a list such as "a, b and c");
+* :class:`Rules`: a line's rule annotation of several reasons (each of the above), which the
+  printers join; built by :func:`rules`, taken apart by :func:`reasons`, never by splitting text.
+
+``data`` values are JSON values, SymPy objects (each writer prints them in SymPy syntax in its
+term order) or the above (printed as sheet markup).
 
 Blocks:
 
@@ -25,6 +31,7 @@ derivatives and products) and, separately, the concrete equality that is checked
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -73,13 +80,54 @@ def prose(*parts: Inline) -> Prose:
 Inline = str | Math | Note | Prose  # what a sentence, a rule note, a caption or a cell may be
 
 
+def joined(items: Sequence[Inline], sep: str = ", ", last: str | None = None) -> Prose:
+    """The items in order with ``sep`` between them, ``last`` (default ``sep``) before the last
+    one: ``joined([a, b, c], ", ", " and ")`` reads "a, b and c"."""
+    parts: list[Inline] = []
+    for i, item in enumerate(items):
+        if i:
+            parts.append(last if last is not None and i == len(items) - 1 else sep)
+        parts.append(item)
+    return prose(*parts)
+
+
+@dataclass(frozen=True)
+class Rules:
+    """A rule annotation made of several reasons in order, printed one after another with
+    ``"; "`` between them (``chain rule; tanh' = 1 - tanh^2``). Build it with :func:`rules`;
+    read the reasons back with :func:`reasons`."""
+
+    items: tuple[Inline, ...]
+
+
+Annotation = Inline | Rules  # what a line's rule may be
+
+
+def rules(*items: Annotation) -> Annotation:
+    """The annotation made of ``items`` in order: empty ones ("") left out, nested
+    :class:`Rules` flattened, repeats kept (a caller that wants them dropped drops them). ``""``
+    for no reason, the reason itself for one, :class:`Rules` for several."""
+    flat = tuple(r for item in items for r in reasons(item))
+    if not flat:
+        return ""
+    return flat[0] if len(flat) == 1 else Rules(flat)
+
+
+def reasons(rule: Annotation) -> tuple[Inline, ...]:
+    """The reasons of an annotation, in order: the items of :class:`Rules`, none for ``""``,
+    else the annotation itself."""
+    if isinstance(rule, Rules):
+        return rule.items
+    return (rule,) if rule != "" else ()
+
+
 @dataclass(frozen=True)
 class Line:
     """One line of a derivation: ``lhs = rhs`` justified by ``rule``."""
 
     lhs: sp.Basic | None  # None: continuation line (``= rhs``) of the previous lhs
     rhs: sp.Basic
-    rule: Inline = ""
+    rule: Annotation = ""
     check: tuple[sp.Expr, sp.Expr] | None = None
     verified_by: str = ""  # filled by verification; "definition" for lines without a check
     relation: str = "="  # "=" or ":=" (a definition)
@@ -146,7 +194,8 @@ class Solution:
     blocks: list[Block] = field(default_factory=list)
     answer: sp.Expr | None = None  # the part's main answer (None for drawing tasks)
     answers: dict[str, sp.Expr] = field(default_factory=dict)  # several named answers
-    data: dict[str, Any] = field(default_factory=dict)  # task-specific JSON fields
+    data: dict[str, Any] = field(default_factory=dict)  # task-specific fields (JSON values,
+    # SymPy objects or prose: see above)
     verified_by: str = ""  # how the answer was checked against the truth
     # (lhs, rhs) pairs checked in addition to the lines, e.g. answer vs sympy.diff
     answer_checks: list[tuple[str, sp.Expr, sp.Expr]] = field(default_factory=list)

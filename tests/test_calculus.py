@@ -10,10 +10,11 @@ from hypothesis import strategies as st
 from derive.errors import VerificationFailure
 from derive.maths import calculus
 from derive.maths.calculus import ELEMENTARY, derivation, differentiate, local_derivative
-from derive.maths.display import TermOrder
+from derive.maths.display import Dot, TermOrder
 from derive.maths.functions import leaky_relu, relu, sigmoid, softplus, symbol
 from derive.pipeline import verify_solution
-from derive.steps import Align, Line, Solution
+from derive.render.prose import markup, plain
+from derive.steps import Align, Line, Note, Rules, Solution, reasons
 
 x, y, t, w, b, z = (symbol(n) for n in "x y t w b z".split())
 
@@ -63,7 +64,11 @@ def test_each_rule_is_used_and_verifies(expr, rule):
 def test_elementary_table_matches_sympy(fn):
     d, sol = verified(fn(x), x)
     assert d.root.rule == "elementary"
-    assert d.root.formula.startswith("$")
+    assert d.root.formula == ELEMENTARY[fn][1]
+    # each function's rule note has a sheet form (math) and a plain one (no LaTeX left)
+    assert markup(d.root.formula).startswith("$")
+    text = plain(d.root.formula)
+    assert text and "$" not in text and "\\" not in text and "'" in text
 
 
 def test_custom_activations():
@@ -75,7 +80,9 @@ def test_custom_activations():
 
 def test_relu_convention_at_zero_is_stated():
     d = derivation(relu(x), x)
-    assert "H(0) = 0" in d.root.formula
+    assert d.root.formula == Note("derivative:relu")
+    assert "H(0) = 0" in markup(d.root.formula)
+    assert plain(d.root.formula) == "relu'(u) = Heaviside(u), Heaviside(0) = 0"
     assert d.answer == sp.Heaviside(x, 0)
 
 
@@ -86,7 +93,7 @@ def test_seed_2a_chain_through_cosh_and_log_with_tanh_identity():
                       order=TermOrder(["E", "y", "t"]))
     assert sp.simplify(d.answer - sp.tanh(y - t)) == 0
     assert d.answer.has(sp.tanh)
-    rules = " ".join(d.rules)
+    rules = " ".join(markup(r) for r in d.rules)
     assert "chain rule" in rules
     assert r"\cosh' = \sinh" in rules
     assert r"(\log u)' = 1/u" in rules
@@ -114,7 +121,39 @@ def test_named_rewrite_to_sigmoid():
 def test_local_derivative_of_tanh_names_its_rule():
     loc = local_derivative(sp.tanh(z), z)
     assert loc.result == 1 - sp.tanh(z) ** 2
-    assert "tanh" in loc.rule
+    assert Note("derivative:tanh") in loc.rules
+    assert plain(Rules(loc.rules)) == "tanh' = 1 - tanh^2"
+
+
+def test_rules_of_a_line_are_data_never_joined_text():
+    """A line with several reasons holds them as Rules (the printer joins them); the
+    derivation's rules are those reasons, in order, each once."""
+    d = derivation(sp.tanh(x**2), x)
+    several = [ln.rule for ln in d.lines if isinstance(ln.rule, Rules)]
+    assert several and all(len(r.items) > 1 for r in several)
+    assert markup(several[0]) == "; ".join(markup(r) for r in several[0].items)
+    flat = [r for ln in d.lines for r in reasons(ln.rule)]
+    assert d.rules == list(dict.fromkeys(flat))
+    assert Note("power-rule") in d.rules and "chain rule" in d.rules
+    assert Note("substitute", (symbol("u_1"),)) in d.rules
+    assert markup(Note("substitute", (symbol("u_1"), symbol("u_2")))) == \
+        "substitute $u_{1}$, $u_{2}$"
+
+
+def test_variable_and_linear_rules_name_their_variable():
+    assert differentiate(x, x).formula == Note("variable-rule", (x,))
+    assert markup(differentiate(x, x).formula) == r"$\partial x/\partial x = 1$"
+    assert plain(differentiate(x, x).formula) == "∂x/∂x = 1"
+    step = differentiate(3 * w + b, w)
+    assert step.rule == "linear" and markup(step.formula) == "linear in $w$"
+    assert plain(step.formula) == "linear in w"
+
+
+def test_same_display_is_equality_after_orientation():
+    order = TermOrder(["y", "t"])
+    assert order.same_display(2 * y - 2 * t, sp.factor_terms(2 * y - 2 * t))
+    assert not order.same_display(2 * y - 2 * t, 2 * y - t)
+    assert not order.same_display(Dot(2, y - t), 2 * (y - t))  # a \cdot b is not a b
 
 
 def test_a_wrong_step_is_caught():

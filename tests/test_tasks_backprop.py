@@ -7,8 +7,11 @@ import pytest
 import sympy as sp
 
 from derive.errors import InputError
+from derive.maths.display import TermOrder
 from derive.maths.functions import index, indexed_base, sigmoid, symbol
 from derive.pipeline import solve_sheet, verify_solution
+from derive.render.notation import sympy_str
+from derive.render.prose import markup
 from derive.sheet.load import bundled_sheet_path, load_sheet, parse_sheet
 from derive.tasks import REGISTRY, Context, load_all
 from derive.tasks.backprop import explain_graph
@@ -52,7 +55,7 @@ def test_3b_records_exactly_the_deltas_on_the_paths_from_w13(bundled):
     seed = (sp.tanh(y - t) * w57 * (1 - sp.tanh(z5) ** 2) * w35
             + sp.tanh(y - t) * w67 * (1 - sp.tanh(z6) ** 2) * w36) * (1 - sp.tanh(z3) ** 2) * x1
     assert sp.simplify(sol.answer - seed) == 0  # the seed's last line, in forward quantities
-    texts = " ".join(b.text for b in sol.blocks if hasattr(b, "text"))
+    texts = " ".join(markup(b.text) for b in sol.blocks if hasattr(b, "text"))
     assert r"\partial E/\partial z_j" in texts  # says which δ convention it uses
 
 
@@ -77,9 +80,9 @@ def test_4d_analytic_with_sigmoids(bundled):
     x1, x2, w13, w24, y, t, v = (S(n) for n in ("x1", "x2", "w13", "w24", "y", "t", "v"))
     expected = 2 * (y - t) * (x1**2 * w13 * sigmoid(v) + x2**2 * w24 * sigmoid(-v))
     assert sp.expand(sol.answer - expected) == 0
-    assert sol.data["tie_derivatives"] == {"w13": "sigmoid(v)", "w24": "sigmoid(-v)"}
+    assert sol.data["tie_derivatives"] == {"w13": sigmoid(v), "w24": sigmoid(-v)}
     assert sol.data["from_part"] == {"w13": "b", "w24": "b"}
-    rules = [ln.rule for ln in sol.lines()]
+    rules = [markup(ln.rule) for ln in sol.lines()]
     assert any(r"\operatorname{softplus}' = \sigma" in r for r in rules)
 
 
@@ -172,9 +175,9 @@ def test_sheet_written_from_scratch_solves_and_verifies():
 def test_explain_micrograd():
     sol = verify_solution(explain_graph(["q = x + y", "f = q*z"], "x,y,z".split(","),
                                         at={"x": -2, "y": 5, "z": -4}))
-    assert sol.data["values"] == {"x": "-2", "y": "5", "z": "-4", "q": "3", "f": "-12"}
-    assert sol.data["gradients"] == {"x": "-4", "y": "-4", "z": "3"}
-    assert sol.data["deltas"] == {"q": "z"} and sol.data["deltas_at"] == {"q": "-4"}
+    assert sol.data["values"] == {"x": -2, "y": 5, "z": -4, "q": 3, "f": -12}
+    assert sol.data["gradients"] == {"x": -4, "y": -4, "z": 3}
+    assert sol.data["deltas"] == {"q": S("z")} and sol.data["deltas_at"] == {"q": -4}
     assert sol.data["loss"] == "f"
 
 
@@ -288,7 +291,7 @@ wrt = "{wrt}"
 
 
 def _texts(sol) -> str:
-    return " ".join(b.text for b in sol.blocks if hasattr(b, "text"))
+    return " ".join(markup(b.text) for b in sol.blocks if hasattr(b, "text"))
 
 
 @pytest.mark.parametrize("outer", ["sigmoid({})", "tanh({})", "({})**2", "sigmoid({} + b)"])
@@ -335,7 +338,7 @@ def test_chain_rule_logistic_regression_is_p_minus_t():
 def test_chain_rule_scalar_parameter_names_its_rules(network, rule):
     """∂y_k/∂b is justified by the rules a TA names, not 'by sympy.diff'."""
     sol = _chain_rule_part(network, "b")
-    rules = [ln.rule for ln in sol.lines()]
+    rules = [markup(ln.rule) for ln in sol.lines()]
     assert "by sympy.diff" not in rules
     assert any(r.startswith(rule) for r in rules), rules
 
@@ -387,7 +390,7 @@ def test_derivative_follows_the_computation_list(of, wrt, through):
     assert sp.simplify(sol.answer.xreplace(full) - truth) == 0, sol.answer
     assert sol.data.get("substituted", []) == through
     if through:  # says which definitions were substituted, and answers in the model's names
-        intro = sol.blocks[0].text
+        intro = markup(sol.blocks[0].text)
         assert "depends on" in intro and all(f"${n} = " in intro for n in through), intro
         assert S("y") in sol.answer.free_symbols
 
@@ -442,20 +445,22 @@ def test_backprop_undeclared_leaf_is_reported_at_the_parameters_line():
 # --- TA-level forms -------------------------------------------------------------------------------
 def test_backprop_writes_sigmoid_derivatives_with_the_activation_names():
     """Mazur's out(1 − out): δ = o1(1 − o1)(o1 − t1), not σ(neto1)(1 − σ(neto1)) next to o1."""
-    sol = solve_sheet(parse_sheet(MAZUR, "scratch.toml"))[0].solution
-    assert sol.data["deltas"]["z5"] == "y1*(1 - y1)*(y1 - t1)"
-    assert sol.data["deltas"]["z3"].startswith("a3*(1 - a3)*")
+    sheet = parse_sheet(MAZUR, "scratch.toml")
+    sol = solve_sheet(sheet)[0].solution
+    order = TermOrder(sheet.exercises[0].names)  # the JSON writer's term order
+    assert sympy_str(sol.data["deltas"]["z5"], order) == "y1*(1 - y1)*(y1 - t1)"
+    assert sympy_str(sol.data["deltas"]["z3"], order).startswith("a3*(1 - a3)*")
     for name, answer in sol.answers.items():
         assert not answer.has(sigmoid), (name, answer)
     assert {S("a3"), S("x1")} <= sol.answers["w1"].free_symbols
     # every rewritten line says which name it used
-    rules = [ln.rule for ln in sol.lines() if ln.rhs.has(S("y1") * (1 - S("y1")))]
+    rules = [markup(ln.rule) for ln in sol.lines() if ln.rhs.has(S("y1") * (1 - S("y1")))]
     assert rules and all(r"y_{1} = \sigma(z_{5})" in r for r in rules[:1]), rules
 
 
 def test_backprop_intro_says_activation_in_the_singular():
     sol = solve_sheet(parse_sheet(MAZUR, "scratch.toml"))[1].solution  # z -> p, one activation
-    intro = sol.blocks[0].text
+    intro = markup(sol.blocks[0].text)
     assert "(the activation $p$ is folded into its δ)" in intro, intro
 
 
@@ -487,7 +492,6 @@ def test_one_denominator_is_not_tried_for_high_degree_answers():
 def test_gradient_with_respect_to_a_product_node_keeps_that_node():
     """∂E/∂h1 holds h1 as a variable: h1 = 2 x1 is not substituted back into its own gradient
     (the long property run found the answer 2(1 − tanh²(2x1))(h2 − t), which mixed both)."""
-    from derive.maths.display import TermOrder
     from derive.maths.graph import build_graph
     from derive.sheet.parse import parse_assignment
     from derive.tasks import Assignment

@@ -177,7 +177,7 @@ def backward(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder | Non
         if isinstance(expr, sp.Add):  # only the terms that contain var: linear in the edges
             expr = sp.Add(*(t for t in expr.args if t.has(v)))
         loc = local_derivative(expr, v, reserved=reserved, order=order)
-        return loc if loc.rule else Local(loc.result, "linearity", loc.lines)
+        return loc if loc.rules else Local(loc.result, ("linearity",), loc.lines)
 
     folded: dict[str, str] = {}
     for a in g.order:

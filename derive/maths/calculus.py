@@ -4,7 +4,10 @@
 substeps, the intermediate a chain rule introduces), the way SymPy's ``manualintegrate`` builds
 integration rules. Nothing here formats text: :func:`derivation` turns the tree into display
 lines (:class:`~derive.steps.Line`), expanding one level of rules per line, and every line carries
-the concrete equality that verification checks against ``sympy.diff``.
+the concrete equality that verification checks against ``sympy.diff``. Rule annotations are words
+(``"chain rule"``) and notes (:class:`~derive.steps.Note`: ``Note("derivative:tanh")`` for
+tanh' = 1 - tanh², printed by :mod:`derive.render.prose`); a line with several reasons holds
+them as :class:`~derive.steps.Rules`.
 
 Conventions: ``log`` is the natural logarithm; ``relu'(0) = 0`` (``H(0) = 0``); ``|u|' = sign(u)``;
 ``max(f, g)' = H(f - g) f' + (1 - H(f - g)) g'`` (the weights add up to 1, so a tie on a whole
@@ -23,8 +26,7 @@ import sympy as sp
 from derive.maths import trees
 from derive.maths.display import Dot, TermOrder
 from derive.maths.functions import leaky_relu, relu, sigmoid, softplus, symbol
-from derive.render.notation import latex
-from derive.steps import Line
+from derive.steps import Annotation, Inline, Line, Note, reasons, rules
 
 
 @dataclass(frozen=True)
@@ -38,31 +40,34 @@ class Step:
     result: sp.Expr
     substeps: tuple[Step, ...] = ()
     intermediate: tuple[sp.Symbol, sp.Expr] | None = None  # (u_k, inner) for "chain"
-    formula: str = ""  # the elementary formula used, e.g. "tanh'(u) = 1 - tanh^2(u)"
+    formula: Inline = ""  # the formula used, e.g. Note("derivative:tanh") (tanh' = 1 - tanh^2)
 
 
 # --- the table of elementary derivatives -------------------------------------------------------
-# function class -> (derivative of f at u, formula as it is annotated on the sheet)
-ELEMENTARY: dict[type, tuple[Callable[[sp.Expr], sp.Expr], str]] = {
-    sp.exp: (lambda u: sp.exp(u), r"$(e^u)' = e^u$"),
-    sp.log: (lambda u: 1 / u, r"$(\log u)' = 1/u$"),
-    sp.sin: (lambda u: sp.cos(u), r"$\sin' = \cos$"),
-    sp.cos: (lambda u: -sp.sin(u), r"$\cos' = -\sin$"),
-    sp.tan: (lambda u: 1 + sp.tan(u) ** 2, r"$\tan' = 1 + \tan^2$"),
-    sp.sinh: (lambda u: sp.cosh(u), r"$\sinh' = \cosh$"),
-    sp.cosh: (lambda u: sp.sinh(u), r"$\cosh' = \sinh$"),
-    sp.tanh: (lambda u: 1 - sp.tanh(u) ** 2, r"$\tanh' = 1 - \tanh^2$"),
-    sigmoid: (lambda u: sigmoid(u) * (1 - sigmoid(u)), r"$\sigma' = \sigma(1 - \sigma)$"),
-    softplus: (lambda u: sigmoid(u), r"$\operatorname{softplus}' = \sigma$"),
-    relu: (lambda u: sp.Heaviside(u, 0), r"$\operatorname{ReLU}'(u) = H(u),\ H(0) = 0$"),
-    sp.Abs: (lambda u: sp.sign(u), r"$|u|' = \operatorname{sign}(u)$"),
-    sp.asinh: (lambda u: 1 / sp.sqrt(u**2 + 1), r"$\operatorname{asinh}' = 1/\sqrt{u^2+1}$"),
-    sp.atan: (lambda u: 1 / (u**2 + 1), r"$\arctan' = 1/(1+u^2)$"),
+# function class -> (derivative of f at u, the rule as a note: kind "derivative:<function>"),
+# one entry per function
+ELEMENTARY: dict[type, tuple[Callable[[sp.Expr], sp.Expr], Note]] = {
+    sp.exp: (lambda u: sp.exp(u), Note("derivative:exp")),
+    sp.log: (lambda u: 1 / u, Note("derivative:log")),
+    sp.sin: (lambda u: sp.cos(u), Note("derivative:sin")),
+    sp.cos: (lambda u: -sp.sin(u), Note("derivative:cos")),
+    sp.tan: (lambda u: 1 + sp.tan(u) ** 2, Note("derivative:tan")),
+    sp.sinh: (lambda u: sp.cosh(u), Note("derivative:sinh")),
+    sp.cosh: (lambda u: sp.sinh(u), Note("derivative:cosh")),
+    sp.tanh: (lambda u: 1 - sp.tanh(u) ** 2, Note("derivative:tanh")),
+    sigmoid: (lambda u: sigmoid(u) * (1 - sigmoid(u)), Note("derivative:sigmoid")),
+    softplus: (lambda u: sigmoid(u), Note("derivative:softplus")),
+    relu: (lambda u: sp.Heaviside(u, 0), Note("derivative:relu")),
+    sp.Abs: (lambda u: sp.sign(u), Note("derivative:Abs")),
+    sp.asinh: (lambda u: 1 / sp.sqrt(u**2 + 1), Note("derivative:asinh")),
+    sp.atan: (lambda u: 1 / (u**2 + 1), Note("derivative:atan")),
 }
 
 
-LEAKY_FORMULA = r"$\operatorname{LReLU}'(u) = 1$ for $u > 0$, $a$ otherwise"
+LEAKY_FORMULA = Note("derivative:leaky_relu")  # its slope is an argument, not in the table
 FALLBACK_FORMULA = "by sympy.diff (no rule in the table)"
+POWER_RULE, EXPONENTIAL_RULE = Note("power-rule"), Note("exponential-rule")
+LOGARITHMIC_RULE = Note("logarithmic-rule")
 
 
 class Namer:
@@ -100,10 +105,10 @@ def _diff(expr: sp.Expr, var: sp.Symbol, namer: Namer) -> Step:
     if not expr.has(var):
         return Step("constant", expr, var, sp.S.Zero)
     if expr == var:
-        return Step("variable", expr, var, sp.S.One, formula=_variable_formula(var))
+        return Step("variable", expr, var, sp.S.One, formula=Note("variable-rule", (var,)))
     coefficient = _linear_coefficient(expr, var)
     if coefficient is not None:
-        return Step("linear", expr, var, coefficient, formula=_linear_formula(var, coefficient))
+        return Step("linear", expr, var, coefficient, formula=Note("linear-in", (var,)))
     if isinstance(expr, sp.Add):
         subs = tuple(_diff(a, var, namer) for a in _ordered(expr.args))
         return Step("sum", expr, var, sp.Add(*(s.result for s in subs)), subs)
@@ -127,13 +132,6 @@ def _diff(expr: sp.Expr, var: sp.Symbol, namer: Namer) -> Step:
     return Step("sympy.diff", expr, var, sp.diff(expr, var), formula=FALLBACK_FORMULA)
 
 
-def _variable_formula(var: sp.Symbol) -> str:
-    from derive.render.notation import latex
-
-    v = latex(var)
-    return rf"$\partial {v}/\partial {v} = 1$"
-
-
 def _linear_coefficient(expr: sp.Expr, var: sp.Symbol) -> sp.Expr | None:
     """a, when expr = a*var + b with a, b free of var and expr a sum or product (else None)."""
     if not isinstance(expr, (sp.Add, sp.Mul)):
@@ -145,12 +143,6 @@ def _linear_coefficient(expr: sp.Expr, var: sp.Symbol) -> sp.Expr | None:
     if b.has(var):
         return None
     return a
-
-
-def _linear_formula(var: sp.Symbol, a: sp.Expr) -> str:  # noqa: ARG001
-    from derive.render.notation import latex
-
-    return f"linear in ${latex(var)}$"
 
 
 def _ordered(args):
@@ -196,32 +188,32 @@ def _diff_pow(expr: sp.Pow, var, namer) -> Step:
     if not exp.has(var):
         derivative = exp * base ** (exp - 1)
         if base == var:
-            return Step("power", expr, var, derivative, formula=r"$(u^n)' = n u^{n-1}$")
+            return Step("power", expr, var, derivative, formula=POWER_RULE)
         u = namer.fresh()
-        outer = Step("power", u**exp, u, exp * u ** (exp - 1), formula=r"$(u^n)' = n u^{n-1}$")
+        outer = Step("power", u**exp, u, exp * u ** (exp - 1), formula=POWER_RULE)
         inner = _diff(base, var, namer)
         return Step("chain", expr, var, derivative * inner.result, (outer, inner), (u, base))
     if not base.has(var):
         derivative = expr * sp.log(base)
         if exp == var:
-            return Step("exponential", expr, var, derivative, formula=r"$(a^u)' = a^u \log a$")
+            return Step("exponential", expr, var, derivative, formula=EXPONENTIAL_RULE)
         u = namer.fresh()
         outer = Step(
-            "exponential", base**u, u, base**u * sp.log(base), formula=r"$(a^u)' = a^u \log a$"
+            "exponential", base**u, u, base**u * sp.log(base), formula=EXPONENTIAL_RULE
         )
         inner = _diff(exp, var, namer)
         return Step("chain", expr, var, derivative * inner.result, (outer, inner), (u, exp))
     rewritten = sp.exp(exp * sp.log(base), evaluate=False)
     sub = _diff(rewritten, var, namer)
     return Step(
-        "logarithmic", expr, var, sub.result, (sub,), formula=r"$u^v = e^{v \log u}$"
+        "logarithmic", expr, var, sub.result, (sub,), formula=LOGARITHMIC_RULE
     )
 
 
 # --- named rewrites (simplification a teacher would show) --------------------------------------
 @dataclass(frozen=True)
 class Rewrite:
-    name: str  # the annotation, e.g. r"\tanh = \sinh/\cosh"
+    name: Note  # the annotation, e.g. Note("rewrite:tanh") (tanh = sinh/cosh)
     apply: Callable[[sp.Expr], sp.Expr]
 
 
@@ -272,10 +264,10 @@ def _exp_log_to_power(e: sp.Expr) -> sp.Expr:
 
 
 REWRITES = (
-    Rewrite(r"$\tanh = \sinh/\cosh$", lambda e: _mul_pairs(e, _tanh_from_ratio)),
-    Rewrite(r"$\sigma(v) = e^{v}/(1 + e^{v})$", lambda e: _mul_pairs(e, _sigmoid_from_exp)),
-    Rewrite(r"$\sigma(v) = 1/(1 + e^{-v})$", _sigmoid_from_reciprocal),
-    Rewrite(r"$e^{v \log u} = u^v$", _exp_log_to_power),
+    Rewrite(Note("rewrite:tanh"), lambda e: _mul_pairs(e, _tanh_from_ratio)),
+    Rewrite(Note("rewrite:sigmoid-exp"), lambda e: _mul_pairs(e, _sigmoid_from_exp)),
+    Rewrite(Note("rewrite:sigmoid-reciprocal"), _sigmoid_from_reciprocal),
+    Rewrite(Note("rewrite:power"), _exp_log_to_power),
 )
 
 
@@ -396,14 +388,9 @@ class Derivation:
     intermediates: list[tuple[sp.Symbol, sp.Expr]] = field(default_factory=list)
 
     @property
-    def rules(self) -> list[str]:
-        """Annotations of every line, in order, without repeats."""
-        seen: list[str] = []
-        for ln in self.lines:
-            for part in filter(None, (p.strip() for p in ln.rule.split(";"))):
-                if part not in seen:
-                    seen.append(part)
-        return seen
+    def rules(self) -> list[Inline]:
+        """The reasons of every line, in order, without repeats."""
+        return list(dict.fromkeys(r for ln in self.lines for r in reasons(ln.rule)))
 
 
 def derivation(
@@ -446,8 +433,7 @@ def derivation(
         value = state.xreplace({p: sp.diff(s.expr, s.var) for p, s in pending.items()})
         return _doit(back(value))
 
-    def printed(e: sp.Expr) -> str:
-        return latex(e, order=order)
+    shown = order or TermOrder()
 
     lines: list[Line] = []
     for u, inner in intermediates:
@@ -458,25 +444,27 @@ def derivation(
     while pending:
         current = dict(pending)
         pending.clear()
-        rules: list[str] = []
-        expansion = {p: _expand(s, hold, rules) for p, s in current.items()}
+        used: list[Inline] = []
+        expansion = {p: _expand(s, hold, used) for p, s in current.items()}
         state = state.xreplace(expansion)
-        rule = "; ".join(dict.fromkeys(r for r in rules if r))
+        rule = rules(*dict.fromkeys(r for r in used if r))
         check = (check_value(state), truth)
         lines.append(Line(lhs if first else None, display(state), rule, check))
         first = False
 
     if intermediates:
         state = back(state)
-        names = ", ".join(f"${_tex_name(u)}$" for u, _ in intermediates)
-        lines.append(Line(None, state, "substitute " + names, (_doit(state), truth)))
-    def tidy(new: sp.Expr, rule: str) -> sp.Expr:
-        """A tidying line, unless it prints exactly as the line before (SymPy's 2y - 2t and
-        factor_terms' 2(y - t) both print 2(y - t)): a reader would see a step that does nothing."""
+        substitute = Note("substitute", tuple(u for u, _ in intermediates))
+        lines.append(Line(None, state, substitute, (_doit(state), truth)))
+
+    def tidy(new: sp.Expr, rule: Annotation) -> sp.Expr:
+        """A tidying line, unless it is shown exactly as the line before (SymPy's 2y - 2t and
+        factor_terms' 2(y - t) are both shown 2(y - t)): a reader would see a step that does
+        nothing."""
         prev = lines[-1].rhs
         if not (trees.size_at_most(new, TIDY_COMPARE_NODES)
                 and trees.size_at_most(prev, TIDY_COMPARE_NODES)
-                and printed(new) == printed(prev)):  # printing a large formula costs too much
+                and shown.same_display(new, prev)):  # comparing large formulas costs too much
             lines.append(Line(None, new, rule, (new, truth)))
         return new
 
@@ -489,12 +477,6 @@ def derivation(
     if shorter is not None:
         value = tidy(*shorter)
     return Derivation(expr, var, root, lines, value, intermediates)
-
-
-def _tex_name(u: sp.Symbol) -> str:
-    from derive.render.notation import name_latex
-
-    return name_latex(u.name)
 
 
 def _doit(e: sp.Expr) -> sp.Expr:
@@ -521,13 +503,13 @@ def _back_substitution(intermediates):
     return back
 
 
-def _expand(step: Step, hold: Callable[[Step], sp.Symbol], rules: list[str]) -> sp.Expr:
+def _expand(step: Step, hold: Callable[[Step], sp.Symbol], used: list[Inline]) -> sp.Expr:
     """One level of ``step``: its result in terms of held (pending) substeps."""
     r = step.rule
     if r in ("constant", "variable", "linear", "power", "exponential", "elementary", "sympy.diff"):
-        rules.append(step.formula or RULE_TEXT.get(r, ""))
+        used.append(step.formula or RULE_TEXT.get(r, ""))
         return step.result
-    rules.append(RULE_TEXT.get(r, step.formula))
+    used.append(RULE_TEXT.get(r, step.formula))
     subs = step.substeps
     if r == "sum":
         return sp.Add(*(hold(s) for s in subs), evaluate=False)
@@ -579,7 +561,7 @@ class Local:
     """d(expr)/d(var) with the rules that give it (for one edge of a computation graph)."""
 
     result: sp.Expr
-    rule: str
+    rules: tuple[Inline, ...]  # the reasons, in order, without repeats
     lines: tuple[Line, ...]
 
 
@@ -591,7 +573,7 @@ def local_derivative(
 ) -> Local:
     """d(expr)/d(var), simplified by the named rewrites, with the rules that give it."""
     d = derivation(expr, var, reserved=reserved, order=order)
-    rules = [r for r in d.rules if r and r != "intermediate" and not r.startswith("substitute")]
-    if not rules:
-        rules = [RULE_TEXT.get(d.root.rule, d.root.rule)]
-    return Local(d.answer, "; ".join(rules), tuple(d.lines))
+    used = [r for r in d.rules if r != "intermediate"
+            and not (isinstance(r, Note) and r.kind == "substitute")]
+    fallback = [RULE_TEXT.get(d.root.rule, d.root.rule)]
+    return Local(d.answer, reasons(rules(*(used or fallback))), tuple(d.lines))

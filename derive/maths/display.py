@@ -127,6 +127,12 @@ class TermOrder:
                 reps[f] = g if isinstance(f, _EVEN) else -g
         return expr.xreplace(reps) if reps else expr
 
+    def same_display(self, a: sp.Basic, b: sp.Basic) -> bool:
+        """Whether ``a`` and ``b`` are shown alike: equal once oriented for display
+        (:meth:`orient`). SymPy's ``2 y - 2 t`` and factor_terms' ``2 (y - t)`` are; an explicit
+        product and the product it multiplies out to are not (``a \\cdot b`` is not ``a b``)."""
+        return self.orient(a) == self.orient(b)
+
     def orient(self, expr: sp.Basic) -> sp.Basic:
         """Rewrite for display: even/odd functions take the sheet's argument orientation, and a
         sum with a common numeric factor keeps it outside (``2 (y - t)``, not ``2 y - 2 t``)."""

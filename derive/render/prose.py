@@ -6,7 +6,9 @@ into *sheet markup* (``$...$`` math in LaTeX, the input of :mod:`derive.render.m
 writes LaTeX and Markdown from it) and into plain text for the terminal.
 
 Every note kind has one :class:`NoteForm`: its markup and its plain text, each a function of the
-note's arguments. A new kind is one entry in :data:`NOTES`.
+note's arguments. A new kind is one entry in :data:`NOTES`, registered with :func:`note_form`
+in the section of its subject. A :class:`~derive.steps.Rules` annotation prints its reasons
+joined by ``"; "``. :func:`json_data` gives a solution's ``data`` as JSON values.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from typing import Any
 
 import sympy as sp
 
-from derive.render.notation import latex, sympy_str
-from derive.steps import Math, Note, Prose
+from derive.render.notation import latex, name_latex, sympy_str
+from derive.steps import Math, Note, Prose, Rules
 
 
 @dataclass(frozen=True)
@@ -38,18 +40,30 @@ def note_form(kind: str, markup: Callable[..., str], plain: Callable[..., str]) 
 
 
 def tex(value: Any) -> str:
-    """LaTeX of a note argument: SymPy objects printed, strings as they are (already LaTeX)."""
+    """LaTeX of a note argument: a :class:`Math` in its notation and order, SymPy objects in
+    SymPy's names and order, strings as they are (already LaTeX)."""
+    if isinstance(value, Math):
+        return latex(value.expr, value.notation, value.order)
     return latex(value) if isinstance(value, sp.Basic) else str(value)
 
 
+def text(value: Any) -> str:
+    """Plain text of a note argument: :class:`Math` and SymPy objects in SymPy syntax, strings
+    as they are."""
+    if isinstance(value, Math):
+        return sympy_str(value.expr, value.order)
+    return sympy_str(value) if isinstance(value, sp.Basic) else str(value)
+
+
 def markup(item: Any) -> str:
-    """Sheet markup for a string, :class:`Math`, :class:`Note` or :class:`Prose`."""
+    """Sheet markup for a string, :class:`Math`, :class:`Note`, :class:`Prose` or
+    :class:`Rules`."""
     return _text(item, lambda m: "$" + latex(m.expr, m.notation, m.order) + "$", "markup")
 
 
 def plain(item: Any) -> str:
-    """Plain text (SymPy syntax for math) for a string, :class:`Math`, :class:`Note` or
-    :class:`Prose`."""
+    """Plain text (SymPy syntax for math) for a string, :class:`Math`, :class:`Note`,
+    :class:`Prose` or :class:`Rules`."""
     return _text(item, lambda m: sympy_str(m.expr, m.order), "plain")
 
 
@@ -62,6 +76,8 @@ def _text(item: Any, math: Callable[[Math], str], form: str) -> str:
         return getattr(_form(item), form)(*item.args)
     if isinstance(item, Prose):
         return "".join(_text(part, math, form) for part in item.parts)
+    if isinstance(item, Rules):
+        return "; ".join(_text(part, math, form) for part in item.items)
     raise TypeError(f"not prose: {item!r}")
 
 
@@ -70,6 +86,104 @@ def _form(note: Note) -> NoteForm:
         return NOTES[note.kind]
     except KeyError:
         raise KeyError(f"no printed form for note kind {note.kind!r}") from None
+
+
+def json_data(value: Any, expr_text: Callable[[sp.Basic], str]) -> Any:
+    """A solution's ``data`` value as JSON: SymPy objects through ``expr_text`` (the writer's
+    SymPy syntax in its term order), :class:`Math`, :class:`Note`, :class:`Prose` and
+    :class:`Rules` as sheet markup (like a line's rule), dicts and lists item by item."""
+    if isinstance(value, sp.Basic):
+        return expr_text(value)
+    if isinstance(value, Math | Note | Prose | Rules):
+        return markup(value)
+    if isinstance(value, dict):
+        return {k: json_data(v, expr_text) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_data(v, expr_text) for v in value]
+    return value
+
+
+def _constant(kind: str, markup_text: str, plain_text: str) -> None:
+    """Register a note kind without arguments."""
+    note_form(kind, lambda: markup_text, lambda: plain_text)
+
+
+# --- calculus and backpropagation ----------------------------------------------------------------
+# The derivative of each function, as the step engine annotates it (derive.maths.calculus,
+# ELEMENTARY): note kind "derivative:<function>" -> (sheet markup, plain text). One entry per
+# function.
+DERIVATIVE_RULES = {
+    "derivative:exp": (r"$(e^u)' = e^u$", "exp(u)' = exp(u)"),
+    "derivative:log": (r"$(\log u)' = 1/u$", "log(u)' = 1/u"),
+    "derivative:sin": (r"$\sin' = \cos$", "sin' = cos"),
+    "derivative:cos": (r"$\cos' = -\sin$", "cos' = -sin"),
+    "derivative:tan": (r"$\tan' = 1 + \tan^2$", "tan' = 1 + tan^2"),
+    "derivative:sinh": (r"$\sinh' = \cosh$", "sinh' = cosh"),
+    "derivative:cosh": (r"$\cosh' = \sinh$", "cosh' = sinh"),
+    "derivative:tanh": (r"$\tanh' = 1 - \tanh^2$", "tanh' = 1 - tanh^2"),
+    "derivative:sigmoid": (r"$\sigma' = \sigma(1 - \sigma)$", "sigmoid' = sigmoid*(1 - sigmoid)"),
+    "derivative:softplus": (r"$\operatorname{softplus}' = \sigma$", "softplus' = sigmoid"),
+    "derivative:relu": (r"$\operatorname{ReLU}'(u) = H(u),\ H(0) = 0$",
+                        "relu'(u) = Heaviside(u), Heaviside(0) = 0"),
+    "derivative:leaky_relu": (r"$\operatorname{LReLU}'(u) = 1$ for $u > 0$, $a$ otherwise",
+                              "leaky_relu'(u) = 1 for u > 0, a otherwise"),
+    "derivative:Abs": (r"$|u|' = \operatorname{sign}(u)$", "Abs(u)' = sign(u)"),
+    "derivative:asinh": (r"$\operatorname{asinh}' = 1/\sqrt{u^2+1}$", "asinh' = 1/sqrt(u^2 + 1)"),
+    "derivative:atan": (r"$\arctan' = 1/(1+u^2)$", "atan' = 1/(1 + u^2)"),
+}
+for _kind, _forms in DERIVATIVE_RULES.items():
+    _constant(_kind, *_forms)
+
+# rules of the step engine that are formulas
+_constant("power-rule", r"$(u^n)' = n u^{n-1}$", "(u^n)' = n*u^(n - 1)")
+_constant("exponential-rule", r"$(a^u)' = a^u \log a$", "(a^u)' = a^u*log(a)")
+_constant("logarithmic-rule", r"$u^v = e^{v \log u}$", "u^v = exp(v*log(u))")
+note_form("variable-rule", lambda v: rf"$\partial {tex(v)}/\partial {tex(v)} = 1$",
+          lambda v: f"∂{text(v)}/∂{text(v)} = 1")
+note_form("linear-in", lambda v: f"linear in ${tex(v)}$", lambda v: f"linear in {text(v)}")
+note_form("substitute",  # the intermediates u_1, u_2, ... substituted back
+          lambda *us: "substitute " + ", ".join(f"${name_latex(u.name)}$" for u in us),
+          lambda *us: "substitute " + ", ".join(u.name for u in us))
+
+# the named rewrites of the step engine (derive.maths.calculus, REWRITES)
+_constant("rewrite:tanh", r"$\tanh = \sinh/\cosh$", "tanh = sinh/cosh")
+_constant("rewrite:sigmoid-exp", r"$\sigma(v) = e^{v}/(1 + e^{v})$",
+          "sigmoid(v) = exp(v)/(1 + exp(v))")
+_constant("rewrite:sigmoid-reciprocal", r"$\sigma(v) = 1/(1 + e^{-v})$",
+          "sigmoid(v) = 1/(1 + exp(-v))")
+_constant("rewrite:power", r"$e^{v \log u} = u^v$", "exp(v*log(u)) = u^v")
+
+# backpropagation (derive.tasks.backprop, derive.tasks.shared_parameter, derive.tasks.chain_rule)
+_constant("delta-definition", r"definition of $\delta$", "definition of δ")
+note_form(
+    "delta-convention",  # (loss): one δ per node
+    lambda E: (r"We write $\delta_n = \partial " + tex(E) + r"/\partial n$ for every node $n$; "
+               r"backpropagation computes $\delta_n = \sum_k \frac{\partial k}{\partial n}\,"
+               r"\delta_k$ over the nodes $k$ that read $n$."),
+    lambda E: (f"We write δ_n = ∂{text(E)}/∂n for every node n; backpropagation computes "
+               "δ_n = Σ_k ∂k/∂n δ_k over the nodes k that read n."),
+)
+note_form(
+    "delta-convention-folded",  # (loss): activations folded into the δ of their pre-activation
+    lambda E: (r"We write $\delta_j = \partial " + tex(E) + r"/\partial z_j$ for the derivative "
+               "of the error with respect to a pre-activation (not "
+               r"$\partial " + tex(E) + r"/\partial a_j$, as some solutions write); "
+               r"backpropagation computes "
+               r"$\delta_j = f'(z_j) \sum_k w_{jk} \delta_k$, where $k$ runs over the nodes "
+               r"that read $a_j = f(z_j)$."),
+    lambda E: (f"We write δ_j = ∂{text(E)}/∂z_j for the derivative of the error with respect to a "
+               f"pre-activation (not ∂{text(E)}/∂a_j, as some solutions write); backpropagation "
+               "computes δ_j = f'(z_j) Σ_k w_jk δ_k, where k runs over the nodes that read "
+               "a_j = f(z_j)."),
+)
+_constant("gradient-symbol", r"$\partial E/\partial w$", "∂E/∂w")  # the generic ∂E/∂w
+_constant("softplus-name", r"$\log(1 + e^{u}) = \operatorname{softplus}(u)$",
+          "log(1 + exp(u)) = softplus(u)")
+note_form("index-range",  # (lo, j, hi): lo ≤ j ≤ hi
+          lambda lo, j, hi: "$" + r" \le ".join(tex(e) for e in (lo, j, hi)) + "$",
+          lambda lo, j, hi: " <= ".join(text(e) for e in (lo, j, hi)))
+note_form("number",  # a computed value: exact, or rounded (a Float), in SymPy syntax
+          lambda v: f"${sympy_str(v)}$", lambda v: sympy_str(v))
 
 
 # --- networks and regions -----------------------------------------------------------------------

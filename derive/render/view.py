@@ -34,7 +34,7 @@ from derive.render.figures.draw import draw
 from derive.render.linebreak import break_expr, text_width, width
 from derive.render.markup import md_math, parse_markup, to_math, to_md, to_tex
 from derive.render.notation import SheetPrinter, escape_tex, sympy_str
-from derive.render.prose import markup
+from derive.render.prose import json_data, markup
 from derive.sheet.load import Exercise, Sheet
 from derive.steps import Align, Figure, Line, Solution, Table, Text
 
@@ -373,7 +373,7 @@ def json_document(sheet: Sheet, results: list[PartResult]) -> dict[str, Any]:
                 entry["verified_by"] = sol.verified_by
                 entry["verified_summary"] = verified_summary(sol)
                 for key, value in sol.data.items():
-                    entry.setdefault(key, value)
+                    entry.setdefault(key, json_data(value, p.str))
             parts.append(entry)
         exercises.append({"number": ex.number, "title": ex.title, "parts": parts})
     return {"sheet": {"id": sheet.id, "title": sheet.title}, "generator": f"derive {__version__}",

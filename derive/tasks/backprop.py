@@ -15,9 +15,9 @@ The solution: a sentence on the convention (δ_j = ∂E/∂z_j) and on which nod
 step-by-step derivation of every local derivative that needs the chain rule; the δ's in reverse
 topological order, each once (definition, chain rule in Leibniz form, then the exercise's
 symbols); then for each target ∂E/∂w = δ_j · ∂z_j/∂w, and the closed form in forward quantities
-(when it is small enough to print). ``data``: ``loss``, ``wrt``, ``deltas`` (node -> δ in SymPy
-syntax, in the order computed), ``delta_symbols`` (node -> symbol name), ``folded`` (activation
--> pre-activation), ``skipped`` (nodes needing no δ), ``answer_form`` (target -> "closed", in
+(when it is small enough to print). ``data``: ``loss``, ``wrt``, ``deltas`` (node -> δ, in the
+order computed), ``delta_symbols`` (node -> symbol name), ``folded`` (activation ->
+pre-activation), ``skipped`` (nodes needing no δ), ``answer_form`` (target -> "closed", in
 forward quantities, or "recurrence", in δ's, when the closed form would be too large to print),
 ``checks`` ("symbolic", "numeric" or "symbolic+numeric": how the gradients were compared with
 sympy.diff); with ``at``, also ``values``, ``deltas_at`` and ``gradients`` (exact rationals where
@@ -50,8 +50,21 @@ from derive.maths.backprop import (
 from derive.maths.display import Dot, TermOrder
 from derive.maths.functions import sigmoid
 from derive.maths.graph import Graph, build_graph
-from derive.render.notation import latex, sympy_str
-from derive.steps import Align, Line, Solution, Table, Text
+from derive.steps import (
+    Align,
+    Annotation,
+    Inline,
+    Line,
+    Math,
+    Note,
+    Prose,
+    Solution,
+    Table,
+    Text,
+    joined,
+    prose,
+    rules,
+)
 from derive.tasks import Assignment, Context, task
 
 D = sp.Derivative
@@ -78,19 +91,18 @@ def graph_for(ctx: Context) -> Graph:
 
 
 # --- the solution ------------------------------------------------------------------------------
-class Prose:
-    """Math in sentences and rule notes: ``$...$`` in the sheet's notation and term order."""
+class SheetMath:
+    """Formulas for sentences and rule notes, in the sheet's notation and term order."""
 
     def __init__(self, order: TermOrder, notation: Mapping[str, str] | None):
         self.order, self.notation = order, dict(notation or {})
 
-    def tex(self, e: sp.Basic) -> str:
-        return "$" + latex(e, self.notation, self.order) + "$"
+    def math(self, e: sp.Basic) -> Math:
+        return Math(e, self.notation, self.order)
 
-    def names(self, syms: Sequence[sp.Basic]) -> str:
-        """``$a$, $b$ and $c$``."""
-        texts = [self.tex(s) for s in syms]
-        return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " and " + texts[-1]
+    def names(self, syms: Sequence[sp.Basic]) -> Prose:
+        """``a``, ``a and b``, ``a, b and c``, each a formula."""
+        return joined([self.math(s) for s in syms], ", ", " and ")
 
 
 def solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
@@ -103,13 +115,13 @@ def _solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
            notation: Mapping[str, str] | None) -> tuple[Solution, BackwardPass]:
     bp = backward(graph, loss, wrt, order)
     closed = closed_forms(bp)
-    sheet = Prose(order, notation)
+    sheet = SheetMath(order, notation)
     blocks: list = [Text(_intro(bp, sheet))]
     derived = _chain_rule_locals(bp)
     if derived:
         blocks.append(Text("Local derivatives that need the chain rule, step by step:"))
         blocks.extend(Align(tuple(loc.lines)) for _, loc in derived)
-    notes = {id(loc): f"{sheet.tex(lhs)} above" for lhs, loc in derived}
+    notes = {id(loc): prose(sheet.math(lhs), " above") for lhs, loc in derived}
     if bp.deltas:
         blocks.append(Text("Backward pass, one δ per node in reverse topological order:"))
         blocks.append(Align(tuple(ln for d in bp.deltas for ln in _delta_lines(bp, d, closed,
@@ -119,9 +131,9 @@ def _solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
     checks: list[tuple[str, sp.Expr, sp.Expr]] = []
     numeric: list[str] = []  # targets whose substituted loss is too large for sympy.diff
     targets = sheet.names([graph.sym(w) for w in bp.wrt])
-    blocks.append(Text(f"Then the gradient{'s' if len(bp.wrt) > 1 else ''} with respect to "
-                       f"{targets}, from the δ's of the nodes that read "
-                       f"{'them' if len(bp.wrt) > 1 else 'it'}:"))
+    blocks.append(Text(prose(f"Then the gradient{'s' if len(bp.wrt) > 1 else ''} with respect to ",
+                             targets, ", from the δ's of the nodes that read "
+                             f"{'them' if len(bp.wrt) > 1 else 'it'}:")))
     for gr in bp.gradients:
         lines, answer, form = _gradient_lines(bp, gr, closed, notes, sheet)
         blocks.append(Align(tuple(lines)))
@@ -149,7 +161,7 @@ def _solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
         data={
             "loss": loss,
             "wrt": list(bp.wrt),
-            "deltas": {d.node: sympy_str(_Named(graph)(d.result), order) for d in bp.deltas},
+            "deltas": {d.node: _Named(graph)(d.result) for d in bp.deltas},
             "delta_symbols": {d.node: d.symbol.name for d in bp.deltas},
             "folded": dict(bp.folded),
             "skipped": list(bp.skipped),
@@ -162,35 +174,27 @@ def _solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
     return solution, bp
 
 
-def _intro(bp: BackwardPass, sheet: Prose) -> str:
+def _intro(bp: BackwardPass, sheet: SheetMath) -> Prose:
     g = bp.graph
     E = g.sym(bp.loss)
     targets = sheet.names([g.sym(w) for w in bp.wrt])
-    if bp.folded:
-        text = (r"We write $\delta_j = \partial " + latex(E) + r"/\partial z_j$ for the derivative "
-                "of the error with respect to a pre-activation (not "
-                r"$\partial " + latex(E) + r"/\partial a_j$, as some solutions write); "
-                r"backpropagation computes "
-                r"$\delta_j = f'(z_j) \sum_k w_{jk} \delta_k$, where $k$ runs over the nodes "
-                r"that read $a_j = f(z_j)$. ")
-    else:
-        text = (r"We write $\delta_n = \partial " + latex(E) + r"/\partial n$ for every node $n$; "
-                r"backpropagation computes $\delta_n = \sum_k \frac{\partial k}{\partial n}\,"
-                r"\delta_k$ over the nodes $k$ that read $n$. ")
+    convention = "delta-convention-folded" if bp.folded else "delta-convention"
+    parts: list[Inline] = [Note(convention, (E,)), " "]
     owners = [g.sym(d.node) for d in bp.deltas]
     if owners:
-        text += (f"Only the nodes on a path from {targets} to {sheet.tex(E)} need a δ, each "
-                 f"computed once and reused: {sheet.names(owners)}")
+        parts += ["Only the nodes on a path from ", targets, " to ", sheet.math(E), " need a δ, "
+                  "each computed once and reused: ", sheet.names(owners)]
         if bp.folded:
             acts = [g.sym(a) for a in bp.folded]
-            text += (f" (the activation {sheet.names(acts)} is folded into its δ)" if len(acts) == 1
-                     else f" (the activations {sheet.names(acts)} are folded into their δ's)")
-        text += "."
+            parts += ([" (the activation ", sheet.names(acts), " is folded into its δ)"]
+                      if len(acts) == 1 else
+                      [" (the activations ", sheet.names(acts), " are folded into their δ's)"])
+        parts.append(".")
     if bp.skipped:
         verb = "does" if len(bp.skipped) == 1 else "do"
-        text += (f" {sheet.names([g.sym(n) for n in bp.skipped])} {verb} not depend on "
-                 f"{targets} and need no δ.")
-    return text
+        parts += [" ", sheet.names([g.sym(n) for n in bp.skipped]), f" {verb} not depend on ",
+                  targets, " and need no δ."]
+    return prose(*parts)
 
 
 class _Named:
@@ -216,10 +220,10 @@ class _Named:
         """A check with every such name written as σ(z) again, on both sides."""
         return tuple(e.xreplace(self.back) for e in sides)
 
-    def note(self, before: sp.Expr, sheet: Prose) -> str:
-        """``$a = σ(z)$`` for each name the rewrite of ``before`` used, "" when none."""
+    def note(self, before: sp.Expr, sheet: SheetMath) -> Prose | str:
+        """``a = σ(z)`` for each name the rewrite of ``before`` used, "" when none."""
         used = [(v, k) for k, v in self.to.items() if before.has(k)]
-        return ", ".join(sheet.tex(sp.Eq(v, k, evaluate=False)) for v, k in used)
+        return joined([sheet.math(sp.Eq(v, k, evaluate=False)) for v, k in used]) if used else ""
 
 
 def _plain(e: sp.Expr) -> sp.Expr:
@@ -242,13 +246,15 @@ def _chain_rule_locals(bp: BackwardPass) -> list[tuple[sp.Expr, object]]:
     return out
 
 
-def _rules(locals_, notes) -> str:
-    rules: list[str] = []
+def _rules(locals_, notes) -> list[Inline]:
+    """The reasons of the local derivatives (or the note that points to their derivation), in
+    order, without repeats."""
+    out: list[Inline] = []
     for loc in locals_:
-        for r in [notes[id(loc)]] if id(loc) in notes else loc.rule.split("; "):
-            if r and r not in rules and r not in ("multiply out",):
-                rules.append(r)
-    return "; ".join(rules)
+        for r in [notes[id(loc)]] if id(loc) in notes else loc.rules:
+            if r and r not in out and r != "multiply out":
+                out.append(r)
+    return out
 
 
 def _sum(terms: list[sp.Expr]) -> sp.Expr:
@@ -270,7 +276,7 @@ def _shown(e: Edge) -> sp.Expr:
     return e.local.result if e.upstream == 1 else Dot(e.local.result, e.upstream)
 
 
-def _delta_lines(bp: BackwardPass, d, closed: Mapping[str, Closed], notes, sheet: Prose
+def _delta_lines(bp: BackwardPass, d, closed: Mapping[str, Closed], notes, sheet: SheetMath
                  ) -> list[Line]:
     g = bp.graph
     z, E, value = g.sym(d.node), g.sym(bp.loss), d.value
@@ -284,7 +290,7 @@ def _delta_lines(bp: BackwardPass, d, closed: Mapping[str, Closed], notes, sheet
         shown = Dot(d.activation_local.result, shown)
         by_sympy = sp.diff(g.exprs[d.activation], z) * by_sympy
         locals_.insert(0, d.activation_local)
-    lines = [Line(d.symbol, D(E, z, evaluate=False), r"definition of $\delta$", None,
+    lines = [Line(d.symbol, D(E, z, evaluate=False), Note("delta-definition"), None,
                   "definition", ":=")]
     if not (len(d.edges) == 1 and d.edges[0].consumer == bp.loss and not d.activation):
         lines.append(Line(None, chain, "chain rule", (by_sympy, value)))
@@ -294,18 +300,18 @@ def _delta_lines(bp: BackwardPass, d, closed: Mapping[str, Closed], notes, sheet
         if s is not None and t is not None:
             check = (s, t)
     named = _Named(g)
-    rule = "; ".join(filter(None, [_rules(locals_, notes), named.note(shown, sheet)]))
+    rule = rules(*_rules(locals_, notes), named.note(shown, sheet))
     lines.append(Line(None, named(shown), rule, check))
     if d.simplified is not None:
         a, f_z = g.sym(d.activation), g.exprs[d.activation]
         back = {a: f_z}
         lines.append(Line(None, d.simplified,
-                          "$" + latex(sp.Eq(a, f_z, evaluate=False)) + "$; simplify",
+                          rules(Math(sp.Eq(a, f_z, evaluate=False)), "simplify"),
                           (value.xreplace(back), d.simplified.xreplace(back))))
     return lines
 
 
-def _gradient_lines(bp: BackwardPass, gr, closed: Mapping[str, Closed], notes, sheet: Prose
+def _gradient_lines(bp: BackwardPass, gr, closed: Mapping[str, Closed], notes, sheet: SheetMath
                     ) -> tuple[list[Line], sp.Expr, str]:
     g = bp.graph
     w, E = g.sym(gr.wrt), g.sym(bp.loss)
@@ -315,10 +321,10 @@ def _gradient_lines(bp: BackwardPass, gr, closed: Mapping[str, Closed], notes, s
     t = truth(bp, gr.wrt)
     exact = (s, t) if s is not None and t is not None else None
     if gr.delta is not None:
-        lines = [Line(lhs, gr.delta.symbol, rf"definition of {sheet.tex(gr.delta.symbol)}",
+        lines = [Line(lhs, gr.delta.symbol, prose("definition of ", sheet.math(gr.delta.symbol)),
                       exact or (gr.value, gr.value))]
     elif not gr.edges:
-        return ([Line(lhs, sp.S.Zero, f"{sheet.tex(E)} does not depend on {sheet.tex(w)}",
+        return ([Line(lhs, sp.S.Zero, prose(sheet.math(E), " does not depend on ", sheet.math(w)),
                       exact or (sp.S.Zero, sp.S.Zero))], sp.S.Zero, "closed")
     else:
         chain = _sum([_leibniz(g, e, gr.wrt, bp.loss) if e.consumer == bp.loss else
@@ -328,7 +334,7 @@ def _gradient_lines(bp: BackwardPass, gr, closed: Mapping[str, Closed], notes, s
         shown = _sum([e.local.result if e.upstream == 1 else Dot(e.upstream, e.local.result)
                       for e in gr.edges])
         lines = [Line(lhs, chain, "chain rule", (by_sympy, gr.value)),
-                 Line(None, shown, _rules([e.local for e in gr.edges], notes),
+                 Line(None, shown, rules(*_rules([e.local for e in gr.edges], notes)),
                       exact or (gr.value, by_sympy))]
     if c is None:
         return lines, gr.value, "recurrence"
@@ -340,16 +346,16 @@ def _gradient_lines(bp: BackwardPass, gr, closed: Mapping[str, Closed], notes, s
     named = _Named(g)
     answer = named(sp.factor_terms(c.value.xreplace(mono)))
     names = named.note(c.value, sheet)  # σ(z) written as its node's name, said once
-    rules = [f"substitute {sheet.names(used)}"] if used else []
+    why: list[Annotation] = [prose("substitute ", sheet.names(used))] if used else []
     if used and trees.size(c.shown) <= SHOWN_PRODUCT:  # short enough to show factor by factor
         shown = named(c.shown)
-        lines.append(Line(None, shown, "; ".join(filter(None, [rules.pop(), names])),
+        lines.append(Line(None, shown, rules(why.pop(), names),
                           named.unnamed(_plain(shown), substituted_value)))
         names = ""
-    if answer != named(c.value) or mono or rules or names:
-        rules.append("; ".join(sheet.tex(sp.Eq(m, e, evaluate=False)) for m, e in mono.items())
-                     if mono else "collect common factors" if answer != named(c.value) else "")
-        lines.append(Line(None, answer, "; ".join(filter(None, [*rules, names])),
+    if answer != named(c.value) or mono or why or names:
+        why.append(rules(*[sheet.math(sp.Eq(m, e, evaluate=False)) for m, e in mono.items()])
+                   if mono else "collect common factors" if answer != named(c.value) else "")
+        lines.append(Line(None, answer, rules(*why, names),
                           named.unnamed(answer, substituted_value.xreplace(mono))))
     return lines, answer, "closed"
 
@@ -431,19 +437,19 @@ def _at(solution: Solution, bp: BackwardPass, at, order, notation) -> None:
         env[d.symbol] = _number(d.value.xreplace(env), d.symbol.name)
     grads = {gr.wrt: _number(gr.value.xreplace(env), gr.wrt) for gr in bp.gradients}
     values = {n: env[graph.sym(n)] for n in (*needed, *graph.order) if graph.sym(n) in env}
-    solution.data["values"] = {n: _str(v) for n, v in values.items()}
-    solution.data["deltas_at"] = {d.node: _str(env[d.symbol]) for d in bp.deltas}
-    solution.data["gradients"] = {w: _str(v) for w, v in grads.items()}
-    sheet = Prose(order, notation)
+    solution.data["values"] = {n: _rounded(v) for n, v in values.items()}
+    solution.data["deltas_at"] = {d.node: _rounded(env[d.symbol]) for d in bp.deltas}
+    solution.data["gradients"] = {w: _rounded(v) for w, v in grads.items()}
+    sheet = SheetMath(order, notation)
     E = graph.sym(loss)
     solution.blocks.append(Table(
         ("quantity", "value"),
-        tuple((sheet.tex(graph.sym(n)), f"${_str(v)}$") for n, v in values.items())
-        + tuple((sheet.tex(d.symbol), f"${_str(env[d.symbol])}$") for d in bp.deltas),
+        tuple((sheet.math(graph.sym(n)), _number_note(v)) for n, v in values.items())
+        + tuple((sheet.math(d.symbol), _number_note(env[d.symbol])) for d in bp.deltas),
         caption="Forward values and δ's at the given point"))
     solution.blocks.append(Table(
         ("gradient", "value"),
-        tuple((sheet.tex(D(E, graph.sym(w), evaluate=False)), f"${_str(v)}$")
+        tuple((sheet.math(D(E, graph.sym(w), evaluate=False)), _number_note(v))
               for w, v in grads.items()),
         caption="Gradients at the given point"))
 
@@ -457,5 +463,10 @@ def _number(e: sp.Expr, name: str) -> sp.Expr:
     return v
 
 
-def _str(v: sp.Expr) -> str:
-    return sp.sstr(v) if v.is_Rational else sp.sstr(sp.N(v, 20))
+def _rounded(v: sp.Expr) -> sp.Expr:
+    """A value as it is shown: exact when rational, else to 20 significant digits."""
+    return v if v.is_Rational else sp.N(v, 20)
+
+
+def _number_note(v: sp.Expr) -> Note:
+    return Note("number", (_rounded(v),))

@@ -35,8 +35,20 @@ from derive.maths.backprop import sheet_form
 from derive.maths.calculus import local_derivative, simplest_form
 from derive.maths.display import Dot, TermOrder
 from derive.maths.functions import index, indexed_base, symbol
-from derive.render.notation import latex, sympy_str
-from derive.steps import Align, Line, Solution, Text
+from derive.sheet.parse import parse_expr
+from derive.steps import (
+    Align,
+    Annotation,
+    Inline,
+    Line,
+    Math,
+    Note,
+    Prose,
+    Solution,
+    Text,
+    prose,
+    rules,
+)
 from derive.tasks import Context, task
 
 D = sp.Derivative
@@ -54,7 +66,10 @@ ANSWER_INSTANCES = ((1, 1, 1), (2, 2, 1), (2, 2, 2), (3, 3, 1), (3, 3, 3), (4, 2
 def run(ctx: Context) -> Solution:
     p = _Problem(ctx)
     order = TermOrder(ctx.names)
-    tex = lambda e: "$" + latex(e, ctx.notation, order) + "$"  # noqa: E731
+
+    def m(e: sp.Basic) -> Math:  # a formula in the exercise's notation and term order
+        return Math(e, ctx.notation, order)
+
     k, N, w = p.k, p.N, p.wrt
     Ek, yk, tk, E = p.Eb[k], p.yb[k], p.tb[k], p.E
     ell_k = p.ell.xreplace({p.y: yk, p.t: tk})
@@ -62,13 +77,13 @@ def run(ctx: Context) -> Solution:
     r_k = local.result
     inst = _Instances(p)
 
-    blocks: list = [Text(
-        f"The error is {tex(sp.Eq(E, Dot(1 / N, sp.Sum(Ek, (k, 1, N))), evaluate=False))} with "
-        f"{tex(sp.Eq(Ek, ell_k, evaluate=False))}; the parameters enter {tex(Ek)} only through "
-        f"the prediction {tex(yk)}. First the derivative of one term:")]
+    blocks: list = [Text(prose(
+        "The error is ", m(sp.Eq(E, Dot(1 / N, sp.Sum(Ek, (k, 1, N))), evaluate=False)), " with ",
+        m(sp.Eq(Ek, ell_k, evaluate=False)), "; the parameters enter ", m(Ek), " only through "
+        "the prediction ", m(yk), ". First the derivative of one term:"))]
     # dE_k/dy_k, step by step (the expression engine's lines, on the k-th data point)
     first = Line(D(Ek, yk, evaluate=False), D(ell_k, yk, evaluate=False),
-                 f"definition of {tex(Ek)}", (r_k, r_k))
+                 prose("definition of ", m(Ek)), (r_k, r_k))
     blocks.append(Align(tuple(_continue(first, local.lines))))
 
     answers_rhs: sp.Expr
@@ -76,37 +91,37 @@ def run(ctx: Context) -> Solution:
         dyk = D(yk, w, evaluate=False)
         per = [
             Line(D(Ek, w, evaluate=False), Dot(D(Ek, yk, evaluate=False), dyk), "chain rule"),
-            Line(None, Dot(r_k, dyk), f"{tex(D(Ek, yk, evaluate=False))} above"),
+            Line(None, Dot(r_k, dyk), prose(m(D(Ek, yk, evaluate=False)), " above")),
         ]
         blocks.append(Text("For one data point:"))
         blocks.append(Align(tuple(inst.check_lines(per))))
         total = [
             Line(D(E, w, evaluate=False),
                  sp.Sum(Dot(D(E, Ek, evaluate=False), D(Ek, w, evaluate=False)), (k, 1, N)),
-                 f"chain rule over the {tex(N)} terms of {tex(E)}"),
+                 prose("chain rule over the ", m(N), " terms of ", m(E))),
             Line(None, Dot(1 / N, sp.Sum(D(Ek, w, evaluate=False), (k, 1, N))),
-                 tex(sp.Eq(D(E, Ek, evaluate=False), 1 / N, evaluate=False))),
+                 m(sp.Eq(D(E, Ek, evaluate=False), 1 / N, evaluate=False))),
             Line(None, Dot(1 / N, sp.Sum(Dot(r_k, dyk), (k, 1, N))),
-                 f"{tex(D(Ek, w, evaluate=False))} above"),
+                 prose(m(D(Ek, w, evaluate=False)), " above")),
         ]
         answers_rhs = sp.Sum(r_k * dyk, (k, 1, N)) / N
     else:  # 2c: dy_k/dw worked out from the network
-        steps = _network_derivative(p, yk, tex)
+        steps = _network_derivative(p, yk, m)
         dyk = steps[-1][0]
         per = [Line(D(yk, w, evaluate=False), D(p.network, w, evaluate=False),
-                    f"{tex(sp.Eq(yk, p.network))}")]
+                    m(sp.Eq(yk, p.network)))]
         per += [Line(None, rhs, rule) for rhs, rule in steps]
-        blocks.append(Text(f"The derivative of the prediction {tex(yk)}"
-                           f"{_range_note(p, tex)}:"))
+        blocks.append(Text(prose("The derivative of the prediction ", m(yk), _range_note(p, m),
+                                 ":")))
         blocks.append(Align(tuple(inst.check_lines(per))))
         total = [
             Line(D(E, w, evaluate=False),
                  sp.Sum(Dot(D(E, Ek, evaluate=False), D(Ek, yk, evaluate=False),
                             D(yk, w, evaluate=False)), (k, 1, N)),
-                 f"chain rule over the {tex(N)} terms of {tex(E)}"),
+                 prose("chain rule over the ", m(N), " terms of ", m(E))),
             Line(None, Dot(1 / N, sp.Sum(Dot(r_k, dyk), (k, 1, N))),
-                 tex(sp.Eq(D(E, Ek, evaluate=False), 1 / N, evaluate=False))
-                 + "; both factors above"),
+                 rules(m(sp.Eq(D(E, Ek, evaluate=False), 1 / N, evaluate=False)),
+                       "both factors above")),
         ]
         term = r_k * dyk
         shorter = _shorter(term)
@@ -114,15 +129,15 @@ def run(ctx: Context) -> Solution:
             term, how = shorter
             total.append(Line(None, Dot(1 / N, sp.Sum(term, (k, 1, N))), how))
         answers_rhs = sp.Sum(term, (k, 1, N)) / N
-    blocks.append(Text("Summing over the data set, with "
-                       f"{tex(sp.Eq(D(E, Ek, evaluate=False), 1 / N, evaluate=False))}:"))
+    blocks.append(Text(prose("Summing over the data set, with ",
+                             m(sp.Eq(D(E, Ek, evaluate=False), 1 / N, evaluate=False)), ":")))
     blocks.append(Align(tuple(inst.check_lines(total))))
     checks = inst.answer_checks(answers_rhs)
     return Solution(
         blocks=blocks,
         answer=answers_rhs,
-        answers={sympy_str(w): answers_rhs},
-        data={"per_sample_derivative": sympy_str(r_k, order),
+        answers={str(w): answers_rhs},  # the parameter's name, w or w[i]
+        data={"per_sample_derivative": r_k,
               "instances": [dict(zip(inst.keys, c, strict=False)) for c in inst.sizes],
               "checks": "instantiated"},
         verified_by=("index sums expanded at concrete sizes and compared with sympy.diff of "
@@ -144,8 +159,6 @@ class _Problem:
     """The task's quantities, parsed and with indices as integer symbols."""
 
     def __init__(self, ctx: Context):
-        from derive.sheet.parse import parse_expr
-
         par = ctx.params
 
         def name(key: str, default: str) -> str:
@@ -237,8 +250,8 @@ def _rename_dummy(net: sp.Expr, i: sp.Symbol) -> sp.Expr:
     return net.replace(lambda e: isinstance(e, sp.Sum), rename)
 
 
-def _network_derivative(p: _Problem, yk: sp.Expr, tex: Callable[[sp.Basic], str]
-                        ) -> list[tuple[sp.Expr, str]]:
+def _network_derivative(p: _Problem, yk: sp.Expr, m: Callable[[sp.Basic], Math]
+                        ) -> list[tuple[sp.Expr, Annotation]]:
     """∂y_k/∂w from the network: (expression, reason) for each displayed step.
 
     The differentiated index is in its range by assumption (1 <= j <= d, stated on the sheet), so
@@ -249,20 +262,16 @@ def _network_derivative(p: _Problem, yk: sp.Expr, tex: Callable[[sp.Basic], str]
     w = p.wrt
     raw = sp.diff(p.network, w)
     value = _in_range(raw.doit(), p)
-    rules = []
-    outer = _outer_rule(p)
-    if outer:
-        rules.append(outer)
+    used: list[Inline] = list(_outer_rule(p))
     if raw.has(sp.KroneckerDelta):
-        rules.append(f"only the term with index ${latex(w.indices[0])}$ depends on "
-                     f"${latex(w)}$")
-    if not rules and isinstance(w, sp.Symbol):  # a scalar parameter: the step engine's rules
-        rules = [r for r in local_derivative(p.network, w).rule.split("; ")
-                 if r and r != "multiply out"]
-    steps = [(value, "; ".join(rules) or "by sympy.diff")]
+        used.append(prose("only the term with index ", Math(w.indices[0]), " depends on ",
+                          Math(w)))
+    if not used and isinstance(w, sp.Symbol):  # a scalar parameter: the step engine's rules
+        used = [r for r in local_derivative(p.network, w).rules if r != "multiply out"]
+    steps = [(value, rules(*used) or "by sympy.diff")]
     named = value.xreplace({p.network: yk})
     if named != value:
-        steps.append((named, tex(sp.Eq(yk, p.network, evaluate=False))))
+        steps.append((named, m(sp.Eq(yk, p.network, evaluate=False))))
     return steps
 
 
@@ -278,14 +287,14 @@ def _index_range(p: _Problem) -> tuple[sp.Expr, sp.Expr] | None:
     return None
 
 
-def _range_note(p: _Problem, tex: Callable[[sp.Basic], str]) -> str:
+def _range_note(p: _Problem, m: Callable[[sp.Basic], Math]) -> Prose | str:
     """``, for 1 ≤ j ≤ d (the range of the index j)`` when ``wrt`` is indexed, else ""."""
     bounds = _index_range(p)
     if bounds is None:
         return ""
     j = p.wrt.indices[0]
-    chain = r" \le ".join(tex(e).strip("$") for e in (bounds[0], j, bounds[1]))
-    return f", for ${chain}$ (the range of the index {tex(j)})"
+    return prose(", for ", Note("index-range", (m(bounds[0]), m(j), m(bounds[1]))),
+                 " (the range of the index ", m(j), ")")
 
 
 def _in_range(value: sp.Expr, p: _Problem) -> sp.Expr:
@@ -318,19 +327,19 @@ def _in_range(value: sp.Expr, p: _Problem) -> sp.Expr:
     return value.replace(lambda e: isinstance(e, sp.Piecewise), resolve)
 
 
-def _outer_rule(p: _Problem) -> str:
-    """The rules of the outer function when the network is f(Σ ...) (chain rule), else ""."""
+def _outer_rule(p: _Problem) -> tuple[Inline, ...]:
+    """The rules of the outer function when the network is f(Σ ...) (chain rule), else none."""
     sums = [s for s in p.network.atoms(sp.Sum) if s.has(_base(p.wrt))]
     if len(sums) != 1 or p.network == sums[0]:
-        return ""
+        return ()
     u = sp.Dummy("u", real=True)
     outer = p.network.xreplace({sums[0]: u})
     if outer.has(_base(p.wrt)) or sp.diff(outer, u, 2) == 0:
-        return ""  # linear in the sum (Σ w_i x_i + b): no chain rule to name
-    rules = local_derivative(outer, u).rule.split("; ")
-    keep = [r for r in rules if r and r not in ("multiply out", "chain rule")
-            and not r.startswith("linear")]
-    return "; ".join(["chain rule", *keep])
+        return ()  # linear in the sum (Σ w_i x_i + b): no chain rule to name
+    keep = [r for r in local_derivative(outer, u).rules
+            if r not in ("multiply out", "chain rule", "linearity")
+            and not (isinstance(r, Note) and r.kind == "linear-in")]
+    return ("chain rule", *keep)
 
 
 def _base(w: sp.Expr) -> sp.Basic:

@@ -25,9 +25,8 @@ from derive.maths import trees
 from derive.maths.calculus import derivation
 from derive.maths.display import TermOrder
 from derive.maths.functions import symbol
-from derive.render.notation import latex
 from derive.sheet.parse import parse_expr
-from derive.steps import Align, Line, Solution, Text
+from derive.steps import Align, Line, Math, Solution, Text, joined, prose
 from derive.tasks import Assignment, Context, task
 
 COMPOSITE_LIMIT = 400  # tree nodes: larger composites are left to the backprop task
@@ -167,25 +166,27 @@ def solve_through(expr: sp.Expr, composite: sp.Expr, var: sp.Symbol, name: sp.Sy
     ``through`` substituted, the composite differentiated step by step."""
     order = TermOrder(names)
 
-    def tex(e: sp.Basic) -> str:
-        return "$" + latex(e, notation or {}, order) + "$"
+    def m(e: sp.Basic) -> Math:  # a formula in the exercise's notation and term order
+        return Math(e, notation or {}, order)
 
     shown = name if name is not None else expr
     defs = [sp.Eq(symbol(a.name), a.expr, evaluate=False) for a in through]
-    result = tex(sp.Eq(shown, composite, evaluate=False)) if name is not None else \
-        f"the expression {tex(composite)}"
+    result = m(sp.Eq(shown, composite, evaluate=False)) if name is not None else \
+        prose("the expression ", m(composite))
     which = "which is therefore not a constant" if len(defs) == 1 else \
         "which are therefore not constants"
-    intro = (f"{tex(shown)} depends on {tex(var)} through {_and([tex(e.lhs) for e in defs])}, "
-             f"{which}; substituting {_and([tex(e) for e in defs])} gives {result}")
+    lhs_names = joined([m(e.lhs) for e in defs], ", ", " and ")
+    intro = prose(m(shown), " depends on ", m(var), " through ", lhs_names,
+                  f", {which}; substituting ",
+                  joined([m(e) for e in defs], ", ", " and "), " gives ", result)
     lhs = sp.Derivative(shown, var, evaluate=False)
     d = derivation(composite, var, lhs=lhs, reserved=names, order=order)
     truth = sp.diff(composite, var)
     lines, answer = _one_fraction(list(d.lines), d.answer, truth)
     named = _in_model_names(answer, through)
     if named is not None:
-        lines.append(Line(None, named, "in the model's names: " + ", ".join(
-            tex(e) for e in reversed(defs)), (substitute(named, through), truth)))
+        lines.append(Line(None, named, prose("in the model's names: ", joined(
+            [m(e) for e in reversed(defs)])), (substitute(named, through), truth)))
         answer = named
     return Solution(
         blocks=[Text(intro + ":"), Align(tuple(lines))],
@@ -194,11 +195,6 @@ def solve_through(expr: sp.Expr, composite: sp.Expr, var: sp.Symbol, name: sp.Sy
         answer_checks=[("answer = sympy.diff of the substituted expression",
                         substitute(answer, through), truth)],
     )
-
-
-def _and(texts: Sequence[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    return texts[0] if len(texts) == 1 else ", ".join(texts[:-1]) + " and " + texts[-1]
 
 
 def _in_model_names(answer: sp.Expr, through: Sequence[Assignment]) -> sp.Expr | None:

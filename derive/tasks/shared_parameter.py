@@ -28,16 +28,17 @@ from derive.errors import InputError
 from derive.maths.backprop import backward, numeric_checks, select, sheet_form, truth
 from derive.maths.calculus import local_derivative
 from derive.maths.display import Dot, TermOrder
+from derive.maths.functions import softplus
 from derive.maths.graph import Graph, build_graph
-from derive.render.notation import latex, sympy_str
-from derive.steps import Align, Line, Solution, Text
+from derive.sheet.parse import parse_assignment
+from derive.steps import Align, Line, Math, Note, Solution, Text, joined, prose, rules
 from derive.tasks import Assignment, Context, task
-from derive.tasks.backprop import Prose, solve
+from derive.tasks.backprop import SheetMath, solve
 
 D = sp.Derivative
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 LIMIT = 400
-SOFTPLUS_RULE = r"$\log(1 + e^{u}) = \operatorname{softplus}(u)$"
+SOFTPLUS_RULE = Note("softplus-name")  # log(1 + e^u) = softplus(u)
 
 
 @task(
@@ -58,15 +59,15 @@ def run(ctx: Context) -> Solution:
         return ctx.error(message, "ties" if key == "wrt" else key)
 
     loss, tied = select(graph, ctx.params.get("loss"), list(ties), fail)
-    order, sheet = TermOrder(ctx.names), Prose(TermOrder(ctx.names), ctx.notation)
+    order, sheet = TermOrder(ctx.names), SheetMath(TermOrder(ctx.names), ctx.notation)
     v, E = shared, graph.sym(loss)
     ext = _tied_graph(ctx, graph, ties, declared)
     bp = backward(ext, loss, [shared.name], order)
 
     ws = [graph.sym(w) for w in tied]
-    blocks: list = [Text(
-        f"{sheet.tex(v)} enters {sheet.tex(E)} only through {sheet.names(ws)} "
-        f"({', '.join(sheet.tex(sp.Eq(graph.sym(w), ties[w], evaluate=False)) for w in tied)}).")]
+    tie_eqs = joined([sheet.math(sp.Eq(graph.sym(w), ties[w], evaluate=False)) for w in tied])
+    blocks: list = [Text(prose(sheet.math(v), " enters ", sheet.math(E), " only through ",
+                               sheet.names(ws), " (", tie_eqs, ")."))]
     t_v = truth(bp, shared.name, LIMIT)
     full = graph.expand(E, set(graph.order), LIMIT)  # every node substituted: a function of
     symbolic = t_v is not None and full is not None  # the leaves, so the ties can go in
@@ -87,7 +88,7 @@ def run(ctx: Context) -> Solution:
                                                 for w in tied]),
                  "multivariate chain rule", chain_check)
     checks = []
-    data = {"shared": shared.name, "ties": {w: sympy_str(ties[w], order) for w in tied},
+    data = {"shared": shared.name, "ties": {w: ties[w] for w in tied},
             "loss": loss, "form": form}
     if form == "rule":
         blocks.append(Text("By the multivariate chain rule:"))
@@ -98,7 +99,7 @@ def run(ctx: Context) -> Solution:
     else:
         grads, sources, inner = _gradients(ctx, graph, loss, tied, order)
         if inner is not None:
-            blocks = [Text("First the backward pass for " + sheet.names(ws) + ":"),
+            blocks = [Text(prose("First the backward pass for ", sheet.names(ws), ":")),
                       *inner.blocks, *blocks]
             checks.extend(inner.answer_checks)
         tie_derivs = {}
@@ -114,7 +115,8 @@ def run(ctx: Context) -> Solution:
         where = {sources[w] for w in tied}
         origin = ("from part " + ", ".join(f"({x})" for x in sorted(x for x in where if x))
                   if where != {None} else "from the backward pass above")
-        lines = [first, Line(None, shown, rf"$\partial E/\partial w$ {origin}; ties above",
+        lines = [first, Line(None, shown, rules(prose(Note("gradient-symbol"), " ", origin),
+                                                  "ties above"),
                              (s, t_v) if s is not None else (value, value))]
         if answer != value:
             lines.append(Line(None, answer, "collect common factors", (answer, value)))
@@ -126,7 +128,7 @@ def run(ctx: Context) -> Solution:
                            ext.expand(answer, ext.descendants(shared.name), LIMIT), t_v))
         else:
             symbolic = False
-        data["tie_derivatives"] = {w: sympy_str(tie_derivs[w], order) for w in tied}
+        data["tie_derivatives"] = {w: tie_derivs[w] for w in tied}
         data["from_part"] = {w: sources[w] for w in tied}
     if not symbolic:
         checks.extend(numeric_checks(bp))
@@ -143,8 +145,6 @@ def _sum(terms):
 
 
 def _ties(ctx: Context, graph: Graph) -> tuple[sp.Symbol, dict[str, sp.Expr]]:
-    from derive.sheet.parse import parse_assignment
-
     name = ctx.params["shared"]
     if not NAME.match(name):
         raise ctx.error(f"shared must be a name such as \"v\", not {name!r}", "shared")
@@ -215,7 +215,6 @@ def _gradients(ctx: Context, graph: Graph, loss: str, tied, order):
 
 def _softplus_form(expr: sp.Expr) -> sp.Expr:
     """``log(1 + e^u)`` -> ``softplus(u)``."""
-    from derive.maths.functions import softplus
 
     def match(e):
         if isinstance(e, sp.log) and isinstance(e.args[0], sp.Add):
@@ -236,7 +235,7 @@ def _tie_lines(w: sp.Symbol, tie: sp.Expr, v: sp.Symbol, order: TermOrder
     head = [ln for ln in local.lines if ln.relation == ":="]
     rest = [ln for ln in local.lines if ln.relation != ":="]
     lines = [*head, Line(D(w, v, evaluate=False), D(tie, v, evaluate=False),
-                         f"${latex(w)}$ tied to ${latex(v)}$", (truth_, truth_))]
+                         prose(Math(w), " tied to ", Math(v)), (truth_, truth_))]
     if rewritten != tie:
         lines.append(Line(None, D(rewritten, v, evaluate=False), SOFTPLUS_RULE,
                           (sp.diff(rewritten, v), truth_)))
