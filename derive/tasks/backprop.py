@@ -50,6 +50,8 @@ from derive.maths.backprop import (
 from derive.maths.display import Dot, TermOrder
 from derive.maths.functions import sigmoid
 from derive.maths.graph import Graph, build_graph
+from derive.sheet.modelcheck import check_model
+from derive.sheet.parse import parse_assignment
 from derive.steps import (
     Align,
     Annotation,
@@ -391,9 +393,6 @@ def explain_graph(
     ``gradients`` (exact where the numbers allow, else 20 significant digits), and the solution
     ends with tables of both, like micrograd's ``backward()`` with every step shown.
     """
-    from derive.sheet.modelcheck import check_model
-    from derive.sheet.parse import parse_assignment
-
     model = []
     for i, src in enumerate(assignments, 1):
         try:
