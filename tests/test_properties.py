@@ -44,11 +44,11 @@ from derive.tasks.derivative import solve as solve_derivative
 from derive.verify.equality import (
     _compare,
     _domain_guards,
-    _free,
     check_equal,
     cpu_budget,
     numeric_equal,
 )
+from derive.verify.points import free_quantities
 
 SHORT = {"deadline": None, "suppress_health_check": list(HealthCheck), "derandomize": True}
 # `-m slow` runs a fixed-seed sample in every CI job; DERIVE_SOAK=1 runs the whole soak (about
@@ -141,7 +141,7 @@ def expression_text(draw, depth: int = 6) -> str:
 def _real_somewhere(expr: sp.Expr) -> bool:
     """Some random point of derive's real domain gives ``expr`` a defined value (the same
     sampling as the verifier's)."""
-    free = _free(expr)
+    free = free_quantities(expr)
     return _compare(expr, expr, free, 1, 0, _domain_guards(expr), []) is not None or not free
 
 

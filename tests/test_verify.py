@@ -13,12 +13,12 @@ from derive.errors import InputError
 from derive.maths.functions import relu, sigmoid, softplus, symbol
 from derive.verify import equality as verify
 from derive.verify.equality import (
-    Verdict,
     check_equal,
     cpu_budget,
     cpu_budget_paused,
     numeric_equal,
 )
+from derive.verify.verdict import Verdict
 
 x, y, w, t = (symbol(n) for n in "x y w t".split())
 
@@ -131,7 +131,7 @@ def test_clock_scale_from_the_environment(monkeypatch):
     monkeypatch.setenv("DERIVE_CLOCK_SCALE", "0.1")
     assert verify.clock_scale() == 0.1
     started = time.monotonic()
-    with pytest.raises(verify._Timeout), verify._time_limit(5):  # 0.5 s
+    with pytest.raises(verify.Timeout), verify.time_limit(5):  # 0.5 s
         while True:
             time.sleep(0.01)
     assert time.monotonic() - started < 3
@@ -144,7 +144,7 @@ def test_clock_scale_from_the_environment(monkeypatch):
 def test_timeout_is_not_swallowed_by_except_exception():
     """The alarm is a BaseException and repeats, so code that catches Exception cannot run on."""
     started = time.monotonic()
-    with pytest.raises(verify._Timeout), verify._time_limit(0.05):
+    with pytest.raises(verify.Timeout), verify.time_limit(0.05):
         while True:
             try:
                 time.sleep(0.01)
@@ -159,9 +159,9 @@ def test_an_alarm_that_fires_at_once_never_escapes_its_block():
     raise later in unrelated code."""
     for _ in range(200):
         try:
-            with verify._time_limit(1e-6):
+            with verify.time_limit(1e-6):
                 sum(range(1000))
-        except verify._Timeout:
+        except verify.Timeout:
             pass
     time.sleep(0.3)  # a timer left running would fire in here (it repeats every 0.1 s)
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
@@ -173,7 +173,7 @@ def test_inner_time_limit_restores_an_outer_alarm():
     old = signal.signal(signal.SIGALRM, lambda *a: fired.append(True))
     try:
         signal.setitimer(signal.ITIMER_REAL, 0.5)
-        with verify._time_limit(0.05):
+        with verify.time_limit(0.05):
             pass
         remaining = signal.getitimer(signal.ITIMER_REAL)[0]
         assert 0 < remaining <= 0.5

@@ -8,7 +8,7 @@ first name back, a cycle. Each is an input error at the offending assignment's l
 
 **Real values** (:class:`Forward`, :func:`real_problem`, :func:`check_model`): the computation
 list is evaluated forward, node by node, at random real points (the verifier's rationals,
-:func:`derive.verify.equality.real_points`; the fast mpmath evaluation,
+:func:`derive.verify.points.real_points`; the fast mpmath evaluation,
 :mod:`derive.verify.numeric`), each node
 from the values of the nodes it reads, so that no node is ever substituted into another (models
 can have thousands of weights). A point counts for a node when every subexpression of the node
@@ -53,6 +53,8 @@ import sympy as sp
 from derive.errors import InputError
 from derive.maths.functions import leaky_relu, relu, sigmoid, softplus, symbol
 from derive.verify import numeric
+from derive.verify.equality import Timeout, time_limit
+from derive.verify.points import outside_indexed, real_points
 
 LOW_DIGITS = 30  # the forward pass, and the first of the two precisions of the zero test
 HIGH_DIGITS = 50
@@ -168,8 +170,6 @@ class Forward:
         return tallies
 
     def _points(self) -> Iterator[dict]:
-        from derive.verify.equality import real_points
-
         return real_points(self.leaves, self.seed, integers=self.integers)
 
     def _at(self, point: dict, tallies: list[_Tally], last: int) -> None:
@@ -215,8 +215,6 @@ def _size(expr: sp.Basic) -> int:
 
 def _leaves(expr: sp.Basic) -> set[sp.Basic]:
     """Symbols (summation indices included) and indexed quantities: the values of a point."""
-    from derive.verify.equality import outside_indexed
-
     return expr.atoms(sp.Indexed) | {s for s in outside_indexed(expr)
                                       if not isinstance(s, sp.Dummy)}
 
@@ -227,15 +225,13 @@ def _evaluate(expr: sp.Expr, low: numeric.RealEvaluator, high: numeric.RealEvalu
     The value at HIGH_DIGITS decides; the one at LOW_DIGITS is the comparison that tells a
     divisor or logarithm argument that is 0 up to rounding (it shrinks with the precision, or it
     cancelled at both) from a small one."""
-    from derive.verify.equality import _time_limit, _Timeout
-
     results = []
     for ev, digits in ((low, LOW_DIGITS), (high, HIGH_DIGITS)):
         start = len(ev.watched)
         try:
-            with _time_limit(NODE_SECONDS), mpmath.workdps(digits):
+            with time_limit(NODE_SECONDS), mpmath.workdps(digits):
                 results.append(ev(expr))
-        except _Timeout:
+        except Timeout:
             return ("unknown", "timeout")
         except numeric.NotReal as e:
             if ev is low and e.kind == "complex" and _clearly_complex(e.node, low):

@@ -41,7 +41,6 @@ import sys
 import threading
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import mpmath
 import sympy as sp
@@ -51,6 +50,8 @@ from derive.errors import InputError
 from derive.maths import trees
 from derive.maths.functions import to_elementary
 from derive.verify import numeric
+from derive.verify.points import free_quantities, random_value, real_points
+from derive.verify.verdict import Verdict
 
 POINTS = 6
 DIGITS = 40
@@ -70,26 +71,14 @@ POINT_SECONDS = 5.0  # one side at one point; evalf can chase digits for minutes
 SIMPLIFY_SECONDS: float | None = None
 
 
-@dataclass(frozen=True)
-class Verdict:
-    ok: bool
-    method: str  # "symbolic", "numeric", "failed"
-    detail: str = ""
-
-    @property
-    def label(self) -> str:
-        """Human-readable description, e.g. ``numeric (6 random points, 40 digits)``."""
-        return f"{self.method} ({self.detail})" if self.detail else self.method
-
-
-class _Timeout(BaseException):
+class Timeout(BaseException):
     """Raised by the alarm. A BaseException, so that SymPy's ``except Exception`` blocks cannot
     swallow it (and the alarm repeats every 0.1 s until it gets through)."""
 
 
 def clock_scale() -> float:
     """The factor ``DERIVE_CLOCK_SCALE`` (default 1) applied to every wall-clock limit
-    (:func:`_time_limit`: the symbolic guard, the per-point limits, the model check's). Outputs
+    (:func:`time_limit`: the symbolic guard, the per-point limits, the model check's). Outputs
     must not depend on it: ``DERIVE_CLOCK_SCALE=0.1 derive check`` shows that they do not."""
     raw = os.environ.get("DERIVE_CLOCK_SCALE", "")
     if not raw.strip():
@@ -104,8 +93,8 @@ def clock_scale() -> float:
 
 
 @contextmanager
-def _time_limit(seconds: float):
-    """Raise _Timeout after ``seconds`` of wall time, times :func:`clock_scale` (only in the main
+def time_limit(seconds: float):
+    """Raise Timeout after ``seconds`` of wall time, times :func:`clock_scale` (only in the main
     thread; elsewhere no limit is set). An alarm that was already pending is restored
     afterwards."""
     if threading.current_thread() is not threading.main_thread() or seconds <= 0:
@@ -117,7 +106,7 @@ def _time_limit(seconds: float):
 
     def handler(signum, frame):
         if armed[0]:  # once the block is left, a late alarm is ignored, never raised elsewhere
-            raise _Timeout
+            raise Timeout
 
     outer = signal.getitimer(signal.ITIMER_REAL)
     old = signal.signal(signal.SIGALRM, handler)
@@ -140,7 +129,7 @@ def _quiet_when_unraisable():
     previous = sys.unraisablehook
 
     def hook(unraisable):
-        if not isinstance(unraisable.exc_value, _Timeout | _OutOfTime):
+        if not isinstance(unraisable.exc_value, Timeout | _OutOfTime):
             previous(unraisable)
 
     sys.unraisablehook = hook
@@ -181,12 +170,12 @@ def _symbolic_zero(diff: sp.Expr, budget: float | None = None,
     guard = SYMBOLIC_GUARD_SECONDS if guard is None else guard
     soft = budget is not None and 0 < budget < guard  # which alarm fires is known by the limit
     try:
-        with _time_limit(budget if soft else guard):
+        with time_limit(budget if soft else guard):
             for rung in RUNGS:
                 if _rung(rung, diff):
                     PROVED_BY[rung] += 1
                     return True
-    except _Timeout:
+    except Timeout:
         return TIMED_OUT if soft else RUNAWAY
     return None
 
@@ -296,84 +285,16 @@ def _generalize_constants(expr: sp.Expr) -> sp.Expr:
     return out if names else expr
 
 
-def _free(expr: sp.Basic) -> list[sp.Basic]:
-    """Free symbols and indexed quantities (an ``x[i, k]`` is substituted whole)."""
-    indexed = expr.atoms(sp.Indexed)
-    outside = outside_indexed(expr) if indexed else None
-    free = {s for s in expr.free_symbols if isinstance(s, sp.Symbol)
-            and (outside is None or s in outside)}
-    return sorted(free | indexed, key=sp.default_sort_key)
-
-
-def outside_indexed(expr: sp.Basic) -> set[sp.Symbol]:
-    """The symbols of ``expr`` met outside its indexed quantities (the ``i`` of ``x[i]`` is part
-    of ``x[i]``; bound variables of sums included). Nothing is rebuilt: replacing ``w[i]`` by 0
-    in ``max(x, 1/w[i])`` would raise."""
-    out: set[sp.Symbol] = set()
-    stack, seen = [expr], set()
-    while stack:
-        e = stack.pop()
-        if e in seen or isinstance(e, sp.Indexed | sp.IndexedBase):
-            continue
-        seen.add(e)
-        if isinstance(e, sp.Symbol):
-            out.add(e)
-        stack.extend(e.args)
-    return out
-
-
-def _random_value(rng: random.Random, scale: int = 1) -> sp.Rational:
-    # rationals in [-2, 2] away from 0, with awkward denominators (times ``scale``)
-    num = rng.choice([-1, 1]) * rng.randint(7, 200)
-    return sp.Rational(num * scale, rng.choice([97, 101, 103, 107, 109]))
-
-
 SCALES = (1, 10, 100, 1000)  # where [-2, 2] gives no valid point (log(x - 3)), look further out
-SEARCH_SCALES = (1, 3, 10, 30, 100, 1000)  # finer than SCALES: a real value may be rare
-SEARCH_POINTS = 24  # random points per scale when looking for a real value (each in 3 variants)
-
-
-def _fraction(rng: random.Random, scale: int) -> sp.Rational:
-    """A random value as :func:`_random_value` draws it, never an integer: (-1)**y is real at
-    integers only, which is no real value of a function of real y."""
-    while True:
-        value = _random_value(rng, scale)
-        if not value.is_Integer:
-            return value
-
-
-def real_points(free: list[sp.Basic], seed: int = 0, per_scale: int = SEARCH_POINTS,
-                integers: frozenset = frozenset()):
-    """Points at which to look for real values of expressions in ``free``: scale by scale
-    (``SEARCH_SCALES``), ``per_scale`` random points (as :func:`numeric_equal` draws them;
-    integer symbols, such as a summation index, get an integer from 1 to 4), each followed by
-    the same point with every value made positive and with every value moved into (0, 1)
-    (log(y) and log(1 - y) of a probability are real together only there). The symbols in
-    ``integers`` (the limits of a sum) are integers like summation indices. A single point when
-    ``free`` is empty. Callers stop at the first point that settles their question."""
-    if not free:
-        yield {}
-        return
-    rng = random.Random(seed)
-    for scale in SEARCH_SCALES:
-        for _ in range(per_scale):
-            whole = {s for s in free if s.is_integer or s in integers}
-            point = {s: sp.Integer(rng.randint(1, 4)) if s in whole else _fraction(rng, scale)
-                     for s in free}
-            yield point
-            if any(v < 0 for v in point.values()):
-                yield {s: abs(v) for s, v in point.items()}
-            yield {s: v if s in whole else abs(v) / (sp.Rational(21, 10) * scale)
-                   for s, v in point.items()}
 
 
 def _value(expr: sp.Expr, subs: dict) -> sp.Expr | None:
     """``expr`` at a point, DIGITS digits; None where it is undefined, infinite or not a plain
     (real or complex) number, e.g. a Heaviside of a complex argument."""
     try:
-        with _time_limit(POINT_SECONDS):
+        with time_limit(POINT_SECONDS):
             v = sp.N(expr.xreplace(subs), DIGITS)
-    except _Timeout:
+    except Timeout:
         POINT_RUNS["timeouts"] += 1
         return None  # evalf chasing digits of a near-cancellation: take another point
     except (ValueError, TypeError, ArithmeticError, MemoryError, RecursionError):
@@ -394,11 +315,11 @@ def _domain_guards(expr: sp.Expr) -> list[tuple[sp.Expr, bool]]:
 def _in_domain(guards: list[tuple[sp.Expr, bool]], subs: dict) -> bool:
     for arg, strict in guards:
         try:  # cos(exp(b^2)) at b = 1000 needs 400,000 digits: time-limited like every value
-            with _time_limit(POINT_SECONDS):
+            with time_limit(POINT_SECONDS):
                 if numeric.sign(arg, subs) == 1:  # clearly positive (fast); else sympy.N decides
                     continue
                 v = sp.N(arg.xreplace(subs), 15)
-        except _Timeout:
+        except Timeout:
             POINT_RUNS["timeouts"] += 1
             return False
         except (ValueError, TypeError, ArithmeticError, MemoryError, RecursionError):
@@ -427,7 +348,7 @@ def numeric_equal(lhs: sp.Expr, rhs: sp.Expr, *, points: int = POINTS, seed: int
     error) from a real difference. The labels never depend on it.
     """
     POINT_RUNS.clear()
-    free = _free(sp.Tuple(lhs, rhs))
+    free = free_quantities(sp.Tuple(lhs, rhs))
     guards = _domain_guards(lhs) + _domain_guards(rhs)
     edges = list(dict.fromkeys(numeric.kinks(lhs) + numeric.kinks(rhs)))
     result = _compare(lhs, rhs, free, points, seed, guards, edges)
@@ -452,7 +373,7 @@ def real_somewhere(lhs: sp.Expr, rhs: sp.Expr, *, seed: int = 0) -> bool | None:
     if any(side.has(*_UNDECIDABLE) for side in (lhs, rhs)):
         return None
     bad = unknown = 0
-    for subs in real_points(_free(sp.Tuple(lhs, rhs)), seed):
+    for subs in real_points(free_quantities(sp.Tuple(lhs, rhs)), seed):
         verdict = _real_at(lhs, rhs, subs)
         if verdict:
             return True
@@ -468,14 +389,14 @@ def real_somewhere(lhs: sp.Expr, rhs: sp.Expr, *, seed: int = 0) -> bool | None:
 def _real_at(lhs: sp.Expr, rhs: sp.Expr, subs: dict) -> bool | None:
     """Whether both sides are real, finite numbers at ``subs`` (None: cannot tell)."""
     try:
-        with _time_limit(POINT_SECONDS):
+        with time_limit(POINT_SECONDS):
             with mpmath.workdps(numeric.DIGITS):
                 ev = numeric.Evaluator(numeric.point(subs))
                 values = [ev(lhs), ev(rhs)]
             return all(not isinstance(v, mpmath.mpc) or v.imag == 0 for v in values)
     except numeric.Undefined:
         return False
-    except _Timeout:
+    except Timeout:
         return None
     except Exception:  # noqa: BLE001 - numeric.Unsure, or anything unforeseen: sympy.N decides
         pass
@@ -494,18 +415,18 @@ def _compare(lhs, rhs, free, points: int, seed: int, guards, edges) -> bool | No
         attempts = 0
         while checked < points and attempts < points * 5:
             attempts += 1
-            subs = {s: _random_value(rng, scale) for s in free}
+            subs = {s: random_value(rng, scale) for s in free}
             if guards and not _in_domain(guards, subs):
                 continue
             try:
-                with _time_limit(POINT_SECONDS):
+                with time_limit(POINT_SECONDS):
                     if edges and numeric.on_kink(edges, subs):
                         continue  # e.g. b = w in min(w, b): H(0) conventions differ there
                     if numeric.agree(lhs, rhs, subs, TOLERANCE):  # fast values confirm it (see
                         # derive.verify.numeric); otherwise sympy.N decides at this point
                         checked += 1
                         continue
-            except _Timeout:
+            except Timeout:
                 POINT_RUNS["timeouts"] += 1
                 continue  # a value that needs huge precision (cos(exp(10^6))): another point
             a, b = _value(lhs, subs), _value(rhs, subs)
@@ -601,7 +522,7 @@ def cpu_budget(seconds: float | None = None, what: str = "the build"):
     """Stop the enclosed computation with :class:`InputError` after ``seconds`` of CPU time.
 
     Uses the process's virtual timer (SIGVTALRM), which is independent of the wall-clock alarm
-    of :func:`_time_limit`. Only in the main thread; ``seconds`` of 0 means no limit.
+    of :func:`time_limit`. Only in the main thread; ``seconds`` of 0 means no limit.
     """
     seconds = budget_seconds() if seconds is None else seconds
     if threading.current_thread() is not threading.main_thread() or seconds <= 0 \
@@ -612,7 +533,7 @@ def cpu_budget(seconds: float | None = None, what: str = "the build"):
     armed = [True]
 
     def handler(signum, frame):
-        if armed[0]:  # as in _time_limit: never raised after the block is left
+        if armed[0]:  # as in time_limit: never raised after the block is left
             raise _OutOfTime
 
     old = signal.signal(signal.SIGVTALRM, handler)

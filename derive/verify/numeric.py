@@ -29,6 +29,7 @@ from sympy.functions.elementary.piecewise import ExprCondPair
 
 from derive.maths import trees
 from derive.maths.functions import leaky_relu, relu, sigmoid, softplus
+from derive.verify.points import outside_indexed
 
 DIGITS = 60  # working precision of the fast evaluation (the verifier asks for 40 correct digits)
 
@@ -326,8 +327,6 @@ class RealEvaluator:
         """A sum whose summand depends on its index only through indexed quantities, at a point
         where each of those has one value for every index (x_i = c for all i): the number of
         terms times the summand. Unknown otherwise (integer limits are needed)."""
-        from derive.verify.equality import outside_indexed
-
         value, *limits = args
         count = 1
         for (var, *_), limit in zip(node.limits, limits, strict=True):
