@@ -18,15 +18,18 @@ Blocks:
 
 * :class:`Text`: a sentence (a string or :class:`Prose`);
 * :class:`Align`: derivation lines ``lhs = rhs`` each with a short rule annotation, rendered as an
-  ``aligned`` environment; every :class:`Line` with a ``check`` is verified;
+  ``aligned`` environment; every :class:`Line` with a ``check`` is verified (the verify step,
+  :mod:`derive.verify.solution`, gives each line its :class:`~derive.verify.verdict.Verdict`);
 * :class:`Table`: a table whose cells are markup strings or SymPy objects (printed as math);
 * :class:`Figure`: a drawing, as a model of what to draw (:class:`NetworkDrawing`,
   :class:`RegionDrawing`); :mod:`derive.render.figures` draws it as TikZ and SVG.
 
 Lines hold SymPy objects for display (``lhs``/``rhs``, which may contain unevaluated Leibniz
-derivatives and products) and, separately, the concrete equality that is checked
-(``check = (a, b)``, both sides in the sheet's quantities). A line without a check is a definition
-(``u_1 = y - t``) and says so.
+derivatives and products) and, separately, the claim that is checked: the concrete equality
+``check = (a, b)``, both sides in the sheet's quantities, or an equality of index sums checked on
+concrete instances. A line without a check is a definition (``u_1 = y - t``) and says so. What a
+solution claims besides its lines (an answer equals ``sympy.diff``, a network recomputes the
+model, ...) is in ``Solution.claims`` (:mod:`derive.verify.claims`).
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sympy as sp
+
+from derive.verify.summary import Summary
+from derive.verify.verdict import Verdict
 
 
 @dataclass(frozen=True)
@@ -128,12 +134,15 @@ class Line:
     lhs: sp.Basic | None  # None: continuation line (``= rhs``) of the previous lhs
     rhs: sp.Basic
     rule: Annotation = ""
-    check: tuple[sp.Expr, sp.Expr] | None = None
-    verified_by: str = ""  # filled by verification; "definition" for lines without a check
+    # the claim the line makes: a pair (a, b) both in the sheet's quantities, or an equality of
+    # index sums (derive.verify.claims.Instantiated); None: a definition, nothing to check
+    check: Any = None
+    verified_by: str = ""  # the label of ``verdict``, set with it by verification
     relation: str = "="  # "=" or ":=" (a definition)
+    verdict: Verdict | None = None  # set by verification
 
-    def verified(self, label: str) -> Line:
-        return replace(self, verified_by=label)
+    def verified(self, verdict: Verdict) -> Line:
+        return replace(self, verdict=verdict, verified_by=verdict.label)
 
 
 @dataclass(frozen=True)
@@ -189,16 +198,22 @@ Block = Text | Align | Table | Figure
 
 @dataclass
 class Solution:
-    """What a task returns for one part."""
+    """What a task returns for one part; verification adds ``verdicts`` and ``summary``."""
 
     blocks: list[Block] = field(default_factory=list)
     answer: sp.Expr | None = None  # the part's main answer (None for drawing tasks)
     answers: dict[str, sp.Expr] = field(default_factory=dict)  # several named answers
     data: dict[str, Any] = field(default_factory=dict)  # task-specific fields (JSON values,
     # SymPy objects or prose: see above)
-    verified_by: str = ""  # how the answer was checked against the truth
-    # (lhs, rhs) pairs checked in addition to the lines, e.g. answer vs sympy.diff
-    answer_checks: list[tuple[str, sp.Expr, sp.Expr]] = field(default_factory=list)
+    # what the task claims besides its lines (derive.verify.claims), e.g. answer = sympy.diff
+    claims: list[Any] = field(default_factory=list)
+    verdicts: tuple[Verdict, ...] = ()  # set by verification: every line's, then every claim's
+    summary: Summary | None = None  # set by verification: the verdicts tallied
+
+    @property
+    def verified_by(self) -> str:
+        """The full account of the checks ("" before verification)."""
+        return self.summary.account if self.summary is not None else ""
 
     def lines(self) -> list[Line]:
         return [ln for b in self.blocks if isinstance(b, Align) for ln in b.lines]

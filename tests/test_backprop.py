@@ -14,7 +14,6 @@ from derive.maths.backprop import (
     SYMBOLIC_LIMIT,
     backward,
     closed_forms,
-    numeric_checks,
     select,
     sheet_form,
 )
@@ -27,6 +26,8 @@ from derive.sheet.parse import parse_assignment
 from derive.tasks import Assignment
 from derive.tasks.backprop import solve
 from derive.verify.equality import check_equal, numeric_equal
+from derive.verify.gradients import at_random_points
+from derive.verify.verdict import ANSWER
 
 EX3 = [
     "z3 = x1*w13 + x2*w23", "a3 = tanh(z3)", "z4 = x1*w14 + x2*w24", "a4 = tanh(z4)",
@@ -263,21 +264,21 @@ def test_deep_mlp_derives_without_substituting_and_verifies_numerically():
     # lines stay small whatever the depth: nothing is ever fully substituted
     shallow = verify_solution(solve(build_graph(mlp(3, 3)), "E", wrt[:2] + ["v2"], TermOrder()))
     assert _largest_line(sol) <= _largest_line(shallow) + 10
-    labels = [label for label, *_ in sol.answer_checks]
+    labels = [v.what for v in sol.verdicts if v.kind == ANSWER]
     assert any(label.startswith("dE/dw1_1_1 at random point") for label in labels)
     assert "dE/dv2 = sympy.diff of the substituted loss" in labels
 
 
-def test_numeric_checks_catch_a_wrong_delta():
+def test_checks_at_random_points_catch_a_wrong_delta():
     g = build_graph(mlp(4, 2))
     bp = backward(g, "E", ["w1_1_1"])
-    good = numeric_checks(bp)
+    good = at_random_points(bp)
     assert all(check_equal(a, b).ok for _, a, b in good)
     d = bp.delta("z2_1")
     wrong = Local(d.activation_local.result * 2, "wrong", ())
     bad_delta = dataclasses.replace(d, activation_local=wrong)
     bad = dataclasses.replace(bp, deltas=tuple(bad_delta if x is d else x for x in bp.deltas))
-    assert not all(check_equal(a, b).ok for _, a, b in numeric_checks(bad))
+    assert not all(check_equal(a, b).ok for _, a, b in at_random_points(bad))
 
 
 def test_a_wrong_local_derivative_fails_verification(monkeypatch):

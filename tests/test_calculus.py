@@ -15,6 +15,7 @@ from derive.maths.functions import leaky_relu, relu, sigmoid, softplus, symbol
 from derive.pipeline import verify_solution
 from derive.render.prose import markup, plain
 from derive.steps import Align, Line, Note, Rules, Solution, reasons
+from derive.verify.claims import Answer
 
 x, y, t, w, b, z = (symbol(n) for n in "x y t w b z".split())
 
@@ -30,7 +31,7 @@ def verified(expr, var, **kw):
     d = derivation(expr, var, **kw)
     sol = verify_solution(
         Solution(blocks=[Align(tuple(d.lines))], answer=d.answer,
-                 answer_checks=[("answer", d.answer, sp.diff(expr, var))]), "test")
+                 claims=[Answer("answer", d.answer, sp.diff(expr, var))]), "test")
     return d, sol
 
 
@@ -171,7 +172,7 @@ def test_a_wrong_table_entry_is_caught(monkeypatch):
 
 def test_a_wrong_answer_is_caught():
     with pytest.raises(VerificationFailure):
-        verify_solution(Solution(answer_checks=[("answer", sp.sin(x), sp.cos(x))]), "test")
+        verify_solution(Solution(claims=[Answer("answer", sp.sin(x), sp.cos(x))]), "test")
 
 
 # --- property: random expressions -----------------------------------------------------------------

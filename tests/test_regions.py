@@ -16,7 +16,7 @@ from derive.maths.regions import NEG, POS, Window, analyze, forward
 from derive.render.prose import markup
 from derive.sheet.parse import parse_assignment, parse_expr
 from derive.steps import Text
-from derive.verify.regions import verify
+from derive.verify.regions import check_regions
 
 EX1 = "1 - relu(x1) - relu(x2) + relu(x1 + x2)"
 X = (symbol("x1"), symbol("x2"))
@@ -41,7 +41,7 @@ def test_ex1b_class_1_is_exactly_two_quadrants():
     a, expr = regions_of(EX1)
     assert closed_forms(a, NEG) == [["x1 < -1", "x2 > 1"], ["x1 > 1", "x2 < -1"]]
     assert all(r.unbounded for r in a.regions)
-    assert "0 disagreements" in verify(a, expr)
+    assert check_regions(a, expr).facts["total"] == 12_000
 
 
 def test_ex1b_symmetry_is_reported_and_used():
@@ -75,7 +75,7 @@ def test_ex1b_pieces_and_boundary_are_exact():
 ])
 def test_unseen_networks_agree_with_sampling(text):
     a, expr = regions_of(text)
-    assert "0 disagreements" in verify(a, expr)
+    assert check_regions(a, expr).facts["total"] == 12_000
 
 
 def test_bounded_region_with_a_hole_around_it():
@@ -87,7 +87,7 @@ def test_bounded_region_with_a_hole_around_it():
     assert closed_forms(a, NEG) == [["x1 + x2 < 1", "x1 + x2 > -1", "x1 - x2 < 1",
                                      "x1 - x2 > -1"]]
     assert len(a.symmetries) == 7
-    verify(a, expr)
+    check_regions(a, expr)
 
 
 def test_window_and_threshold_params():
@@ -96,7 +96,7 @@ def test_window_and_threshold_params():
     assert a.window == w
     assert closed_forms(a, NEG) == [["2*x1 < -1", "2*x2 > 1"], ["2*x1 > 1", "2*x2 < -1"]] or \
         closed_forms(a, NEG) == [["x1 < -1/2", "x2 > 1/2"], ["x1 > 1/2", "x2 < -1/2"]]
-    verify(a, expr)
+    check_regions(a, expr)
 
 
 def test_computation_list_network():
@@ -106,7 +106,7 @@ def test_computation_list_network():
     a = analyze(net)
     assert a.output == "y"
     expr = parse_expr("relu(x1 - x2 + 1) - 2*relu(x2 - 2) - 1")
-    verify(a, expr)
+    check_regions(a, expr)
 
 
 @pytest.mark.parametrize("text, words", [
@@ -129,7 +129,7 @@ def _write_up(text, **kw):
     from derive.tasks.decision_boundary import DEFAULT_CLASSES, solve
 
     a, _ = regions_of(text, **kw)
-    sol = solve(a, DEFAULT_CLASSES, {}, "ex1-a", "checked")
+    sol = solve(a, DEFAULT_CLASSES, {}, "ex1-a")
     return a, [markup(b.text) for b in sol.blocks if isinstance(b, Text)]
 
 
@@ -150,7 +150,7 @@ def test_symmetries_are_stated_with_the_networks_own_output_name(text, stated):
     from derive.tasks.decision_boundary import DEFAULT_CLASSES, solve, to_json
 
     a = analyze(network_from_expr(parse_expr(text), output="o1"))
-    sol = solve(a, DEFAULT_CLASSES, {}, "ex1-a", "checked")
+    sol = solve(a, DEFAULT_CLASSES, {}, "ex1-a")
     texts = [t for b in sol.blocks if isinstance(b, Text)
              for t in [markup(b.text)] if t.startswith("Symmetr")]
     assert len(texts) == 1 and stated in texts[0], texts
@@ -204,7 +204,7 @@ def check_random(expr):
     except InputError:
         assume(False)
     a = analyze(net)
-    assert "0 disagreements" in verify(a, expr)
+    assert check_regions(a, expr).facts["total"] == 12_000
     for piece in a.pieces:  # exact: every vertex of every piece on its formula
         for v in piece.polygon:
             assert y_at(a, v) == piece.y.at(v)
@@ -253,7 +253,7 @@ def test_a_line_where_y_touches_0_splits_the_class():
     for p in [(F(1, 2), F(1, 2)), (F(-3), F(4)), (F(1), F(0))]:
         assert y_at(a, p) == 0 and _in_classes(a, p) == set()
     assert _in_classes(a, (F(0), F(0))) == {POS}
-    assert "0 disagreements" in verify(a, expr)
+    assert check_regions(a, expr).facts["total"] == 12_000
 
 
 def test_a_ray_where_y_touches_0_is_in_no_class():
@@ -270,7 +270,7 @@ def test_a_ray_where_y_touches_0_is_in_no_class():
         assert _in_classes(a, p) == set()
     for p in [(F(1), F(0)), (F(0), F(1)), (F(0), F(-1)), (F(-1), F(1, 100))]:
         assert _in_classes(a, p) == {POS}
-    assert "0 disagreements" in verify(a, expr)
+    assert check_regions(a, expr).facts["total"] == 12_000
 
 
 def test_an_isolated_zero_of_y_is_in_no_class():
@@ -286,7 +286,7 @@ def test_an_isolated_zero_of_y_is_in_no_class():
     assert _in_classes(a, (F(0), F(0))) == set()
     for p in [(F(1), F(0)), (F(-1), F(0)), (F(0), F(1)), (F(0), F(-1)), (F(1, 10**6), F(0))]:
         assert _in_classes(a, p) == {POS}
-    assert "0 disagreements" in verify(a, expr)
+    assert check_regions(a, expr).facts["total"] == 12_000
 
 
 def test_a_zero_ray_ending_on_the_boundary_between_the_classes():
@@ -299,11 +299,11 @@ def test_a_zero_ray_ending_on_the_boundary_between_the_classes():
     F = Fraction
     for p in [(F(0), F(0)), (F(3), F(0)), (F(-2), F(2))]:
         assert _in_classes(a, p) == set()
-    assert "0 disagreements" in verify(a, expr)
+    assert check_regions(a, expr).facts["total"] == 12_000
 
 
 def test_verify_finds_a_zero_point_inside_a_class():
-    """The exact part of verify(): the origin of |x1| + |x2| put into the class is caught."""
+    """The exact part of check_regions(): the origin of |x1| + |x2| put into the class is caught."""
     import dataclasses
 
     from derive.errors import VerificationFailure
@@ -314,7 +314,7 @@ def test_verify_finds_a_zero_point_inside_a_class():
     loose = tuple(tuple(Side(s.f, strict=False) for s in g) for g in r.groups)
     bad = dataclasses.replace(a, regions=(dataclasses.replace(r, groups=loose),))
     with pytest.raises(VerificationFailure, match=r"at \(0, 0\) y = 0"):
-        verify(bad, expr)
+        check_regions(bad, expr)
 
 
 def test_extra_segments_and_excluded_points_reach_the_write_up_and_the_data():
@@ -337,6 +337,6 @@ def test_extra_segments_and_excluded_points_reach_the_write_up_and_the_data():
     data = to_json(a2, DEFAULT_CLASSES)
     assert data["regions"][0]["extra_segments"] == [[["0", "0"], [str(R), "0"]]]
     assert data["regions"][0]["excluded_points"] == [["0", "0"]]
-    sol = solve(a2, DEFAULT_CLASSES, {}, "ex1-a", "checked")
+    sol = solve(a2, DEFAULT_CLASSES, {}, "ex1-a")
     prose = " ".join(markup(b.text) for b in sol.blocks if isinstance(b, Text))
     assert "less the boundary points listed there" in prose

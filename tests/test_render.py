@@ -134,23 +134,6 @@ def test_verified_mark_is_short_and_json_keeps_the_detail(files):
     assert "sympy.diff" in part["verified_by"]
 
 
-@pytest.mark.parametrize(("verified_by", "summary"), [
-    ("the network recomputes y (exact at 64 rational points; symbolic); 1 step checked",
-     "the network recomputes y (exact at 64 rational points; symbolic)"),
-    ("exact at 10 vertices; sampling: 12,000 points", "exact at 10 vertices"),
-    ("recomputed (exact [a; b] and {c; d}) everywhere; more",
-     "recomputed (exact [a; b] and {c; d}) everywhere"),
-    ("unbalanced (a; b", "unbalanced (a; b"),
-])
-def test_verified_summary_cuts_at_a_top_level_semicolon(verified_by, summary):
-    """A ';' inside parentheses used to end the summary: 'recomputes y (exact at 64 rational
-    points' with no closing parenthesis, in the PDF, the Markdown and the JSON."""
-    from derive.render.view import verified_summary
-    from derive.steps import Solution
-
-    assert verified_summary(Solution(verified_by=verified_by)) == summary
-
-
 def test_network_table_and_solution_write_products_as_the_sheet_does(tmp_path):
     """The network table of a sheet that writes w11*x1 and w12*x1 showed 'w_{11} x_{1} + ...'
     next to 'x_{1} w_{12} + ...'."""

@@ -17,35 +17,30 @@ Conventions (stated on the sheets):
 
 The sweep costs one local derivative per edge (on the terms of the expression that contain the
 variable), so it is linear in the number of edges. Closed forms (every δ substituted, in forward
-quantities) and fully substituted losses are only built below a size limit; deep graphs are
-verified numerically instead: forward values in topological order, and the truth propagated in
-forward mode with ``sympy.diff`` of every node (an independent algorithm), at random points with
-40 digits.
+quantities) and fully substituted losses are only built below a size limit; the gradients of
+deep graphs are claimed to agree with ``sympy.diff`` at random points instead, which the verifier
+checks in forward mode (:mod:`derive.verify.gradients`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import random
 import re
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import mpmath
 import sympy as sp
 
-from derive.errors import InputError, VerificationFailure
+from derive.errors import InputError
 from derive.maths import trees
 from derive.maths.calculus import Local, local_derivative, named_rewrites
 from derive.maths.display import Dot, TermOrder
-from derive.maths.functions import symbol, to_elementary
+from derive.maths.functions import symbol
 from derive.maths.graph import Graph
 
 SYMBOLIC_LIMIT = 400  # tree nodes: larger closed forms / substituted losses are not built
 SIMPLIFY_LIMIT = 80  # tree nodes: larger δ's are not tried for a shorter form
-POINTS = 3
-DIGITS = 40
 
 Fail = Callable[[str, str], InputError]  # (message, param key) -> located error
 
@@ -330,7 +325,7 @@ def monomials(graph: Graph) -> dict[sp.Symbol, sp.Expr]:
     return out
 
 
-# --- verification against sympy.diff -------------------------------------------------------------
+# --- sympy.diff of the substituted loss: the other side of the gradients' claims -----------------
 def truth(bp: BackwardPass, name: str, limit: int = SYMBOLIC_LIMIT) -> sp.Expr | None:
     """sympy.diff of the loss, with every node that depends on ``name`` substituted, with
     respect to ``name``; None when that substituted loss would exceed ``limit``."""
@@ -363,93 +358,3 @@ def substituted(bp: BackwardPass, expr: sp.Expr, name: str, limit: int = SYMBOLI
     """``expr`` (in forward quantities) with the nodes that depend on ``name`` substituted,
     i.e. as a function of ``name`` and quantities independent of it; None when too large."""
     return bp.graph.expand(expr, _over(bp.graph, name), limit)
-
-
-def numeric_checks(bp: BackwardPass, targets: Collection[str] | None = None,
-                   points: int = POINTS, digits: int = DIGITS, seed: int = 0
-                   ) -> list[tuple[str, sp.Float, sp.Float]]:
-    """Each gradient (of ``targets``, default all) at random points: (label, derived value,
-    forward-mode sympy.diff truth).
-
-    Forward values are computed node by node in topological order (never substituted
-    symbolically); the derived gradient comes from the δ recurrences of the derivation; the
-    truth from forward-mode differentiation with ``sympy.diff`` of each node's expression.
-    """
-    g = bp.graph
-    live = [n for n in g.order if n == bp.loss or n in g.ancestors(bp.loss)]
-    leaves = [n for n in g.leaves if n in g.ancestors(bp.loss)]
-    value_fn = {n: _compile(g.exprs[n], [g.sym(p) for p in g.parents[n]]) for n in live}
-    partial_fn = {
-        n: {p: _compile(sp.diff(g.exprs[n], g.sym(p)), [g.sym(q) for q in g.parents[n]])
-            for p in g.parents[n]}
-        for n in live
-    }
-    delta_fn = [(d.symbol, _compile_free(d.value)) for d in bp.deltas]
-    grad_fn = [(gr.wrt, _compile_free(gr.value)) for gr in bp.gradients
-               if targets is None or gr.wrt in targets]
-    rng = random.Random(seed)
-    out: list[tuple[str, sp.Float, sp.Float]] = []
-    found = attempts = 0
-    with mpmath.workdps(digits + 10):
-        while found < points and attempts < 20 * points:
-            attempts += 1
-            env: dict[str, object] = {n: _random_mpf(rng) for n in leaves}
-            try:
-                for n in live:
-                    env[n] = _real(value_fn[n](*[env[p] for p in g.parents[n]]))
-                for s, (args, fn) in delta_fn:
-                    env[s.name] = _real(fn(*[env[a] for a in args]))
-                rows = []
-                for w, (args, fn) in grad_fn:
-                    derived = _real(fn(*[env[a] for a in args]))
-                    true = _real(_tangent(g, live, partial_fn, env, w, bp.loss))
-                    rows.append((w, derived, true))
-            except (ValueError, ZeroDivisionError, TypeError, OverflowError):
-                continue
-            found += 1
-            for w, derived, true in rows:
-                out.append((f"d{bp.loss}/d{w} at random point {found}: forward-mode sympy.diff",
-                            sp.Float(mpmath.nstr(derived, digits), digits),
-                            sp.Float(mpmath.nstr(true, digits), digits)))
-    if found < points:
-        raise VerificationFailure(
-            f"backprop: could not evaluate the graph at {points} random points")
-    return out
-
-
-def _tangent(g: Graph, live, partial_fn, env, wrt: str, loss: str):
-    """d(loss)/d(wrt) in forward mode: each node's tangent from its parents' tangents."""
-    dot: dict[str, object] = {wrt: mpmath.mpf(1)}
-    for n in live:
-        if n == wrt:
-            continue
-        args = [env[p] for p in g.parents[n]]
-        total = mpmath.mpf(0)
-        for p in g.parents[n]:
-            if p in dot and dot[p] != 0:
-                total += partial_fn[n][p](*args) * dot[p]
-        dot[n] = total
-    return dot.get(loss, mpmath.mpf(0))
-
-
-def _compile(expr: sp.Expr, args: list[sp.Symbol]):
-    return sp.lambdify(args, to_elementary(expr), modules="mpmath")
-
-
-def _compile_free(expr: sp.Expr) -> tuple[list[str], Callable]:
-    syms = sorted(expr.free_symbols, key=lambda s: s.name)
-    return [s.name for s in syms], _compile(expr, syms)
-
-
-def _real(x):
-    if isinstance(x, (int, float)):
-        x = mpmath.mpf(x)
-    if not isinstance(x, mpmath.mpf) or not mpmath.isfinite(x):
-        raise ValueError("not a finite real number")
-    return x
-
-
-def _random_mpf(rng: random.Random):
-    """A rational in [-2, 2] away from 0 with an awkward denominator (as derive.verify.equality)."""
-    num = rng.choice([-1, 1]) * rng.randint(7, 200)
-    return mpmath.mpf(num) / rng.choice([97, 101, 103, 107, 109])

@@ -30,9 +30,8 @@ from typing import Any
 
 import sympy as sp
 
-from derive.errors import InputError, VerificationFailure
+from derive.errors import InputError
 from derive.maths.functions import leaky_relu, relu, sigmoid, softplus, symbol
-from derive.verify.equality import check_equal
 
 Z = symbol("z")  # the argument in an activation's formula f(z)
 PIECEWISE_LINEAR = ("relu", "leaky_relu", "abs", "identity")
@@ -436,7 +435,7 @@ def network_from_expr(
     return build_network([(output, expr)], output, inputs, include_loss=False)
 
 
-# --- verification ------------------------------------------------------------------------------
+# --- the model's expressions -------------------------------------------------------------------
 def expanded(model: Sequence[tuple[str, sp.Expr]], name: str, keep: set[str]) -> sp.Expr:
     """``name``'s expression with every model quantity substituted, except those in ``keep``."""
     defs = {n: rationalize(e) for n, e in model}
@@ -447,42 +446,3 @@ def expanded(model: Sequence[tuple[str, sp.Expr]], name: str, keep: set[str]) ->
             break
         expr = new
     return expr
-
-
-def verify_network(net: Network, model: Sequence[tuple[str, sp.Expr]], of: str) -> str:
-    """Check that the network recomputes ``of`` and each loss; returns how it was checked.
-
-    The network's own evaluation (neuron by neuron) is compared with the model's expression by
-    :func:`derive.verify.equality.check_equal`; a piecewise-linear network with numeric weights is
-    also
-    compared exactly at 64 rational points. Raises :class:`VerificationFailure` on a mismatch.
-    """
-    defs = {n: rationalize(e) for n, e in model}
-    inputs = {symbol(x) for x in net.inputs}
-    params = {n for n in defs if not (expanded(model, n, set()).free_symbols & inputs)}
-    value = net.values()
-    methods = set()
-    for name in dict.fromkeys([of, *(c.name for c in net.losses)]):
-        original = expanded(model, name, params)
-        verdict = check_equal(value[name], original)
-        if not verdict.ok:
-            raise VerificationFailure(
-                f"the extracted network does not recompute {name}: {verdict.detail}")
-        methods.add(verdict.method)
-        if net.piecewise_linear and value[name].free_symbols <= inputs:
-            exact_points_agree(value[name], original, net.inputs)
-            methods.add("exact at 64 rational points")
-    checked = ", ".join(dict.fromkeys([of, *(c.name for c in net.losses)]))
-    return f"the network recomputes {checked} ({'; '.join(sorted(methods))})"
-
-
-def exact_points_agree(a: sp.Expr, b: sp.Expr, inputs: Sequence[str]) -> None:
-    """Evaluate both expressions exactly at 64 rational points spread over [-20, 20]^n."""
-    syms = [symbol(x) for x in inputs]
-    for i in range(64):
-        point = {s: sp.Rational((7 * i * (k + 3) + 11 * k) % 41 - 20, 1 + (i + k) % 4)
-                 for k, s in enumerate(syms)}
-        if sp.simplify(a.xreplace(point) - b.xreplace(point)) != 0:
-            raise VerificationFailure(
-                "the extracted network differs from the expression at "
-                + ", ".join(f"{s} = {v}" for s, v in point.items()))

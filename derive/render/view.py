@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -236,40 +235,12 @@ def answer_rows(sol: Solution, p: Printer) -> list[dict[str, str]]:
 
 
 def verified_summary(sol: Solution) -> str:
-    """A short account of the checks, e.g. ``6 steps symbolically; answer = sympy.diff``.
+    """The short account of the checks, e.g. ``6 steps symbolically; answer = sympy.diff``
+    (:attr:`derive.verify.summary.Summary.brief`; "" for a solution not verified).
 
     The full account (every line's method, every answer check) is in ``solutions.json``.
     """
-    methods = Counter(ln.verified_by.split(" ")[0] for ln in sol.lines()
-                      if ln.verified_by and ln.verified_by != "definition")
-    parts = []
-    if methods:
-        n = sum(methods.values())
-        how = " and ".join(f"{m}ally" if len(methods) == 1 else f"{c} {m}ally"
-                           for m, c in sorted(methods.items()))
-        parts.append(f"{n} step{'s' if n != 1 else ''} {how}")
-    checks = [label for label, _, _ in sol.answer_checks]
-    if checks:
-        against = "sympy.diff" if "sympy.diff" in sol.verified_by else "an independent check"
-        parts.append(f"answer = {against}"
-                     + (f" ({len(checks)} instances)" if len(checks) > 1 else ""))
-    if not parts:
-        return first_clause(sol.verified_by)
-    return "; ".join(parts)
-
-
-def first_clause(text: str) -> str:
-    """``text`` up to its first top-level ``;``: a ``;`` inside parentheses or brackets does not
-    end the clause (``the network recomputes y (exact at 64 points; symbolic elsewhere); ...``)."""
-    depth = 0
-    for i, c in enumerate(text):
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth = max(depth - 1, 0)
-        elif c == ";" and depth == 0:
-            return text[:i].rstrip()
-    return text.strip()
+    return sol.summary.brief if sol.summary is not None else ""
 
 
 # --- the sheet -----------------------------------------------------------------------------------
@@ -342,7 +313,7 @@ def _step(ln: Line, p: Printer) -> dict[str, Any]:
         "relation": ln.relation,
         "latex": (p.tex(ln.lhs) + " " if ln.lhs is not None else "")
         + ("=" if ln.relation == "=" else ":=") + " " + p.tex(ln.rhs),
-        "verified_by": ln.verified_by,
+        "verified_by": ln.verdict.label if ln.verdict is not None else "",
     }
 
 
@@ -370,7 +341,7 @@ def json_document(sheet: Sheet, results: list[PartResult]) -> dict[str, Any]:
                     entry["answers"] = {k: p.str(v) for k, v in sol.answers.items()}
                 entry["steps"] = [_step(ln, p) for ln in sol.lines()]
                 entry["verified"] = True
-                entry["verified_by"] = sol.verified_by
+                entry["verified_by"] = sol.summary.account if sol.summary is not None else ""
                 entry["verified_summary"] = verified_summary(sol)
                 for key, value in sol.data.items():
                     entry.setdefault(key, json_data(value, p.str))

@@ -42,7 +42,6 @@ from derive.maths.backprop import (
     backward,
     closed_forms,
     monomials,
-    numeric_checks,
     select,
     substituted,
     truth,
@@ -68,6 +67,7 @@ from derive.steps import (
     rules,
 )
 from derive.tasks import Assignment, Context, task
+from derive.verify.claims import Answer, AtRandomPoints, Gradients
 
 D = sp.Derivative
 LIST = (str, list)
@@ -130,7 +130,7 @@ def _solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
                                                                                 notes, sheet))))
     answers: dict[str, sp.Expr] = {}
     forms: dict[str, str] = {}
-    checks: list[tuple[str, sp.Expr, sp.Expr]] = []
+    checks: list[Answer | AtRandomPoints] = []
     numeric: list[str] = []  # targets whose substituted loss is too large for sympy.diff
     targets = sheet.names([graph.sym(w) for w in bp.wrt])
     blocks.append(Text(prose(f"Then the gradient{'s' if len(bp.wrt) > 1 else ''} with respect to ",
@@ -145,16 +145,11 @@ def _solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
         if t is None or s is None:
             numeric.append(gr.wrt)
         else:
-            checks.append((f"d{loss}/d{gr.wrt} = sympy.diff of the substituted loss", s, t))
+            checks.append(Answer(f"d{loss}/d{gr.wrt} = sympy.diff of the substituted loss", s, t))
     if numeric:
-        checks.extend(numeric_checks(bp, numeric))
-    how = {
-        "symbolic": "sympy.diff of the loss with the graph substituted",
-        "numeric": "forward-mode sympy.diff through the graph at 3 random points, 40 digits",
-    }
+        checks.append(AtRandomPoints(bp, tuple(numeric)))
     kind = "numeric" if len(numeric) == len(bp.wrt) else "symbolic+numeric" if numeric else \
         "symbolic"
-    verified = "; ".join(f"{k}: {v}" for k, v in how.items() if k in kind)
     answer = next(iter(answers.values())) if len(answers) == 1 else sp.Tuple(*answers.values())
     solution = Solution(
         blocks=blocks,
@@ -170,8 +165,7 @@ def _solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
             "answer_form": forms,
             "checks": kind,
         },
-        verified_by=f"every line checked; gradients against {verified}",
-        answer_checks=checks,
+        claims=[Gradients("gradients", tuple(checks))],
     )
     return solution, bp
 

@@ -14,12 +14,12 @@ Parameters (TOML, in the part):
 * ``wrt`` (optional, default ``"w"``): the parameter, a name or an indexed one (``"w[i]"``).
 * ``samples`` / ``index`` (optional, default ``"N"`` / ``"k"``): the dataset size and index.
 
-Index sums cannot be checked by ``sympy.diff`` in general, so every line is checked on concrete
-instances: the sums are expanded for N = 3 (and d = 3, i = 2) with ``y_k`` an undefined
-function of the parameters (2b) or the given network (2c), and compared with ``sympy.diff`` of
-the expanded E; the answer is checked the same way for several sizes (N ∈ {1, 2, 3, 4},
-d ∈ {1, 2, 3}, every i). ``data``: ``per_sample_derivative`` (∂E_k/∂y_k), ``instances``,
-``checks`` ("instantiated").
+Index sums cannot be checked by ``sympy.diff`` in general, so every line claims its equality on
+concrete instances (checked by :mod:`derive.verify.instances`): the sums are expanded for N = 3
+(and d = 3, i = 2) with ``y_k`` an undefined function of the parameters (2b) or the given network
+(2c), and compared with ``sympy.diff`` of the expanded E; the answer is claimed the same way for
+several sizes (N ∈ {1, 2, 3, 4}, d ∈ {1, 2, 3}, every i). ``data``: ``per_sample_derivative``
+(∂E_k/∂y_k), ``instances``, ``checks`` ("instantiated").
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import sympy as sp
 
 from derive.errors import InputError
 from derive.maths import trees
-from derive.maths.backprop import sheet_form
 from derive.maths.calculus import local_derivative, simplest_form
 from derive.maths.display import Dot, TermOrder
 from derive.maths.functions import index, indexed_base, symbol
@@ -50,11 +49,10 @@ from derive.steps import (
     rules,
 )
 from derive.tasks import Context, task
+from derive.verify.claims import IndexSums, Instances, instantiated
 
 D = sp.Derivative
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-LINE_INSTANCE = (3, 3, 2)  # (N, d, i) used for the line checks
-ANSWER_INSTANCES = ((1, 1, 1), (2, 2, 1), (2, 2, 2), (3, 3, 1), (3, 3, 3), (4, 2, 2))
 
 
 @task(
@@ -75,7 +73,7 @@ def run(ctx: Context) -> Solution:
     ell_k = p.ell.xreplace({p.y: yk, p.t: tk})
     local = local_derivative(ell_k, yk, reserved=ctx.names, order=order)
     r_k = local.result
-    inst = _Instances(p)
+    sums = IndexSums(p.E, p.Eb, p.yb, p.tb, p.ell, p.y, p.t, p.k, p.N, p.wrt, p.network)
 
     blocks: list = [Text(prose(
         "The error is ", m(sp.Eq(E, Dot(1 / N, sp.Sum(Ek, (k, 1, N))), evaluate=False)), " with ",
@@ -94,7 +92,7 @@ def run(ctx: Context) -> Solution:
             Line(None, Dot(r_k, dyk), prose(m(D(Ek, yk, evaluate=False)), " above")),
         ]
         blocks.append(Text("For one data point:"))
-        blocks.append(Align(tuple(inst.check_lines(per))))
+        blocks.append(Align(tuple(instantiated(sums, per))))
         total = [
             Line(D(E, w, evaluate=False),
                  sp.Sum(Dot(D(E, Ek, evaluate=False), D(Ek, w, evaluate=False)), (k, 1, N)),
@@ -113,7 +111,7 @@ def run(ctx: Context) -> Solution:
         per += [Line(None, rhs, rule) for rhs, rule in steps]
         blocks.append(Text(prose("The derivative of the prediction ", m(yk), _range_note(p, m),
                                  ":")))
-        blocks.append(Align(tuple(inst.check_lines(per))))
+        blocks.append(Align(tuple(instantiated(sums, per))))
         total = [
             Line(D(E, w, evaluate=False),
                  sp.Sum(Dot(D(E, Ek, evaluate=False), D(Ek, yk, evaluate=False),
@@ -131,18 +129,15 @@ def run(ctx: Context) -> Solution:
         answers_rhs = sp.Sum(term, (k, 1, N)) / N
     blocks.append(Text(prose("Summing over the data set, with ",
                              m(sp.Eq(D(E, Ek, evaluate=False), 1 / N, evaluate=False)), ":")))
-    blocks.append(Align(tuple(inst.check_lines(total))))
-    checks = inst.answer_checks(answers_rhs)
+    blocks.append(Align(tuple(instantiated(sums, total))))
     return Solution(
         blocks=blocks,
         answer=answers_rhs,
         answers={str(w): answers_rhs},  # the parameter's name, w or w[i]
         data={"per_sample_derivative": r_k,
-              "instances": [dict(zip(inst.keys, c, strict=False)) for c in inst.sizes],
+              "instances": [dict(zip(sums.keys, c, strict=False)) for c in sums.sizes],
               "checks": "instantiated"},
-        verified_by=("index sums expanded at concrete sizes and compared with sympy.diff of "
-                     "the expanded error"),
-        answer_checks=checks,
+        claims=[Instances(sums, answers_rhs)],
     )
 
 
@@ -367,152 +362,3 @@ def _shorter(term: sp.Expr) -> tuple[sp.Expr, str] | None:
     if best is None or sp.count_ops(best[0]) >= size or best[0] == term:
         return None
     return best
-
-
-FROZEN_MAX_OPS = 400
-
-
-def _frozen(a: sp.Expr, b: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
-    """The check ``a == b``, or a stronger one that verification proves at once.
-
-    Every function application (σ(w_1 x_1 + w_2 x_2), tanh(...), ...) is replaced by a fresh
-    symbol on both sides. When the two sides then agree as rational functions of those symbols,
-    they agree for every value the applications take, in particular their actual values: the
-    frozen pair is returned (it implies ``a == b``). Otherwise the original pair is returned
-    unchanged, and verification does the work (``simplify``, or random points). Without this,
-    SymPy needs seconds to see −t(1/σ(s))σ(s)(1 − σ(s)) ... = σ(s) − t once σ is written with exp.
-    """
-    apps = sorted(a.atoms(sp.Function) | b.atoms(sp.Function), key=sp.default_sort_key)
-    if not apps or sp.count_ops(a) + sp.count_ops(b) > FROZEN_MAX_OPS:
-        return a, b
-    reps = {f: sp.Dummy(f"f{n}", real=True) for n, f in enumerate(apps)}
-    fa, fb = a.xreplace(reps), b.xreplace(reps)
-    if fa.has(sp.Derivative) or fb.has(sp.Derivative):
-        return a, b
-    try:
-        same = sp.cancel(sp.expand(fa - fb)) == 0
-    except (sp.PolynomialError, TypeError, ValueError, ZeroDivisionError):
-        same = False
-    return (fa, fb) if same else (a, b)
-
-
-def _unroll(e: sp.Expr) -> sp.Expr:
-    """``e`` with every sum over concrete bounds written out term by term (innermost first).
-
-    Much faster than ``Sum.doit``, which tries closed forms (partial fractions, ...) before it
-    falls back to adding the terms; anything left (a symbolic bound) goes through ``doit``.
-    """
-    def terms(s: sp.Sum) -> sp.Expr:
-        body = s.function
-        for var, lo, hi in reversed(s.limits):
-            if not (lo.is_Integer and hi.is_Integer and hi >= lo - 1):
-                return s
-            body = sp.Add(*(body.xreplace({var: sp.Integer(v)})
-                            for v in range(int(lo), int(hi) + 1)))
-        return body
-
-    out = e.replace(lambda x: isinstance(x, sp.Sum), terms)
-    return out.doit() if out.has(sp.Sum, sp.Derivative) else out
-
-
-class _Instances:
-    """Concrete sizes on which index sums are expanded and compared with sympy.diff."""
-
-    def __init__(self, p: _Problem):
-        self.p = p
-        self.d = next((hi for s in (p.network.atoms(sp.Sum) if p.network is not None else ())
-                       for _, _, hi in s.limits if isinstance(hi, sp.Symbol)), None)
-        self.i = p.wrt.indices[0] if isinstance(p.wrt, sp.Indexed) else None
-        self.keys = ["N"] + (["d"] if self.d is not None else []) + (
-            ["i"] if self.i is not None else [])
-        sizes = ANSWER_INSTANCES if self.d is not None or self.i is not None else \
-            tuple((n, 1, 1) for n in (1, 2, 3, 4))
-        self.sizes = [s[: len(self.keys)] for s in dict.fromkeys(sizes)]
-        self.pred = sp.Function(f"{p.yb.name}_pred")
-
-    # -- one instance --------------------------------------------------------------------------
-    def _subs(self, n: int, d: int, i: int) -> dict:
-        out = {self.p.N: n}
-        if self.d is not None:
-            out[self.d] = d
-        if self.i is not None:
-            out[self.i] = i
-        return out
-
-    def prediction(self, k: sp.Expr) -> sp.Expr:
-        p = self.p
-        if p.network is None:
-            return self.pred(k, p.wrt)
-        return p.network.xreplace({p.k: k})
-
-    def concrete(self, expr: sp.Expr, size) -> sp.Expr:
-        """``expr`` (display form) as a plain expression at the given sizes: sums expanded,
-        every displayed derivative taken by ``sympy.diff`` of the expanded quantity."""
-        p = self.p
-        n, d, i = (list(size) + [1, 1])[:3]
-        subs = self._subs(n, d, i)
-
-        def ell(k):
-            return p.ell.xreplace({p.y: self.prediction(k), p.t: p.tb[k]})
-
-        def expanded(e: sp.Expr) -> sp.Expr:
-            return _unroll(e.xreplace(subs))
-
-        def is_(x, base) -> bool:
-            return isinstance(x, sp.Indexed) and x.base == base
-
-        def deriv(e: sp.Derivative) -> sp.Expr:
-            f, var = e.expr, e.variable_count[0][0]
-            if f == p.E and is_(var, p.Eb):
-                return sp.Integer(1) / n
-            if f == p.E:
-                body = sp.Sum(ell(p.k), (p.k, 1, p.N)) / p.N
-            elif is_(f, p.Eb) and var == p.yb[f.indices[0]]:
-                kk = f.indices[0]
-                return expanded(sp.diff(p.ell, p.y).xreplace(
-                    {p.y: self.prediction(kk), p.t: p.tb[kk]}))
-            elif is_(f, p.Eb):
-                body = ell(f.indices[0])
-            else:
-                body = f.replace(lambda x: is_(x, p.yb), lambda x: self.prediction(x.indices[0]))
-            return sp.diff(expanded(body), var.xreplace(subs))
-
-        e = expr.replace(lambda x: isinstance(x, sp.Derivative), deriv)
-        e = e.replace(lambda x: isinstance(x, Dot), lambda x: sp.Mul(*x.args))
-        e = e.replace(lambda x: is_(x, p.Eb), lambda x: ell(x.indices[0]))
-        e = e.replace(lambda x: is_(x, p.yb), lambda x: self.prediction(x.indices[0]))
-        return self._plain(expanded(e))
-
-    def truth(self, lhs: sp.Expr, size) -> sp.Expr:
-        """The displayed left side (a derivative of E, E_k or y_k) by sympy.diff, expanded."""
-        return self.concrete(lhs, size)
-
-    def _plain(self, e: sp.Expr) -> sp.Expr:
-        """Undefined predictions y_pred(k, w) and their derivatives as plain symbols."""
-        reps = {}
-        for der in e.atoms(sp.Derivative):
-            reps[der] = symbol("d" + "_".join(sp.sstr(a) for a in der.expr.args) + "_")
-        e = sheet_form(e.xreplace(reps))
-        return e.replace(lambda x: isinstance(x, sp.core.function.AppliedUndef),
-                         lambda x: symbol(x.func.__name__ + "_".join(sp.sstr(a)
-                                                                     for a in x.args)))
-
-    # -- checks -------------------------------------------------------------------------------
-    def check_lines(self, lines: list[Line]) -> list[Line]:
-        """Give each line the check (rhs, lhs by sympy.diff) at ``LINE_INSTANCE``."""
-        out, lhs = [], None
-        for ln in lines:
-            lhs = ln.lhs if ln.lhs is not None else lhs
-            size = LINE_INSTANCE[: len(self.keys)]
-            check = _frozen(self.concrete(ln.rhs, size), self.truth(lhs, size))
-            out.append(Line(ln.lhs, ln.rhs, ln.rule, check, relation=ln.relation))
-        return out
-
-    def answer_checks(self, answer: sp.Expr) -> list[tuple[str, sp.Expr, sp.Expr]]:
-        lhs = D(self.p.E, self.p.wrt, evaluate=False)
-        out = []
-        for size in self.sizes:
-            label = ", ".join(f"{k}={v}" for k, v in zip(self.keys, size, strict=False))
-            out.append((f"d{self.p.E}/d{sp.sstr(self.p.wrt)} at {label}",
-                        *_frozen(self.concrete(answer, size), self.truth(lhs, size))))
-        return out

@@ -29,12 +29,12 @@ import sympy as sp
 from derive.errors import InputError
 from derive.maths.functions import symbol
 from derive.maths.geometry import Conditions, SetOf, Side
-from derive.maths.network import build_network, expanded, verify_network
+from derive.maths.network import build_network, expanded
 from derive.maths.regions import NEG, POS, ZERO, Analysis, Piece, Window, analyze
 from derive.steps import Figure, Math, Note, RegionDrawing, Solution, Table, Text, prose
 from derive.tasks import Context, task
 from derive.tasks.network import model_for
-from derive.verify.regions import verify
+from derive.verify.claims import Recomputes, Regions
 
 DEFAULT_CLASSES = {"negative": "class 1", "positive": "class 2"}
 
@@ -58,9 +58,8 @@ def run(ctx: Context) -> Solution:
         where = next((k for k in ("window", "threshold") if k in e.message), key)
         raise ctx.error(e.message, where if where in ctx.params else key) from None
     classes = _classes(ctx)
-    checked = verify_network(net, model, of)
-    sampled = verify(a, expanded(model, of, set()))
-    return solve(a, classes, ctx.notation, ctx.stem, f"{sampled}; {checked}")
+    return solve(a, classes, ctx.notation, ctx.stem,
+                 [Regions(a, expanded(model, of, set())), Recomputes(net, model, of)])
 
 
 def _number(value: Any, what: str) -> Fraction:
@@ -115,7 +114,7 @@ def _y(a: Analysis, piece: Piece, x) -> sp.Expr:
     return piece.y.expr(x) + sp.Rational(a.threshold.numerator, a.threshold.denominator)
 
 
-def solve(a: Analysis, classes: dict[str, str], notation, stem: str, checked: str) -> Solution:
+def solve(a: Analysis, classes: dict[str, str], notation, stem: str, claims=()) -> Solution:
     x = a.symbols
     ysym = symbol(a.output)
     name = {NEG: classes["negative"], POS: classes["positive"], ZERO: "neither class"}
@@ -189,7 +188,7 @@ def solve(a: Analysis, classes: dict[str, str], notation, stem: str, checked: st
     blocks.append(Figure(stem, drawing, caption=prose(
         "Decision regions in the window; the boundary ", Math(sp.Eq(ysym, cut), notation),
         " is thick, boundaries between linear pieces are dashed.")))
-    return Solution(blocks=blocks, data=to_json(a, classes), verified_by=checked)
+    return Solution(blocks=blocks, data=to_json(a, classes), claims=list(claims))
 
 
 def _point(p) -> sp.Tuple:

@@ -28,6 +28,7 @@ from derive.maths.functions import symbol
 from derive.sheet.parse import parse_expr
 from derive.steps import Align, Line, Math, Solution, Text, joined, prose
 from derive.tasks import Assignment, Context, task
+from derive.verify.claims import Answer
 
 COMPOSITE_LIMIT = 400  # tree nodes: larger composites are left to the backprop task
 
@@ -127,7 +128,7 @@ def solve(expr: sp.Expr, var: sp.Symbol, name: sp.Symbol | None, names=()) -> So
         blocks=[Align(tuple(lines))],
         answer=answer,
         data={"rules": d.rules},
-        answer_checks=[("answer = sympy.diff", answer, truth)],
+        claims=[Answer("answer = sympy.diff", answer, truth)],
     )
 
 
@@ -192,8 +193,8 @@ def solve_through(expr: sp.Expr, composite: sp.Expr, var: sp.Symbol, name: sp.Sy
         blocks=[Text(intro + ":"), Align(tuple(lines))],
         answer=answer,
         data={"rules": d.rules, "substituted": [a.name for a in through]},
-        answer_checks=[("answer = sympy.diff of the substituted expression",
-                        substitute(answer, through), truth)],
+        claims=[Answer("answer = sympy.diff of the substituted expression",
+                       substitute(answer, through), truth)],
     )
 
 

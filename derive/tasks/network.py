@@ -24,7 +24,7 @@ import sympy as sp
 
 from derive.errors import InputError
 from derive.maths.functions import symbol
-from derive.maths.network import Network, Z, build_network, expanded, nonlinearity, verify_network
+from derive.maths.network import Network, Z, build_network, expanded, nonlinearity
 from derive.sheet.parse import parse_expr
 from derive.steps import (
     Align,
@@ -40,6 +40,7 @@ from derive.steps import (
     prose,
 )
 from derive.tasks import Context, task
+from derive.verify.claims import Recomputes
 
 
 @task(
@@ -55,8 +56,7 @@ def run(ctx: Context) -> Solution:
         net = build_network(model, of, inputs, include_loss=ctx.params.get("loss", True))
     except InputError as e:
         raise ctx.error(e.message, "expr" if "expr" in ctx.params else "of") from None
-    checked = verify_network(net, model, of)
-    return solve(net, model, of, ctx.notation, ctx.names, ctx.stem, checked)
+    return solve(net, model, of, ctx.notation, ctx.names, ctx.stem)
 
 
 def model_for(ctx: Context) -> tuple[list[tuple[str, sp.Expr]], str]:
@@ -83,8 +83,9 @@ def nonlinearity_cell(n) -> sp.Basic:
     return named if named is not None else sp.Lambda(Z, n.activation.formula)
 
 
-def solve(net: Network, model, of: str, notation, names, stem: str, checked: str) -> Solution:
-    """The write-up and the figure for a network already built and checked."""
+def solve(net: Network, model, of: str, notation, names, stem: str) -> Solution:
+    """The write-up and the figure for a network already built; it claims that the network
+    recomputes the model."""
     hidden = [n for n in net.neurons if n.name not in net.outputs]
     anonymous = [n for n in hidden if n.pre is None and not any(n.name == m for m, _ in model)]
     inputs = _listed([Math(symbol(x), notation) for x in net.inputs])
@@ -125,7 +126,7 @@ def solve(net: Network, model, of: str, notation, names, stem: str, checked: str
                                   check=(value[of], original)),)))
     drawing = NetworkDrawing(net, notation, tuple(names), title=f"network of {of}")
     blocks.append(Figure(stem, drawing, caption=_caption(net)))
-    return Solution(blocks=blocks, data=net.to_json(), verified_by=checked)
+    return Solution(blocks=blocks, data=net.to_json(), claims=[Recomputes(net, model, of)])
 
 
 def _listed(items: list[Math]) -> Prose:

@@ -25,7 +25,7 @@ import re
 import sympy as sp
 
 from derive.errors import InputError
-from derive.maths.backprop import backward, numeric_checks, select, sheet_form, truth
+from derive.maths.backprop import backward, select, sheet_form, truth
 from derive.maths.calculus import local_derivative
 from derive.maths.display import Dot, TermOrder
 from derive.maths.functions import softplus
@@ -34,6 +34,7 @@ from derive.sheet.parse import parse_assignment
 from derive.steps import Align, Line, Math, Note, Solution, Text, joined, prose, rules
 from derive.tasks import Assignment, Context, task
 from derive.tasks.backprop import SheetMath, solve
+from derive.verify.claims import Answer, AtRandomPoints, Gradients
 
 D = sp.Derivative
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -87,7 +88,8 @@ def run(ctx: Context) -> Solution:
                                                     D(graph.sym(w), v, evaluate=False))
                                                 for w in tied]),
                  "multivariate chain rule", chain_check)
-    checks = []
+    checks: list[Answer | AtRandomPoints] = []
+    inherited = []  # the checks of a backward pass done here first
     data = {"shared": shared.name, "ties": {w: ties[w] for w in tied},
             "loss": loss, "form": form}
     if form == "rule":
@@ -95,13 +97,14 @@ def run(ctx: Context) -> Solution:
         blocks.append(Align((first,)))
         answer = rule_rhs
         if symbolic:
-            checks.append(("chain rule with sympy.diff of the substituted loss", by_diff, t_v))
+            checks.append(Answer("chain rule with sympy.diff of the substituted loss", by_diff,
+                                 t_v))
     else:
         grads, sources, inner = _gradients(ctx, graph, loss, tied, order)
         if inner is not None:
             blocks = [Text(prose("First the backward pass for ", sheet.names(ws), ":")),
                       *inner.blocks, *blocks]
-            checks.extend(inner.answer_checks)
+            inherited = [c for g in inner.claims for c in g.checks]
         tie_derivs = {}
         blocks.append(Text("The derivatives of the ties:"))
         for w in tied:
@@ -124,20 +127,18 @@ def run(ctx: Context) -> Solution:
                            f"{origin}:"))
         blocks.append(Align(tuple(lines)))
         if s is not None:
-            checks.append((f"d{loss}/d{shared.name} = sympy.diff of the substituted loss",
-                           ext.expand(answer, ext.descendants(shared.name), LIMIT), t_v))
+            checks.append(Answer(f"d{loss}/d{shared.name} = sympy.diff of the substituted loss",
+                                 ext.expand(answer, ext.descendants(shared.name), LIMIT), t_v))
         else:
             symbolic = False
         data["tie_derivatives"] = {w: tie_derivs[w] for w in tied}
         data["from_part"] = {w: sources[w] for w in tied}
     if not symbolic:
-        checks.extend(numeric_checks(bp))
+        checks.append(AtRandomPoints(bp))
     data["checks"] = "symbolic" if symbolic else "numeric"
-    how = ("symbolic: sympy.diff of the loss with the ties and the graph substituted"
-           if symbolic else "numeric: forward-mode sympy.diff through the tied graph")
     return Solution(blocks=blocks, answer=answer, answers={shared.name: answer}, data=data,
-                    verified_by=f"every line checked; ∂{loss}/∂{shared.name} against {how}",
-                    answer_checks=checks)
+                    claims=[*inherited, Gradients(f"∂{loss}/∂{shared.name}", tuple(checks),
+                                                  tied=True)])
 
 
 def _sum(terms):

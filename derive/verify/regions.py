@@ -1,8 +1,9 @@
-"""Verification of a decision-region analysis (:func:`derive.maths.regions.analyze`).
+"""The claim :class:`~derive.verify.claims.Regions`: a decision-region analysis
+(:func:`derive.maths.regions.analyze`) is exact.
 
 Exact where it decides (rational arithmetic at every point that determines the closed form) and
 sampled as a second opinion (a grid and random points in the window and in a window ten times as
-large), see :func:`verify`.
+large), see :func:`check_regions`.
 """
 
 from __future__ import annotations
@@ -28,13 +29,15 @@ from derive.maths.geometry import (
     seg_dist,
 )
 from derive.maths.regions import NEG, POS, ZERO, Analysis, forward
+from derive.verify.verdict import REGIONS, Verdict
 
 GRID = 100  # GRID x GRID points over the window
 
 RANDOM = 1000  # random points in the window, and as many again in a window ten times as large
 
-def verify(a: Analysis, expr: sp.Expr) -> str:
-    """Check the analysis against ``expr`` (the network's own formula); returns how.
+def check_regions(a: Analysis, expr: sp.Expr) -> Verdict:
+    """Check the analysis against ``expr`` (the network's own formula); the verdict's ``facts``
+    count what was checked. Raises :class:`VerificationFailure` on a disagreement.
 
     Exact: y at every vertex of every piece equals the piece's affine formula, y = 0 at both
     ends of every boundary segment, and the closed form (with its extra segments) puts every
@@ -97,19 +100,14 @@ def verify(a: Analysis, expr: sp.Expr) -> str:
             if drawn not in (want, None):
                 raise VerificationFailure(f"at {p} y = {value} but the figure shows {drawn}")
     total = len(pts) + len(far)
-    return (f"exact at {vertices} piece vertices and {ends} boundary endpoints, {total:,} sampled "
-            f"points agree; exact: y at {vertices} piece vertices equals the piece's formula, "
-            f"y = 0 at {ends} boundary endpoints, and the closed form puts each of {exact:,} "
-            "points (every vertex of the pieces' parts and of the convex sets, the middle of "
-            "every edge and of every part, every point where y = 0 along an edge and where a "
-            "side crosses such an edge) in the class of the sign of y, points with y = 0 in no "
-            f"class; sampling: {total:,} points ({GRID}x{GRID} grid and "
-            f"{len(pts) - GRID * GRID:,} random in the window, {len(far):,} random in a window ten "
-            f"times as large), 0 disagreements ({near} within 1e-9 of the boundary not counted)")
+    return Verdict(True, "exact and sampled", kind=REGIONS, facts={
+        "vertices": vertices, "ends": ends, "exact": exact, "total": total, "grid": GRID,
+        "window": len(pts) - GRID * GRID, "far": len(far), "near": near})
+
 
 def _verify_closed_form(a: Analysis, y) -> int:
-    """Exact: at the points that decide the closed form (see :func:`verify`), y > 0 puts a point
-    in the positive class only, y < 0 in the negative one only, y = 0 in neither."""
+    """Exact: at the points that decide the closed form (see :func:`check_regions`), y > 0 puts a
+    point in the positive class only, y < 0 in the negative one only, y = 0 in neither."""
     r = a.radius
     pts: set[Point] = set()
     edges: set[tuple[Point, Point]] = set()

@@ -1,0 +1,114 @@
+"""The verify step: every claim of a solution checked, its verdicts attached and summarized.
+
+:func:`verify_solution` checks each derivation line's claim (its ``check``; a line without one is a
+definition) and each of the solution's ``claims`` (:mod:`derive.verify.claims`), in order. Every
+line gets its verdict; the solution gets all verdicts and their :class:`~derive.verify.summary.
+Summary`. A failed check raises :class:`~derive.errors.VerificationFailure`: it is never silently
+accepted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+
+import sympy as sp
+
+from derive.errors import VerificationFailure
+from derive.render.prose import markup
+from derive.steps import Align, Line, Solution
+from derive.verify import gradients, instances
+from derive.verify.claims import (
+    Answer,
+    AtRandomPoints,
+    Claim,
+    Gradients,
+    Instances,
+    Instantiated,
+    Recomputes,
+    Regions,
+)
+from derive.verify.equality import check_equal
+from derive.verify.network import check_network
+from derive.verify.regions import check_regions
+from derive.verify.summary import summarize
+from derive.verify.verdict import (
+    ANSWER,
+    GRADIENTS,
+    INSTANCES,
+    NOTHING_TO_CHECK,
+    STEP,
+    Verdict,
+)
+
+
+def verify_solution(solution: Solution, where: str = "") -> Solution:
+    """``solution`` with every line's verdict, all verdicts and their summary; raises
+    :class:`VerificationFailure` on any failed check (``where`` starts its message)."""
+    verdicts: list[Verdict] = []
+    blocks = []
+    for block in solution.blocks:
+        if isinstance(block, Align):
+            block = replace(block, lines=tuple(_line(ln, where, verdicts) for ln in block.lines))
+        blocks.append(block)
+    for claim in solution.claims:
+        verdicts.extend(check_claim(claim, where))
+    return replace(solution, blocks=blocks, verdicts=tuple(verdicts),
+                   summary=summarize(verdicts))
+
+
+def _line(line: Line, where: str, verdicts: list[Verdict]) -> Line:
+    if line.check is None:
+        verdict = NOTHING_TO_CHECK
+    else:
+        a, b = instances.line_pair(line.check) if isinstance(line.check, Instantiated) \
+            else line.check
+        verdict = check_equal(a, b)
+        if not verdict.ok:
+            raise VerificationFailure(f"{where}: step {markup(line.rule)!r} does not verify: "
+                                      f"{sp.sstr(a)} != {sp.sstr(b)}")
+        verdict = replace(verdict, kind=STEP)
+    verdicts.append(verdict)
+    return line.verified(verdict)
+
+
+def check_claim(claim: Claim, where: str = "") -> list[Verdict]:
+    """The verdicts of one claim of a solution: one per answer check it makes, and one on the
+    claim as a whole for the claims that have one."""
+    if isinstance(claim, Answer):
+        return _answers([(claim.label, claim.computed, claim.truth)], where)
+    if isinstance(claim, AtRandomPoints):
+        return _answers(gradients.at_random_points(claim.bp, claim.targets), where)
+    if isinstance(claim, Gradients):
+        out = [v for c in claim.checks for v in check_claim(c, where)]
+        methods = [m for m, kind in (("symbolic", Answer), ("numeric", AtRandomPoints))
+                   if any(isinstance(c, kind) for c in claim.checks)]
+        out.append(Verdict(True, "+".join(methods), kind=GRADIENTS, what=claim.subject,
+                           facts={"methods": tuple(methods), "tied": claim.tied,
+                                  "points": gradients.POINTS, "digits": gradients.DIGITS}))
+        return out
+    if isinstance(claim, Instances):
+        out = _answers(instances.answer_pairs(claim), where)
+        out.append(Verdict(True, "instantiated", kind=INSTANCES,
+                           what=f"d{claim.sums.E}/d{sp.sstr(claim.sums.wrt)}",
+                           facts={"sizes": tuple(claim.sums.sizes)}))
+        return out
+    try:
+        if isinstance(claim, Recomputes):
+            return [check_network(claim.network, claim.model, claim.of)]
+        if isinstance(claim, Regions):
+            return [check_regions(claim.analysis, claim.expr)]
+    except VerificationFailure as e:
+        raise VerificationFailure(f"{where}: {e}" if where else str(e)) from None
+    raise TypeError(f"not a claim: {claim!r}")
+
+
+def _answers(checks: Iterable[tuple[str, sp.Expr, sp.Expr]], where: str) -> list[Verdict]:
+    out = []
+    for label, computed, truth in checks:
+        verdict = check_equal(computed, truth)
+        if not verdict.ok:
+            raise VerificationFailure(
+                f"{where}: {label} failed: {sp.sstr(computed)} is not {sp.sstr(truth)}")
+        out.append(replace(verdict, kind=ANSWER, what=label))
+    return out
