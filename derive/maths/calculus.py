@@ -25,7 +25,7 @@ import sympy as sp
 
 from derive.maths import trees
 from derive.maths.display import Dot, TermOrder
-from derive.maths.functions import leaky_relu, relu, sigmoid, softplus, symbol
+from derive.maths.functions import CATALOGUE, leaky_relu, sigmoid, symbol
 from derive.steps import Annotation, Inline, Line, Note, reasons, rules
 
 
@@ -44,27 +44,14 @@ class Step:
 
 
 # --- the table of elementary derivatives -------------------------------------------------------
-# function class -> (derivative of f at u, the rule as a note: kind "derivative:<function>"),
-# one entry per function
-ELEMENTARY: dict[type, tuple[Callable[[sp.Expr], sp.Expr], Note]] = {
-    sp.exp: (lambda u: sp.exp(u), Note("derivative:exp")),
-    sp.log: (lambda u: 1 / u, Note("derivative:log")),
-    sp.sin: (lambda u: sp.cos(u), Note("derivative:sin")),
-    sp.cos: (lambda u: -sp.sin(u), Note("derivative:cos")),
-    sp.tan: (lambda u: 1 + sp.tan(u) ** 2, Note("derivative:tan")),
-    sp.sinh: (lambda u: sp.cosh(u), Note("derivative:sinh")),
-    sp.cosh: (lambda u: sp.sinh(u), Note("derivative:cosh")),
-    sp.tanh: (lambda u: 1 - sp.tanh(u) ** 2, Note("derivative:tanh")),
-    sigmoid: (lambda u: sigmoid(u) * (1 - sigmoid(u)), Note("derivative:sigmoid")),
-    softplus: (lambda u: sigmoid(u), Note("derivative:softplus")),
-    relu: (lambda u: sp.Heaviside(u, 0), Note("derivative:relu")),
-    sp.Abs: (lambda u: sp.sign(u), Note("derivative:Abs")),
-    sp.asinh: (lambda u: 1 / sp.sqrt(u**2 + 1), Note("derivative:asinh")),
-    sp.atan: (lambda u: 1 / (u**2 + 1), Note("derivative:atan")),
+# function class -> (derivative of f at u (and its other arguments), the rule as a note: kind
+# "derivative:<function>"), read from the function catalogue
+ELEMENTARY: dict[type, tuple[Callable[..., sp.Expr], Note]] = {
+    f.cls: (f.derivative, Note(f.rule_kind)) for f in CATALOGUE if f.derivative is not None
 }
 
 
-LEAKY_FORMULA = Note("derivative:leaky_relu")  # its slope is an argument, not in the table
+LEAKY_FORMULA = ELEMENTARY[leaky_relu][1]  # its slope is an argument
 FALLBACK_FORMULA = "by sympy.diff (no rule in the table)"
 POWER_RULE, EXPONENTIAL_RULE = Note("power-rule"), Note("exponential-rule")
 LOGARITHMIC_RULE = Note("logarithmic-rule")
@@ -121,12 +108,7 @@ def _diff(expr: sp.Expr, var: sp.Symbol, namer: Namer) -> Step:
         sf, sg = _diff(f, var, namer), _diff(g, var, namer)
         hf, hg = _max_weights(expr, f, g)
         return Step("max", expr, var, hf * sf.result + hg * sg.result, (sf, sg))
-    if isinstance(expr, leaky_relu) and not expr.args[1].has(var):
-        slope = expr.args[1]
-        return _chain_or_leaf(
-            expr, var, namer, lambda u: leaky_relu(u, slope).fdiff(1), LEAKY_FORMULA
-        )
-    if type(expr) in ELEMENTARY:
+    if type(expr) in ELEMENTARY and not any(a.has(var) for a in expr.args[1:]):
         f, formula = ELEMENTARY[type(expr)]
         return _chain_or_leaf(expr, var, namer, f, formula)
     return Step("sympy.diff", expr, var, sp.diff(expr, var), formula=FALLBACK_FORMULA)
@@ -150,14 +132,15 @@ def _ordered(args):
 
 
 def _chain_or_leaf(expr, var, namer, fprime: Callable[[sp.Expr], sp.Expr], formula) -> Step:
-    """f(inner): the elementary rule when inner is var, else the chain rule via u_k = inner."""
+    """f(inner, *rest): the elementary rule when inner is var, else the chain rule via
+    u_k = inner (``rest``, a leaky ReLU's slope, is free of var)."""
     inner, rest = expr.args[0], expr.args[1:]
     if inner == var:
-        return Step("elementary", expr, var, fprime(var), formula=formula)
+        return Step("elementary", expr, var, fprime(var, *rest), formula=formula)
     u = namer.fresh()
-    outer = Step("elementary", expr.func(u, *rest), u, fprime(u), formula=formula)
+    outer = Step("elementary", expr.func(u, *rest), u, fprime(u, *rest), formula=formula)
     inner_step = _diff(inner, var, namer)
-    result = fprime(inner) * inner_step.result
+    result = fprime(inner, *rest) * inner_step.result
     return Step("chain", expr, var, result, (outer, inner_step), intermediate=(u, inner))
 
 

@@ -1,8 +1,16 @@
-"""Symbols and the activation functions that SymPy does not have.
+"""Symbols, the activation functions that SymPy does not have, and the catalogue of functions.
 
 Every module creates symbols through :func:`symbol` so that assumptions agree everywhere: all sheet
 quantities are real. Symbol names are the sheet's own (``w13``, ``x1``); notation such as
 ``w_{13}`` is the printer's job (:mod:`derive.render.notation`).
+
+:data:`CATALOGUE` holds one :class:`Function` per function a sheet can use or a derivation can
+write: its SymPy class, the names the parser reads, its derivative and the rule note that names
+it, its fast numeric implementation, its elementary rewrite, its printed name and sheet notation
+choices (LaTeX without math delimiters, as plain data: the printers in :mod:`derive.render` wrap
+it), and its neuron kind when it is an activation. The parser, the step engine, the numeric
+verifier, the printers, the model check and the network reader read their function lists from
+it, so a new function is one entry here (and its tests).
 
 Conventions (also stated on the sheets):
 
@@ -12,10 +20,16 @@ Conventions (also stated on the sheets):
   use).
 * ``leaky_relu(x, a) = max(x, a x)`` for ``0 <= a < 1``; its derivative is 1 for x > 0 and a
   otherwise.
+* ``erf(x) = 2/sqrt(pi) * integral_0^x e^{-t^2} dt`` (SymPy's), ``erf'(x) = 2/sqrt(pi) e^{-x^2}``;
+  exact GELU is ``x (1 + erf(x/sqrt(2)))/2``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import mpmath
 import sympy as sp
 
 
@@ -34,13 +48,13 @@ def index(name: str) -> sp.Symbol:
 
 
 class _Activation(sp.Function):
-    """Base: numeric evaluation goes through the elementary rewrite."""
+    """Base: numeric evaluation goes through the elementary rewrite (the catalogue's)."""
 
     def _eval_evalf(self, prec):
         return self._elementary()._eval_evalf(prec)
 
-    def _elementary(self) -> sp.Expr:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _elementary(self) -> sp.Expr:
+        return BY_CLASS[type(self)].elementary(*self.args)
 
     def _eval_is_real(self):
         return all(a.is_real for a in self.args) or None
@@ -62,9 +76,6 @@ class sigmoid(_Activation):  # noqa: N801 - named as on the sheets
         s = sigmoid(self.args[0])
         return s * (1 - s)
 
-    def _elementary(self):
-        return 1 / (1 + sp.exp(-self.args[0]))
-
     def _eval_rewrite_as_exp(self, x, **kwargs):
         return 1 / (1 + sp.exp(-x))
 
@@ -84,9 +95,6 @@ class softplus(_Activation):  # noqa: N801
 
     def fdiff(self, argindex=1):
         return sigmoid(self.args[0])
-
-    def _elementary(self):
-        return sp.log(1 + sp.exp(self.args[0]))
 
     def _eval_rewrite_as_exp(self, x, **kwargs):
         return sp.log(1 + sp.exp(x))
@@ -110,9 +118,6 @@ class relu(_Activation):  # noqa: N801
 
     def fdiff(self, argindex=1):
         return sp.Heaviside(self.args[0], 0)
-
-    def _elementary(self):
-        return sp.Max(0, self.args[0])
 
     def _eval_rewrite_as_Max(self, x, **kwargs):
         return sp.Max(0, x)
@@ -138,14 +143,8 @@ class leaky_relu(_Activation):  # noqa: N801
     def fdiff(self, argindex=1):
         x, a = self.args
         if argindex == 1:
-            return sp.Piecewise((1, x > 0), (a, True))
+            return _leaky_slope(x, a)
         return sp.Piecewise((0, x > 0), (x, True))
-
-    def _elementary(self):
-        x, a = self.args
-        if a.is_Number:  # 0 <= a < 1 (checked in eval): max(x, a x) without a Piecewise, whose
-            return ((1 + a) * x + (1 - a) * sp.Abs(x)) / 2  # conditions SymPy solves as sets
-        return sp.Piecewise((x, x > 0), (a * x, True))
 
     def _eval_rewrite_as_Max(self, x, a, **kwargs):
         return sp.Max(x, a * x)
@@ -154,7 +153,139 @@ class leaky_relu(_Activation):  # noqa: N801
         return sp.Piecewise((x, x > 0), (a * x, True))
 
 
-CUSTOM_FUNCTIONS = (sigmoid, softplus, relu, leaky_relu)
+def _leaky_slope(x: sp.Expr, a: sp.Expr) -> sp.Expr:
+    """leaky_relu'(x): 1 for x > 0, a otherwise."""
+    return sp.Piecewise((1, x > 0), (a, True))
+
+
+def _leaky_elementary(x: sp.Expr, a: sp.Expr) -> sp.Expr:
+    if a.is_Number:  # 0 <= a < 1 (checked in eval): max(x, a x) without a Piecewise, whose
+        return ((1 + a) * x + (1 - a) * sp.Abs(x)) / 2  # conditions SymPy solves as sets
+    return sp.Piecewise((x, x > 0), (a * x, True))
+
+
+# --- the catalogue ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Formula:
+    """A formula as plain data: its LaTeX without math delimiters, and its plain text."""
+
+    tex: str
+    plain: str
+
+
+Phrase = tuple[str | Formula, ...]  # words (strings) and formulas, in reading order
+
+
+@dataclass(frozen=True)
+class Function:
+    """Everything derive knows about one function; see the module docstring."""
+
+    name: str  # the catalogue key: the note kind "derivative:<name>", the sheet notation key
+    cls: type  # the SymPy class
+    parse: tuple[str, ...] = ()  # the names a sheet calls it by
+    build: Callable[..., sp.Expr] | None = None  # what a parsed call builds (default: cls)
+    nargs: int = 1
+    derivative: Callable[..., sp.Expr] | None = None  # f'(u, *other arguments), None: sympy.diff
+    rule: Phrase = ()  # the derivative rule as the step engine annotates it
+    numeric: Callable[..., object] | None = None  # mpmath values of the arguments -> the value
+    compares: bool = False  # numeric compares its (real) arguments: complex ones are not sure
+    zero_at_zero: bool = False  # f(0) = 0 and f is continuous at 0 (cancellation tracking)
+    growth: bool = False  # grows exponentially: parsed numeric arguments are bounded
+    elementary: Callable[..., sp.Expr] | None = None  # the rewrite into SymPy built-ins
+    tex: str | None = None  # the printed name before a bracketed argument (None: own printer)
+    notations: Mapping[str, str] = field(default_factory=dict)  # sheet choice -> printed name
+    activation: str | None = None  # the neuron kind when it is an activation unit
+    brings: tuple[str, ...] = ()  # catalogue and other names its derivations may print
+    spoken: str | None = None  # how a message names it
+
+    @property
+    def rule_kind(self) -> str:
+        """The kind of the note that names this function's derivative rule."""
+        return "derivative:" + self.name
+
+    def make(self, *args: sp.Expr) -> sp.Expr:
+        """The function applied to ``args`` as a parsed sheet call builds it."""
+        return (self.build or self.cls)(*args)
+
+
+def _f(tex: str, plain: str | None = None) -> Formula:
+    return Formula(tex, tex if plain is None else plain)
+
+
+CATALOGUE: tuple[Function, ...] = (
+    Function("exp", sp.exp, ("exp",), derivative=sp.exp,
+             rule=(_f(r"(e^u)' = e^u", "exp(u)' = exp(u)"),), numeric=mpmath.exp, growth=True,
+             brings=("exp",)),
+    Function("log", sp.log, ("log", "ln"), derivative=lambda u: 1 / u,
+             rule=(_f(r"(\log u)' = 1/u", "log(u)' = 1/u"),), numeric=mpmath.log),
+    Function("sqrt", sp.Pow, ("sqrt",), build=sp.sqrt),  # a power: the power rule
+    Function("sin", sp.sin, ("sin",), derivative=sp.cos,
+             rule=(_f(r"\sin' = \cos", "sin' = cos"),), numeric=mpmath.sin, zero_at_zero=True,
+             tex=r"\sin"),
+    Function("cos", sp.cos, ("cos",), derivative=lambda u: -sp.sin(u),
+             rule=(_f(r"\cos' = -\sin", "cos' = -sin"),), numeric=mpmath.cos, tex=r"\cos"),
+    Function("tan", sp.tan, ("tan",), derivative=lambda u: 1 + sp.tan(u) ** 2,
+             rule=(_f(r"\tan' = 1 + \tan^2", "tan' = 1 + tan^2"),), numeric=mpmath.tan,
+             zero_at_zero=True, tex=r"\tan"),
+    Function("sinh", sp.sinh, ("sinh",), derivative=sp.cosh,
+             rule=(_f(r"\sinh' = \cosh", "sinh' = cosh"),), numeric=mpmath.sinh,
+             zero_at_zero=True, growth=True, tex=r"\sinh"),
+    Function("cosh", sp.cosh, ("cosh",), derivative=sp.sinh,
+             rule=(_f(r"\cosh' = \sinh", "cosh' = sinh"),), numeric=mpmath.cosh, growth=True,
+             tex=r"\cosh"),
+    Function("tanh", sp.tanh, ("tanh",), derivative=lambda u: 1 - sp.tanh(u) ** 2,
+             rule=(_f(r"\tanh' = 1 - \tanh^2", "tanh' = 1 - tanh^2"),), numeric=mpmath.tanh,
+             zero_at_zero=True, tex=r"\tanh", activation="tanh"),
+    Function("asinh", sp.asinh, derivative=lambda u: 1 / sp.sqrt(u**2 + 1),
+             rule=(_f(r"\operatorname{asinh}' = 1/\sqrt{u^2+1}", "asinh' = 1/sqrt(u^2 + 1)"),),
+             numeric=mpmath.asinh, zero_at_zero=True, tex=r"\operatorname{asinh}"),
+    Function("atan", sp.atan, derivative=lambda u: 1 / (u**2 + 1),
+             rule=(_f(r"\arctan' = 1/(1+u^2)", "atan' = 1/(1 + u^2)"),), numeric=mpmath.atan,
+             zero_at_zero=True, tex=r"\operatorname{atan}"),
+    Function("Abs", sp.Abs, ("abs",), derivative=sp.sign,
+             rule=(_f(r"|u|' = \operatorname{sign}(u)", "Abs(u)' = sign(u)"),), numeric=abs,
+             zero_at_zero=True, activation="abs", brings=("sign",)),
+    Function("Heaviside", sp.Heaviside, ("Heaviside",), build=lambda x: sp.Heaviside(x, 0),
+             brings=("Heaviside", "DiracDelta"),  # numeric: the verifier's (a jump at 0)
+             spoken="the step function H (in relu' and max')"),
+    Function("sigmoid", sigmoid, ("sigmoid",), derivative=lambda u: sigmoid(u) * (1 - sigmoid(u)),
+             rule=(_f(r"\sigma' = \sigma(1 - \sigma)", "sigmoid' = sigmoid*(1 - sigmoid)"),),
+             numeric=lambda x: 1 / (1 + mpmath.exp(-x)),
+             elementary=lambda x: 1 / (1 + sp.exp(-x)),
+             tex=r"\sigma", notations={"sigma": r"\sigma", "sigmoid": r"\operatorname{sigmoid}"},
+             activation="sigmoid", brings=("sigmoid", "exp"), spoken="the sigmoid"),
+    Function("softplus", softplus, ("softplus",), derivative=sigmoid,
+             rule=(_f(r"\operatorname{softplus}' = \sigma", "softplus' = sigmoid"),),
+             numeric=lambda x: mpmath.log(1 + mpmath.exp(x)), growth=True,
+             elementary=lambda x: sp.log(1 + sp.exp(x)),
+             tex=r"\operatorname{softplus}",
+             notations={"softplus": r"\operatorname{softplus}", "zeta": r"\zeta"},
+             activation="softplus", brings=("softplus", "sigmoid", "exp"), spoken="softplus"),
+    Function("relu", relu, ("relu",), derivative=lambda u: sp.Heaviside(u, 0),
+             rule=(_f(r"\operatorname{ReLU}'(u) = H(u),\ H(0) = 0",
+                      "relu'(u) = Heaviside(u), Heaviside(0) = 0"),),
+             numeric=lambda x: max(x, mpmath.mpf(0)), compares=True, zero_at_zero=True,
+             elementary=lambda x: sp.Max(0, x),
+             tex=r"\operatorname{ReLU}",
+             notations={"rho": r"\rho", "relu": r"\operatorname{ReLU}", "max": "max"},
+             activation="relu", brings=("relu", "Heaviside"), spoken="ReLU"),
+    Function("leaky_relu", leaky_relu, ("leaky_relu",), nargs=2, derivative=_leaky_slope,
+             rule=(_f(r"\operatorname{LReLU}'(u) = 1", "leaky_relu'(u) = 1"), " for ",
+                   _f("u > 0"), ", ", _f("a"), " otherwise"),
+             numeric=lambda x, a: x if x > 0 else a * x, compares=True, zero_at_zero=True,
+             elementary=_leaky_elementary,
+             tex=r"\operatorname{LReLU}", notations={"lrelu": r"\operatorname{LReLU}"},
+             activation="leaky_relu", brings=("leaky_relu",), spoken="leaky ReLU"),
+    Function("erf", sp.erf, ("erf",), derivative=lambda u: 2 / sp.sqrt(sp.pi) * sp.exp(-u**2),
+             rule=(_f(r"\operatorname{erf}'(u) = \frac{2}{\sqrt{\pi}} e^{-u^2}",
+                      "erf'(u) = 2/sqrt(pi)*exp(-u^2)"),),
+             numeric=mpmath.erf, zero_at_zero=True, tex=r"\operatorname{erf}",
+             brings=("exp",)),
+)
+
+BY_NAME: dict[str, Function] = {f.name: f for f in CATALOGUE}
+BY_CLASS: dict[type, Function] = {f.cls: f for f in CATALOGUE if f.cls is not sp.Pow}
+CUSTOM_FUNCTIONS = tuple(f.cls for f in CATALOGUE if issubclass(f.cls, _Activation))
 
 
 def to_elementary(expr: sp.Expr) -> sp.Expr:

@@ -22,6 +22,7 @@ from sympy.printing.str import StrPrinter
 
 from derive.errors import InputError
 from derive.maths.display import Dot, TermOrder, leads_negative, negate, shown
+from derive.maths.functions import CATALOGUE
 
 GREEK = {
     "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
@@ -31,19 +32,12 @@ GREEK = {
 _NAME = re.compile(r"^([A-Za-z]+?)_?(\d+)$")
 _SPLIT = re.compile(r"^([A-Za-z]+)_([A-Za-z0-9]+)$")
 
-# notation keys a sheet may set, with their LaTeX
-NOTATION_DEFAULTS = {
-    "relu": r"\operatorname{ReLU}",
-    "sigmoid": r"\sigma",
-    "softplus": r"\operatorname{softplus}",
-    "leaky_relu": r"\operatorname{LReLU}",
-}
-NOTATION_CHOICES = {
-    "relu": {"rho": r"\rho", "relu": r"\operatorname{ReLU}", "max": "max"},
-    "sigmoid": {"sigma": r"\sigma", "sigmoid": r"\operatorname{sigmoid}"},
-    "softplus": {"softplus": r"\operatorname{softplus}", "zeta": r"\zeta"},
-    "leaky_relu": {"lrelu": r"\operatorname{LReLU}"},
-}
+# notation keys a sheet may set, with their LaTeX: the catalogue's functions with a choice of names
+NOTATION_DEFAULTS = {f.name: f.tex for f in CATALOGUE if f.notations}
+NOTATION_CHOICES = {f.name: dict(f.notations) for f in CATALOGUE if f.notations}
+# the catalogue's functions printed as their name before the bracketed argument (tanh^{2}(z_3));
+# those with notation choices have their own printing methods below
+_NAMED = {f.cls: f.tex for f in CATALOGUE if f.tex is not None and not f.notations}
 
 
 def name_latex(name: str) -> str:
@@ -67,9 +61,8 @@ def _head_latex(head: str) -> str:
     return r"\mathrm{" + head + "}"
 
 
-_ELEMENTARY = (
-    sp.sin, sp.cos, sp.tan, sp.cot, sp.sec, sp.csc, sp.sinh, sp.cosh, sp.tanh, sp.coth,
-    sp.sech, sp.csch, sp.asin, sp.acos, sp.atan, sp.asinh, sp.acosh, sp.atanh,
+_ELEMENTARY = (  # SymPy's other elementary functions, which sympy.diff may bring
+    sp.cot, sp.sec, sp.csc, sp.coth, sp.sech, sp.csch, sp.asin, sp.acos, sp.acosh, sp.atanh,
 )
 
 
@@ -370,6 +363,8 @@ class SheetPrinter(LatexPrinter):
 
     def _print_Function(self, expr, exp=None):
         """Elementary functions as ``\\tanh^{2}(z_{3})``; the rest as SymPy prints them."""
+        if type(expr) in _NAMED and len(expr.args) == 1:
+            return self._fn(self._pow(_NAMED[type(expr)], exp), expr.args[0])
         if isinstance(expr, _ELEMENTARY) and len(expr.args) == 1:
             name = self._hprint_Function(type(expr).__name__)
             return self._fn(self._pow(name, exp), expr.args[0])

@@ -19,6 +19,7 @@ from typing import Any
 
 import sympy as sp
 
+from derive.maths.functions import CATALOGUE, Phrase
 from derive.render.notation import latex, name_latex, sympy_str
 from derive.steps import Math, Note, Prose, Rules
 
@@ -109,27 +110,21 @@ def _constant(kind: str, markup_text: str, plain_text: str) -> None:
 
 
 # --- calculus and backpropagation ----------------------------------------------------------------
+def phrase_markup(phrase: Phrase) -> str:
+    """Sheet markup of a catalogue phrase: words as they are, each formula in ``$...$``."""
+    return "".join(p if isinstance(p, str) else "$" + p.tex + "$" for p in phrase)
+
+
+def phrase_plain(phrase: Phrase) -> str:
+    """Plain text of a catalogue phrase: words as they are, formulas in their plain form."""
+    return "".join(p if isinstance(p, str) else p.plain for p in phrase)
+
+
 # The derivative of each function, as the step engine annotates it (derive.maths.calculus,
-# ELEMENTARY): note kind "derivative:<function>" -> (sheet markup, plain text). One entry per
-# function.
+# ELEMENTARY): note kind "derivative:<function>" -> (sheet markup, plain text), printed from the
+# rule in the function catalogue (derive.maths.functions). One entry per function.
 DERIVATIVE_RULES = {
-    "derivative:exp": (r"$(e^u)' = e^u$", "exp(u)' = exp(u)"),
-    "derivative:log": (r"$(\log u)' = 1/u$", "log(u)' = 1/u"),
-    "derivative:sin": (r"$\sin' = \cos$", "sin' = cos"),
-    "derivative:cos": (r"$\cos' = -\sin$", "cos' = -sin"),
-    "derivative:tan": (r"$\tan' = 1 + \tan^2$", "tan' = 1 + tan^2"),
-    "derivative:sinh": (r"$\sinh' = \cosh$", "sinh' = cosh"),
-    "derivative:cosh": (r"$\cosh' = \sinh$", "cosh' = sinh"),
-    "derivative:tanh": (r"$\tanh' = 1 - \tanh^2$", "tanh' = 1 - tanh^2"),
-    "derivative:sigmoid": (r"$\sigma' = \sigma(1 - \sigma)$", "sigmoid' = sigmoid*(1 - sigmoid)"),
-    "derivative:softplus": (r"$\operatorname{softplus}' = \sigma$", "softplus' = sigmoid"),
-    "derivative:relu": (r"$\operatorname{ReLU}'(u) = H(u),\ H(0) = 0$",
-                        "relu'(u) = Heaviside(u), Heaviside(0) = 0"),
-    "derivative:leaky_relu": (r"$\operatorname{LReLU}'(u) = 1$ for $u > 0$, $a$ otherwise",
-                              "leaky_relu'(u) = 1 for u > 0, a otherwise"),
-    "derivative:Abs": (r"$|u|' = \operatorname{sign}(u)$", "Abs(u)' = sign(u)"),
-    "derivative:asinh": (r"$\operatorname{asinh}' = 1/\sqrt{u^2+1}$", "asinh' = 1/sqrt(u^2 + 1)"),
-    "derivative:atan": (r"$\arctan' = 1/(1+u^2)$", "atan' = 1/(1 + u^2)"),
+    f.rule_kind: (phrase_markup(f.rule), phrase_plain(f.rule)) for f in CATALOGUE if f.rule
 }
 for _kind, _forms in DERIVATIVE_RULES.items():
     _constant(_kind, *_forms)

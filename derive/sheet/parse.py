@@ -13,7 +13,8 @@ Accepted grammar (one line of printable ASCII; spaces and tabs are allowed)::
     name    := [A-Za-z][A-Za-z0-9_]*, not a function name and not "pi"  (a real symbol)
     index   := name | integer | affine combination such as i+1, 2*k - 1  (integer symbols)
     call    := f "(" expr ")"     for f in exp log ln sqrt sin cos tan sinh cosh tanh
-                                  sigmoid softplus relu abs Heaviside
+                                  abs Heaviside sigmoid softplus relu erf
+                                  (the one-argument names of derive.maths.functions.CATALOGUE)
              | "leaky_relu(" expr "," slope ")"        (slope a number with 0 <= a < 1)
              | ("max" | "min") "(" expr ("," expr)+ ")"
              | "Heaviside(" expr ", 0)"                (SymPy's spelling of Heaviside(x))
@@ -66,7 +67,7 @@ from typing import NoReturn
 import sympy as sp
 
 from derive.errors import InputError
-from derive.maths.functions import index, indexed_base, leaky_relu, relu, sigmoid, softplus, symbol
+from derive.maths.functions import CATALOGUE, index, indexed_base, leaky_relu, symbol
 
 __all__ = ["FUNCTION_NAMES", "NAME_RE", "RESERVED_NAMES", "NotRealError", "is_valid_name",
            "parse_assignment", "parse_expr"]
@@ -86,17 +87,16 @@ MAX_TREE_DEPTH = 100  # SymPy tree levels of one parsed expression
 MAX_MINMAX_ARGUMENTS = 8  # SymPy compares max/min arguments pairwise, slowly
 MAX_MINMAX_TOTAL = 32  # max/min arguments in one expression
 
+# the catalogue's functions by the names a sheet calls them (leaky_relu takes a slope too)
+_CATALOGUED = {name: f for f in CATALOGUE for name in f.parse}
 _ONE_ARGUMENT: dict[str, Callable[[sp.Expr], sp.Expr]] = {
-    "exp": sp.exp, "log": sp.log, "ln": sp.log, "sqrt": sp.sqrt,
-    "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "sinh": sp.sinh, "cosh": sp.cosh, "tanh": sp.tanh,
-    "sigmoid": sigmoid, "softplus": softplus, "relu": relu, "abs": sp.Abs,
-    "Heaviside": lambda x: sp.Heaviside(x, 0),
+    name: f.make for name, f in _CATALOGUED.items() if f.nargs == 1
 }
-_GROWTH = frozenset({"exp", "sinh", "cosh", "softplus"})
+_GROWTH = frozenset(name for name, f in _CATALOGUED.items() if f.growth)
 # SymPy's spellings, as JSON answers write them: Max, Min, Abs for max, min, abs, and two
 # functions that only derivatives bring (|u|' = sign(u), Heaviside' = DiracDelta)
 ALIASES = {"Max": "max", "Min": "min", "Abs": "abs", "sign": "sign", "DiracDelta": "DiracDelta"}
-FUNCTION_NAMES = frozenset(_ONE_ARGUMENT) | {"leaky_relu", "max", "min", "Sum"} | set(ALIASES)
+FUNCTION_NAMES = frozenset(_CATALOGUED) | {"max", "min", "Sum"} | set(ALIASES)
 RESERVED_NAMES = FUNCTION_NAMES | {"pi"} | frozenset(keyword.kwlist)
 
 _OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**",

@@ -28,7 +28,7 @@ import sympy as sp
 from sympy.functions.elementary.piecewise import ExprCondPair
 
 from derive.maths import trees
-from derive.maths.functions import leaky_relu, relu, sigmoid, softplus
+from derive.maths.functions import CATALOGUE
 from derive.verify.points import outside_indexed
 
 DIGITS = 60  # working precision of the fast evaluation (the verifier asks for 40 correct digits)
@@ -104,25 +104,23 @@ def _min(*xs):
     return min(_real(x) for x in xs)
 
 
-def _leaky(x, a):
-    x = _real(x)
-    return x if x > 0 else a * x
+def _on_reals(f):
+    """``f`` of real arguments: a complex argument is not sure (f compares its arguments)."""
+    def go(*xs):
+        return f(*(_real(x) for x in xs))
+    return go
 
 
+# the catalogue's functions (derive.maths.functions), then SymPy's others and the jumps
 FUNCTIONS = {
-    sp.exp: mpmath.exp, sp.log: mpmath.log, sp.sin: mpmath.sin, sp.cos: mpmath.cos,
-    sp.tan: mpmath.tan, sp.cot: mpmath.cot, sp.sec: mpmath.sec, sp.csc: mpmath.csc,
-    sp.sinh: mpmath.sinh, sp.cosh: mpmath.cosh, sp.tanh: mpmath.tanh, sp.coth: mpmath.coth,
+    **{f.cls: _on_reals(f.numeric) if f.compares else f.numeric
+       for f in CATALOGUE if f.numeric is not None},
+    sp.cot: mpmath.cot, sp.sec: mpmath.sec, sp.csc: mpmath.csc, sp.coth: mpmath.coth,
     sp.sech: mpmath.sech, sp.csch: mpmath.csch, sp.asin: mpmath.asin, sp.acos: mpmath.acos,
-    sp.atan: mpmath.atan, sp.acot: mpmath.acot, sp.asinh: mpmath.asinh, sp.acosh: mpmath.acosh,
-    sp.atanh: mpmath.atanh, sp.acoth: mpmath.acoth, sp.Abs: abs, sp.sign: _sign,
-    sp.re: mpmath.re, sp.im: mpmath.im, sp.conjugate: mpmath.conj,
+    sp.acot: mpmath.acot, sp.acosh: mpmath.acosh, sp.atanh: mpmath.atanh, sp.acoth: mpmath.acoth,
+    sp.sign: _sign, sp.re: mpmath.re, sp.im: mpmath.im, sp.conjugate: mpmath.conj,
     sp.Heaviside: _step, sp.DiracDelta: _delta, sp.Max: _max, sp.Min: _min,
     sp.floor: _jump(mpmath.floor), sp.ceiling: _jump(mpmath.ceil),
-    sigmoid: lambda x: 1 / (1 + mpmath.exp(-x)),
-    softplus: lambda x: mpmath.log(1 + mpmath.exp(x)),
-    relu: lambda x: max(_real(x), mpmath.mpf(0)),
-    leaky_relu: _leaky,
 }
 
 
@@ -352,8 +350,8 @@ class RealEvaluator:
         return isinstance(node, _ODD) and gone[0]
 
 
-_ODD = (sp.sin, sp.tan, sp.sinh, sp.tanh, sp.asin, sp.atan, sp.asinh, sp.atanh, sp.Abs, sp.sign,
-        relu, leaky_relu)  # f(0) = 0, continuous at 0 (sign: 0 at 0, and only 0 there)
+# f(0) = 0, continuous at 0 (sign: 0 at 0, and only 0 there)
+_ODD = (*(f.cls for f in CATALOGUE if f.zero_at_zero), sp.asin, sp.atanh, sp.sign)
 
 
 def sign(expr: sp.Expr, subs: dict) -> int | None:
