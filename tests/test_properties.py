@@ -93,7 +93,7 @@ def _short_simplify_budget(monkeypatch):
 # --- random expressions --------------------------------------------------------------------------
 VARIABLES = ["x", "y", "w", "b", "t"]
 UNARY = ["exp", "log", "ln", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh", "sigmoid",
-         "softplus", "relu", "abs", "Heaviside"]
+         "softplus", "relu", "abs", "Heaviside", "erf"]
 POSITIVE_ARGUMENT = {"log", "ln", "sqrt"}  # arguments made to depend on a variable
 
 

@@ -164,7 +164,7 @@ def _leaky_elementary(x: sp.Expr, a: sp.Expr) -> sp.Expr:
     return sp.Piecewise((x, x > 0), (a * x, True))
 
 
-# --- the catalogue ---------------------------------------------------------------------------------
+# --- the catalogue ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Formula:
     """A formula as plain data: its LaTeX without math delimiters, and its plain text."""
@@ -215,7 +215,7 @@ def _f(tex: str, plain: str | None = None) -> Formula:
 CATALOGUE: tuple[Function, ...] = (
     Function("exp", sp.exp, ("exp",), derivative=sp.exp,
              rule=(_f(r"(e^u)' = e^u", "exp(u)' = exp(u)"),), numeric=mpmath.exp, growth=True,
-             brings=("exp",)),
+             brings=("exp",), spoken="Euler's number e (exp(x) prints as e^x)"),
     Function("log", sp.log, ("log", "ln"), derivative=lambda u: 1 / u,
              rule=(_f(r"(\log u)' = 1/u", "log(u)' = 1/u"),), numeric=mpmath.log),
     Function("sqrt", sp.Pow, ("sqrt",), build=sp.sqrt),  # a power: the power rule

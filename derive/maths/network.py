@@ -31,11 +31,12 @@ from typing import Any
 import sympy as sp
 
 from derive.errors import InputError
-from derive.maths.functions import leaky_relu, relu, sigmoid, softplus, symbol
+from derive.maths.functions import CATALOGUE, leaky_relu, relu, symbol
 
 Z = symbol("z")  # the argument in an activation's formula f(z)
 PIECEWISE_LINEAR = ("relu", "leaky_relu", "abs", "identity")
-_UNARY = {relu: "relu", sp.tanh: "tanh", sigmoid: "sigmoid", softplus: "softplus", sp.Abs: "abs"}
+# the one-argument activation units of the function catalogue: class -> neuron kind
+_UNARY = {f.cls: f.activation for f in CATALOGUE if f.activation and f.nargs == 1}
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ import mpmath
 import sympy as sp
 
 from derive.errors import InputError
-from derive.maths.functions import leaky_relu, relu, sigmoid, softplus, symbol
+from derive.maths.functions import CATALOGUE, symbol
 from derive.verify import numeric
 from derive.verify.equality import Timeout, time_limit
 from derive.verify.points import outside_indexed, real_points
@@ -455,15 +455,12 @@ def _first_use(involved: Sequence[str], model: Sequence[Any], parts: Sequence[An
 # Functions whose derivations may print another function (softplus' = sigmoid, the identity
 # sigmoid(v) = e^v/(1 + e^v), relu' = H, |u|' = sgn(u), H' = delta).
 _BRINGS = {
-    relu: ("relu", "Heaviside"), leaky_relu: ("leaky_relu",), sigmoid: ("sigmoid", "exp"),
-    softplus: ("softplus", "sigmoid", "exp"), sp.exp: ("exp",), sp.Max: ("Heaviside",),
-    sp.Min: ("Heaviside",), sp.Heaviside: ("Heaviside", "DiracDelta"), sp.Abs: ("sign",),
-    sp.sign: ("sign", "DiracDelta"), sp.DiracDelta: ("DiracDelta",),
+    **{f.cls: f.brings for f in CATALOGUE if f.brings},  # the function catalogue's
+    sp.Max: ("Heaviside",), sp.Min: ("Heaviside",), sp.sign: ("sign", "DiracDelta"),
+    sp.DiracDelta: ("DiracDelta",),
 }
 _FIXED = {"Heaviside": "H", "exp": "e", "sign": r"\operatorname{sgn}", "DiracDelta": r"\delta"}
-_SPOKEN = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "sigmoid": "the sigmoid",
-           "softplus": "softplus", "Heaviside": "the step function H (in relu' and max')",
-           "exp": "Euler's number e (exp(x) prints as e^x)",
+_SPOKEN = {**{f.name: f.spoken for f in CATALOGUE if f.spoken},
            "sign": "the sign function (|u|' = sgn(u))", "DiracDelta": "Dirac's delta"}
 DERIVING_TASKS = frozenset({"derivative", "backprop", "shared-parameter", "chain-rule"})
 DELTA_TASKS = frozenset({"backprop", "shared-parameter"})
