@@ -1,0 +1,177 @@
+"""The function catalogue (derive.maths.functions.CATALOGUE): every entry agrees with SymPy, every
+module reads its function lists from it, and erf (so exact GELU) is one entry."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import mpmath
+import pytest
+import sympy as sp
+
+import derive
+from derive.maths import calculus
+from derive.maths.functions import BY_CLASS, BY_NAME, CATALOGUE, CUSTOM_FUNCTIONS, symbol
+from derive.pipeline import verify_solution
+from derive.render.notation import NOTATION_CHOICES, latex
+from derive.render.prose import NOTES, markup, plain
+from derive.sheet.parse import FUNCTION_NAMES, parse_expr
+from derive.steps import Align, Note, Solution
+from derive.verify import numeric
+
+PACKAGE = Path(derive.__file__).parent
+x, w, b = symbol("x"), symbol("w"), symbol("b")
+SLOPE = sp.Rational(1, 10)  # the other argument of a two-argument entry (a leaky ReLU's slope)
+
+
+def _applied(f, arg):
+    return f.cls(arg, *(SLOPE,) * (f.nargs - 1)) if f.build is None else f.make(arg)
+
+
+# --- every entry agrees with SymPy -------------------------------------------------------------
+@pytest.mark.parametrize("f", [f for f in CATALOGUE if f.derivative], ids=lambda f: f.name)
+def test_each_derivative_is_sympys(f):
+    u = symbol("u")
+    e = _applied(f, u)
+    mine = f.derivative(u, *e.args[1:])
+    points = (sp.Rational(7, 10), sp.Rational(-13, 10), sp.Rational(23, 10))
+    for p in points:
+        truth = sp.diff(e, u).subs(u, p)
+        assert sp.N(mine.subs(u, p) - truth, 30) == pytest.approx(0, abs=1e-25), (f.name, p)
+
+
+@pytest.mark.parametrize("f", [f for f in CATALOGUE if f.numeric], ids=lambda f: f.name)
+def test_each_numeric_implementation_matches_sympy_n(f):
+    u = symbol("u")
+    e = _applied(f, u)
+    assert numeric.FUNCTIONS[f.cls]  # the fast path knows it
+    for p in (sp.Rational(7, 10), sp.Rational(-13, 10)):
+        with mpmath.workdps(numeric.DIGITS):
+            fast = numeric.Evaluator(numeric.point({u: p}))(e)
+        assert abs(complex(fast) - complex(sp.N(e.subs(u, p), 40))) < 1e-30, (f.name, p)
+
+
+@pytest.mark.parametrize("f", [f for f in CATALOGUE if f.rule], ids=lambda f: f.name)
+def test_each_rule_note_prints_in_both_forms(f):
+    note = Note(f.rule_kind)
+    assert f.rule_kind in NOTES
+    assert markup(note).startswith("$")
+    text = plain(note)
+    assert "$" not in text and "\\" not in text and "'" in text
+
+
+def test_parse_names_and_notation_keys_come_from_the_catalogue():
+    for f in CATALOGUE:
+        for name in f.parse:
+            assert name in FUNCTION_NAMES
+            parsed = parse_expr(f"{name}(x)" if f.nargs == 1 else f"{name}(x, 0.1)")
+            assert parsed == _applied(f, x)
+    assert set(NOTATION_CHOICES) == {f.name for f in CATALOGUE if f.notations}
+    assert set(CUSTOM_FUNCTIONS) == {f.cls for f in CATALOGUE if f.elementary}
+    assert all(f.name == f.cls.__name__ for f in CATALOGUE if f.cls is not sp.Pow)
+
+
+# --- erf and exact GELU -----------------------------------------------------------------------
+def test_erf_parses_differentiates_with_its_rule_and_prints():
+    e = parse_expr("erf(x)")
+    assert e == sp.erf(x)
+    step = calculus.differentiate(e, x)
+    assert step.rule == "elementary" and step.formula == Note("derivative:erf")
+    assert step.result == 2 / sp.sqrt(sp.pi) * sp.exp(-x**2)
+    assert markup(step.formula) == r"$\operatorname{erf}'(u) = \frac{2}{\sqrt{\pi}} e^{-u^2}$"
+    assert plain(step.formula) == "erf'(u) = 2/sqrt(pi)*exp(-u^2)"
+    for e in (sp.erf(x), sp.erf(x) ** 2, sp.erf(w * x + b)):  # as tanh prints, not as SymPy
+        tanh_form = latex(e.replace(sp.erf, sp.tanh))
+        assert latex(e) == tanh_form.replace(r"\tanh", r"\operatorname{erf}")
+    assert latex(sp.erf(x) ** 2) == r"\operatorname{erf}^{2}(x)"
+
+
+def test_erf_is_on_the_fast_numeric_path():
+    e = sp.erf(x / sp.sqrt(2)) + x
+    with mpmath.workdps(numeric.DIGITS):
+        value = numeric.Evaluator(numeric.point({x: sp.Rational(3, 7)}))(e)
+        third = mpmath.mpf(3) / 7
+        assert abs(value - (mpmath.erf(third / mpmath.sqrt(2)) + third)) < mpmath.mpf(10) ** -50
+    assert numeric.agree(e, e + sp.erf(0 * x), {x: sp.Rational(3, 7)}, sp.Rational(1, 10**30))
+
+
+@pytest.mark.parametrize("text", ["x*(1 + erf(x/sqrt(2)))/2",
+                                  "(w*x + b)*(1 + erf((w*x + b)/sqrt(2)))/2"])
+def test_exact_gelu_derives_with_the_erf_rule_and_verifies(text):
+    expr = parse_expr(text)
+    var = w if expr.has(w) else x
+    d = calculus.derivation(expr, var)
+    assert Note("derivative:erf") in d.rules
+    sol = verify_solution(Solution(blocks=[Align(tuple(d.lines))], answer=d.answer,
+                                   answer_checks=[("answer", d.answer, sp.diff(expr, var))]),
+                          "gelu")
+    assert all(ln.verified_by for ln in sol.lines())
+    assert sp.simplify(d.answer - sp.diff(expr, var)) == 0
+
+
+def test_the_gelu_sheet_exists_for_the_sheet_tests():
+    """tests/test_unseen_sheets.py builds, checks and verifies every sheet under tests/sheets."""
+    text = (Path(__file__).parent / "sheets" / "gelu.toml").read_text()
+    assert "erf(" in text and 'task = "backprop"' in text and 'task = "derivative"' in text
+
+
+# --- a new function is one catalogue entry: no other module lists function classes -----------
+CATALOGUE_MODULE = PACKAGE / "maths" / "functions.py"
+CUSTOM_NAMES = {f.cls.__name__ for f in CATALOGUE if f.cls in CUSTOM_FUNCTIONS} | {"erf"}
+
+
+def listed_functions(source: str, names: set[str] = CUSTOM_NAMES) -> list[str]:
+    """Where ``source`` names one of ``names`` (function classes, as ``relu`` or ``sp.erf``) as an
+    element of a list, tuple, set or dict literal (key or value), or in an isinstance tuple."""
+    def named(node: ast.AST) -> str | None:
+        if isinstance(node, ast.Name) and node.id in names:
+            return node.id
+        if isinstance(node, ast.Attribute) and node.attr in names:
+            return node.attr
+        return None
+
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.List | ast.Tuple | ast.Set):
+            elements = node.elts
+        elif isinstance(node, ast.Dict):
+            elements = [k for k in node.keys if k is not None] + node.values
+        else:
+            continue
+        out += [f"line {node.lineno}: {n}" for n in map(named, elements) if n]
+    return out
+
+
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if p != CATALOGUE_MODULE)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_but_the_catalogue_lists_function_classes(path):
+    assert listed_functions(path.read_text()) == []
+
+
+@pytest.mark.parametrize("source", [
+    "_UNARY = {relu: 'relu', sp.tanh: 'tanh'}",
+    "ODD = (sp.sin, relu, leaky_relu)",
+    "if isinstance(e, (sigmoid, softplus)): pass",
+    "FUNCS = [sp.erf]",
+    "S = {softplus}",
+])
+def test_the_check_catches_planted_lists(source):
+    assert listed_functions(source)
+
+
+@pytest.mark.parametrize("source", [
+    "if isinstance(e, relu): pass",
+    "y = relu(x) + sigmoid(x)",
+    "if f in (relu(Z), sp.Max(0, Z)): pass",
+    "KINDS = ('relu', 'abs')",
+])
+def test_the_check_passes_single_uses(source):
+    assert listed_functions(source) == []
+
+
+def test_by_name_and_by_class_index_the_catalogue():
+    assert BY_NAME["erf"].cls is sp.erf and BY_CLASS[sp.erf].name == "erf"
+    assert len(BY_NAME) == len(CATALOGUE)
