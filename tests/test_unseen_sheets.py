@@ -142,7 +142,7 @@ OWN_FUNCS = {
 SYMPY_NAMES = {
     "exp", "log", "sqrt", "sin", "cos", "tan", "sinh", "cosh", "tanh", "Heaviside", "Piecewise",
     "Sum", "Derivative", "Max", "Min", "Abs", "True", "False", "And", "Or", "Not", "Eq", "Ne",
-    "KroneckerDelta", "Rational", "Integer", "pi", "oo",
+    "KroneckerDelta", "Rational", "Integer", "pi", "oo", "erf",
 }
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -434,7 +434,7 @@ def test_network_tables_recompute_the_model(built):
                 mine = full[output].xreplace(point)
                 assert abs(num(values[output], {}) - num(mine, {})) < 1e-15, (stem, part["label"])
             seen += 1
-    assert seen == 8
+    assert seen == 9  # one network part per sheet that has one (gelu.toml too)
 
 
 def test_network_structure_of_hand_built_relu_nets(built):
