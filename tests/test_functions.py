@@ -19,6 +19,7 @@ from derive.render.prose import NOTES, markup, plain
 from derive.sheet.parse import FUNCTION_NAMES, parse_expr
 from derive.steps import Align, Note, Solution
 from derive.verify import numeric
+from derive.verify.claims import Answer
 
 PACKAGE = Path(derive.__file__).parent
 x, w, b = symbol("x"), symbol("w"), symbol("b")
@@ -104,7 +105,7 @@ def test_exact_gelu_derives_with_the_erf_rule_and_verifies(text):
     d = calculus.derivation(expr, var)
     assert Note("derivative:erf") in d.rules
     sol = verify_solution(Solution(blocks=[Align(tuple(d.lines))], answer=d.answer,
-                                   answer_checks=[("answer", d.answer, sp.diff(expr, var))]),
+                                   claims=[Answer("answer", d.answer, sp.diff(expr, var))]),
                           "gelu")
     assert all(ln.verified_by for ln in sol.lines())
     assert sp.simplify(d.answer - sp.diff(expr, var)) == 0
