@@ -15,7 +15,7 @@ from derive.tasks import REGISTRY, Context, load_all
 from derive.verify.solution import verify_solution
 
 if TYPE_CHECKING:
-    from derive.sheet.load import Exercise, Part, Sheet
+    from derive.sheet.model import Exercise, Part, Sheet
 
 
 @dataclass

@@ -22,8 +22,8 @@ from derive.maths.display import TermOrder
 from derive.maths.functions import relu, sigmoid, softplus, symbol
 from derive.maths.graph import Graph, build_graph
 from derive.pipeline import verify_solution
+from derive.sheet.model import Assignment
 from derive.sheet.parse import parse_assignment
-from derive.tasks import Assignment
 from derive.tasks.backprop import solve
 from derive.verify.equality import check_equal, numeric_equal
 from derive.verify.gradients import at_random_points

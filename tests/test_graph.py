@@ -8,8 +8,8 @@ import sympy as sp
 from derive.errors import InputError
 from derive.maths.backprop import select
 from derive.maths.graph import build_graph
+from derive.sheet.model import Assignment
 from derive.sheet.parse import parse_assignment
-from derive.tasks import Assignment
 
 EX3 = [
     "z3 = x1*w13 + x2*w23", "a3 = tanh(z3)", "z4 = x1*w14 + x2*w24", "a4 = tanh(z4)",

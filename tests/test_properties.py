@@ -37,8 +37,8 @@ from derive.maths.backprop import backward
 from derive.maths.display import TermOrder
 from derive.maths.graph import build_graph
 from derive.pipeline import verify_solution
+from derive.sheet.model import Assignment
 from derive.sheet.parse import parse_assignment, parse_expr
-from derive.tasks import Assignment
 from derive.tasks.backprop import solve as solve_backprop
 from derive.tasks.derivative import solve as solve_derivative
 from derive.verify.equality import (

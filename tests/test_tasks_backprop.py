@@ -494,8 +494,8 @@ def test_gradient_with_respect_to_a_product_node_keeps_that_node():
     """∂E/∂h1 holds h1 as a variable: h1 = 2 x1 is not substituted back into its own gradient
     (the long property run found the answer 2(1 − tanh²(2x1))(h2 − t), which mixed both)."""
     from derive.maths.graph import build_graph
+    from derive.sheet.model import Assignment
     from derive.sheet.parse import parse_assignment
-    from derive.tasks import Assignment
     from derive.tasks.backprop import solve
 
     lines = ["h1 = 2*x1", "h2 = tanh(h1)", "E = (h2 - t)**2"]

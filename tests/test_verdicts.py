@@ -23,9 +23,10 @@ from derive.maths.regions import NEG, POS
 from derive.pipeline import solve_sheet
 from derive.render.view import render_all
 from derive.sheet.load import bundled_sheet_path, load_sheet
+from derive.sheet.model import Assignment
 from derive.sheet.parse import parse_assignment
 from derive.steps import Align, Solution
-from derive.tasks import REGISTRY, Assignment, load_all
+from derive.tasks import REGISTRY, load_all
 from derive.verify import gradients
 from derive.verify.claims import (
     Answer,

@@ -34,7 +34,7 @@ from derive.render.linebreak import break_expr, text_width, width
 from derive.render.markup import md_math, parse_markup, to_math, to_md, to_tex
 from derive.render.notation import SheetPrinter, escape_tex, sympy_str
 from derive.render.prose import json_data, markup
-from derive.sheet.load import Exercise, Sheet
+from derive.sheet.model import Exercise, Sheet
 from derive.steps import Align, Figure, Line, Solution, Table, Text
 
 FORMATS = ("tex", "md", "json")

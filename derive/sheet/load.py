@@ -35,15 +35,15 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from derive.errors import InputError, is_control
 from derive.render.markup import check_markup
 from derive.render.notation import NOTATION_CHOICES
+from derive.sheet.model import Assignment, Exercise, Part, Sheet
 from derive.sheet.parse import parse_assignment
-from derive.tasks import REGISTRY, TASK_NAMES, Assignment, load_all
+from derive.tasks import REGISTRY, TASK_NAMES
 
 MAX_SHEET_BYTES = 1_000_000
 MAX_MODEL_LINES = 200
@@ -54,44 +54,6 @@ LABEL_RE = re.compile(r"^[a-z0-9]{1,8}$")
 SHEET_KEYS = {"id": str, "title": str, "course": str, "date": str, "notation": dict}
 EXERCISE_KEYS = {"title": str, "text": str, "model": list, "notation": dict, "part": list}
 PART_KEYS = {"label": str, "points": (int, float), "text": str, "hint": str, "task": str}
-
-
-@dataclass(frozen=True)
-class Part:
-    label: str
-    points: int | float | None
-    text: str
-    hint: str
-    task: str
-    params: dict[str, Any]
-    param_lines: dict[str, int]
-    line: int | None
-
-
-@dataclass(frozen=True)
-class Exercise:
-    number: int
-    title: str
-    text: str
-    model: tuple[Assignment, ...]
-    notation: dict[str, str]
-    parts: tuple[Part, ...]
-    line: int | None
-    names: tuple[str, ...] = ()  # quantities in order of first appearance (for term order)
-
-    @property
-    def points(self) -> int | float:
-        return sum(p.points or 0 for p in self.parts)
-
-
-@dataclass(frozen=True)
-class Sheet:
-    id: str
-    title: str
-    course: str
-    date: str
-    file: str
-    exercises: tuple[Exercise, ...] = field(default_factory=tuple)
 
 
 # --- locating keys ------------------------------------------------------------------------------
@@ -334,7 +296,6 @@ class _Loader:
     def __init__(self, file: str, where: dict[tuple, int]):
         self.file = file
         self.where = where
-        self.tasks = load_all()
 
     def err(self, message: str, path: tuple) -> InputError:
         line = None
@@ -488,22 +449,19 @@ class _Loader:
         if not isinstance(task, str) or task not in TASK_NAMES:
             raise self.err(f"unknown task {task!r} (one of {', '.join(TASK_NAMES)})",
                            (*path, "task"))
-        spec = self.tasks.get(task)
+        spec = REGISTRY[task]
         params = {k: v for k, v in p.items() if k not in PART_KEYS}
-        if spec is not None:
-            self.keys(p, {**PART_KEYS, **spec.required, **spec.optional}, path,
-                      f"part with task {task!r}")
-            for key in spec.required:
-                if key not in p:
-                    raise self.err(f"task {task!r} needs parameter {key!r}", path)
-            for key, what in spec.text.items():  # sheet text in a parameter: checked as a title
-                for value in _strings(p.get(key)):
-                    try:
-                        check_markup(value, heading=True)
-                    except InputError as e:
-                        raise self.err(f"{what}: {e.message}", (*path, key)) from None
-        else:
-            self.keys({k: v for k, v in p.items() if k in PART_KEYS}, PART_KEYS, path, "part")
+        self.keys(p, {**PART_KEYS, **spec.required, **spec.optional}, path,
+                  f"part with task {task!r}")
+        for key in spec.required:
+            if key not in p:
+                raise self.err(f"task {task!r} needs parameter {key!r}", path)
+        for key, what in spec.text.items():  # sheet text in a parameter: checked as a title
+            for value in _strings(p.get(key)):
+                try:
+                    check_markup(value, heading=True)
+                except InputError as e:
+                    raise self.err(f"{what}: {e.message}", (*path, key)) from None
         label = p.get("label", _default_label(j))
         if not LABEL_RE.match(label):
             raise self.err(f"part label {label!r} must be 1-8 lowercase letters or digits",
@@ -558,7 +516,3 @@ def _names_in_order(sources: list[str]) -> tuple[str, ...]:
 def bundled_sheet_path() -> Path:
     """The bundled default sheet (shipped inside the package)."""
     return Path(__file__).resolve().parents[1] / "sheets" / "sheet02.toml"
-
-
-def registered(task: str) -> bool:
-    return task in REGISTRY

@@ -49,6 +49,7 @@ from derive.maths.backprop import (
 from derive.maths.display import Dot, TermOrder
 from derive.maths.functions import sigmoid
 from derive.maths.graph import Graph, build_graph
+from derive.sheet.model import Assignment
 from derive.sheet.modelcheck import check_model
 from derive.sheet.parse import parse_assignment
 from derive.steps import (
@@ -66,7 +67,7 @@ from derive.steps import (
     prose,
     rules,
 )
-from derive.tasks import Assignment, Context, task
+from derive.tasks.spec import Context, task
 from derive.verify.claims import Answer, AtRandomPoints, Gradients
 
 D = sp.Derivative

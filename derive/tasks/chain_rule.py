@@ -48,7 +48,7 @@ from derive.steps import (
     prose,
     rules,
 )
-from derive.tasks import Context, task
+from derive.tasks.spec import Context, task
 from derive.verify.claims import IndexSums, Instances, instantiated
 
 D = sp.Derivative

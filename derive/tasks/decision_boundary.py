@@ -32,8 +32,8 @@ from derive.maths.geometry import Conditions, SetOf, Side
 from derive.maths.network import build_network, expanded
 from derive.maths.regions import NEG, POS, ZERO, Analysis, Piece, Window, analyze
 from derive.steps import Figure, Math, Note, RegionDrawing, Solution, Table, Text, prose
-from derive.tasks import Context, task
 from derive.tasks.network import model_for
+from derive.tasks.spec import Context, task
 from derive.verify.claims import Recomputes, Regions
 
 DEFAULT_CLASSES = {"negative": "class 1", "positive": "class 2"}

@@ -25,9 +25,10 @@ from derive.maths import trees
 from derive.maths.calculus import derivation
 from derive.maths.display import TermOrder
 from derive.maths.functions import symbol
+from derive.sheet.model import Assignment
 from derive.sheet.parse import parse_expr
 from derive.steps import Align, Line, Math, Solution, Text, joined, prose
-from derive.tasks import Assignment, Context, task
+from derive.tasks.spec import Context, task
 from derive.verify.claims import Answer
 
 COMPOSITE_LIMIT = 400  # tree nodes: larger composites are left to the backprop task

@@ -39,7 +39,7 @@ from derive.steps import (
     Text,
     prose,
 )
-from derive.tasks import Context, task
+from derive.tasks.spec import Context, task
 from derive.verify.claims import Recomputes
 
 

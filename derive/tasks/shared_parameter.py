@@ -30,10 +30,11 @@ from derive.maths.calculus import local_derivative
 from derive.maths.display import Dot, TermOrder
 from derive.maths.functions import softplus
 from derive.maths.graph import Graph, build_graph
+from derive.sheet.model import Assignment
 from derive.sheet.parse import parse_assignment
 from derive.steps import Align, Line, Math, Note, Solution, Text, joined, prose, rules
-from derive.tasks import Assignment, Context, task
 from derive.tasks.backprop import SheetMath, solve
+from derive.tasks.spec import Context, task
 from derive.verify.claims import Answer, AtRandomPoints, Gradients
 
 D = sp.Derivative
