@@ -1,4 +1,5 @@
-"""The two kinds of failure derive reports.
+"""The two kinds of failure derive reports, and the helpers that keep a message one safe line
+(:func:`terminal_safe`, :func:`one_line`, :func:`shorten`, :func:`and_join`).
 
 ``InputError`` is bad input (a sheet, an expression, a command-line value). The CLI prints it as one
 line ``file:line: message`` and exits with status 2; nothing is written.
@@ -10,6 +11,7 @@ user's fault, and it fails the build loudly (exit 1).
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 
 MAX_LINE = 200  # an error message is capped at this many characters (its file name at 100)
 
@@ -41,6 +43,19 @@ def one_line(text: str, limit: int = MAX_LINE) -> str:
     """One terminal-safe line of at most ``limit`` characters (an ellipsis marks a cut)."""
     line = " ".join(terminal_safe(text).split())
     return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` on one line (runs of white space made one space), cut to at most ``limit``
+    characters with ``...`` at the end when it is longer: a quotation in a message."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def and_join(words: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``: names listed in a message."""
+    words = list(words)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 class InputError(Exception):

@@ -1,4 +1,5 @@
-"""Reading a sheet: TOML -> :class:`Sheet`, every problem reported as ``file:line: message``.
+"""Reading a sheet: TOML -> :class:`~derive.sheet.model.Sheet`, every problem reported as
+``file:line: message``.
 
 The format (documented in the README):
 
@@ -33,7 +34,9 @@ header, key and array element.
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,7 @@ from derive.errors import InputError, is_control
 from derive.render.markup import check_markup
 from derive.render.notation import NOTATION_CHOICES
 from derive.sheet.model import Assignment, Exercise, Part, Sheet
+from derive.sheet.modelcheck import check_exercise, huge_numbers, long_integer_line
 from derive.sheet.parse import parse_assignment
 from derive.tasks import REGISTRY, TASK_NAMES
 
@@ -195,9 +199,6 @@ def _parent_path(names: tuple, counts: dict[tuple, int]) -> tuple:
 def read_text(path: Path, display: str) -> str:
     """The sheet's text. Only a regular file is read (not a link, folder, FIFO or device: opened
     with O_NOFOLLOW|O_NONBLOCK and checked with fstat), and never more than MAX_SHEET_BYTES + 1."""
-    import os
-    import stat
-
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) \
         | getattr(os, "O_CLOEXEC", 0)
     try:
@@ -264,8 +265,6 @@ _TOML_HINTS = {
 
 
 def parse_sheet(text: str, display: str) -> Sheet:
-    from derive.sheet import modelcheck as _modelcheck
-
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -279,7 +278,7 @@ def parse_sheet(text: str, display: str) -> Sheet:
         huge = "integer string conversion" in str(e)
         raise InputError("invalid TOML: " + ("integer with more than 100 digits" if huge else
                          " ".join(str(e).split())[:100]), file=display,
-                         line=_modelcheck.long_integer_line(text) if huge else None) from None
+                         line=long_integer_line(text) if huge else None) from None
     except RecursionError:
         data = None
     if data is None or _too_deep(data):
@@ -287,7 +286,7 @@ def parse_sheet(text: str, display: str) -> Sheet:
                          "levels deep", file=display, line=_deepest_line(text)) from None
     where = locate(text)
     loader = _Loader(display, where)
-    if huge := _modelcheck.huge_numbers(data):  # before anything prints or converts one
+    if huge := huge_numbers(data):  # before anything prints or converts one
         raise loader.err(f"invalid TOML: {huge[1]}", huge[0])
     return loader.sheet(data)
 
@@ -423,11 +422,7 @@ class _Loader:
                 raise self.err(f"part label {lab!r} is used twice", (*path, "part", j, "label"))
         names = _names_in_order([a.source for a in model] + [
             v for p in parts for v in _strings(p.params)])
-        from derive.sheet.modelcheck import (
-            check_exercise,  # in order, real-valued, printed one-to-one
-        )
-
-        check_exercise(model, parts, local, names, self.file)
+        check_exercise(model, parts, local, names, self.file)  # in order, real, printed 1:1
         return Exercise(
             number=i + 1,
             title=self.text(ex["title"], (*path, "title"), heading=True),

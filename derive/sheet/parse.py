@@ -41,8 +41,7 @@ digits.
 
 derive works over the reals: an expression with no real value at any real point derive tries
 (``sqrt(-1 - x**2)``, ``(-8)**(1/3)``, ``(-1)**y``, ``1/(sin(x)**2 + cos(x)**2 - 1)``) raises
-:class:`NotRealError` (see :mod:`derive.sheet.modelcheck`; constants such as ``sqrt(-1)`` are
-refused
+:class:`NotRealError` (see :mod:`derive.sheet.reals`; constants such as ``sqrt(-1)`` are refused
 while they are built).
 
 Everything else (attributes, calls of unknown functions, keywords, strings,
@@ -68,6 +67,7 @@ import sympy as sp
 
 from derive.errors import InputError
 from derive.maths.functions import CATALOGUE, index, indexed_base, leaky_relu, symbol
+from derive.sheet.reals import real_problem
 
 __all__ = ["FUNCTION_NAMES", "NAME_RE", "RESERVED_NAMES", "NotRealError", "is_valid_name",
            "parse_assignment", "parse_expr"]
@@ -176,13 +176,10 @@ def parse_assignment(text: str, *, max_length: int = 10_000) -> tuple[str, sp.Ex
 
 def check_real(expr: sp.Basic, text: str = "") -> sp.Basic:
     """Return ``expr``, or raise :class:`NotRealError` when it has no real, finite value at any
-    real point derive tries (see :mod:`derive.sheet.modelcheck`; every symbol is a free variable
-    here,
+    real point derive tries (see :mod:`derive.sheet.reals`; every symbol is a free variable here,
     the sheet loader checks a model's names again with the values of their definitions)."""
     if not _may_leave_the_reals(expr):
         return expr
-    from derive.sheet.modelcheck import real_problem
-
     problem = real_problem(expr)
     if problem:
         raise NotRealError(_located(text, None, f"this {problem}"))
