@@ -6,6 +6,7 @@ import pytest
 
 from derive.errors import InputError
 from derive.sheet.load import bundled_sheet_path, load_sheet, locate, parse_sheet
+from derive.sheet.model import strings
 
 GOOD = '''
 [sheet]
@@ -124,3 +125,15 @@ def test_class_names_are_checked_as_sheet_text_when_the_sheet_loads(classes):
 def test_good_class_names_load():
     sheet = parse_sheet(REGIONS.replace("CLASSES", "['$y < 0$ side', 'the rest']"), "r.toml")
     assert sheet.exercises[0].parts[0].params["classes"] == ["$y < 0$ side", "the rest"]
+
+
+def test_an_exercise_writes_its_model_then_its_parameter_strings_in_order():
+    """``Exercise.sources``: the text its names first appear in (its term order), nested tables
+    and lists of parameters searched in order, numbers and booleans skipped."""
+    sheet = parse_sheet(GOOD.replace('wrt = "a"', 'wrt = "a"\n\n[[exercise.part]]\n'
+                                     'task = "network"\nof = "a"\ninputs = ["z", "t"]\n'
+                                     'loss = true'), "demo.toml")
+    ex = sheet.exercises[0]
+    assert ex.sources == ["a = tanh(z)", "E = (a - t)**2", "E", "a", "a", "z", "t"]
+    assert ex.names == ("a", "tanh", "z", "E", "t")
+    assert strings({"x": [1, "u", {"k": ("v", True)}], "y": "w"}) == ["u", "v", "w"]

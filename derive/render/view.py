@@ -95,9 +95,7 @@ class Printer:
     def for_exercise(cls, ex: Exercise) -> Printer:
         """Terms in the order the exercise introduces names, factors in the order its products
         write them (``w11*x1``: weights before inputs, in every product)."""
-        sources = [a.source for a in ex.model] + [s for part in ex.parts
-                                                  for s in _strings(part.params)]
-        return cls(ex.notation, TermOrder(ex.names, product_pairs(sources)))
+        return cls(ex.notation, TermOrder(ex.names, product_pairs(ex.sources)))
 
     @property
     def sheet_printer(self) -> SheetPrinter:
@@ -112,17 +110,6 @@ class Printer:
     def lines(self, expr: sp.Basic, first: float, rest: float) -> list[str]:
         """``expr`` broken into rows of at most ``first`` (then ``rest``) ems."""
         return break_expr(expr, self.sheet_printer, first, rest)
-
-
-def _strings(value: Any) -> list[str]:
-    """Every string in a part's parameters (expressions such as ``network``)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list | tuple):
-        return [s for v in value for s in _strings(v)]
-    return []
 
 
 # --- derivations ---------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from typing import Any
 from derive.errors import InputError, is_control
 from derive.render.markup import check_markup
 from derive.render.notation import NOTATION_CHOICES
-from derive.sheet.model import Assignment, Exercise, Part, Sheet
+from derive.sheet.model import Assignment, Exercise, Part, Sheet, sources, strings
 from derive.sheet.modelcheck import check_exercise, huge_numbers, long_integer_line
 from derive.sheet.parse import parse_assignment
 from derive.tasks import REGISTRY, TASK_NAMES
@@ -420,8 +420,7 @@ class _Loader:
         for j, lab in enumerate(labels):
             if lab in labels[:j]:
                 raise self.err(f"part label {lab!r} is used twice", (*path, "part", j, "label"))
-        names = _names_in_order([a.source for a in model] + [
-            v for p in parts for v in _strings(p.params)])
+        names = _names_in_order(sources(model, parts))
         check_exercise(model, parts, local, names, self.file)  # in order, real, printed 1:1
         return Exercise(
             number=i + 1,
@@ -452,7 +451,7 @@ class _Loader:
             if key not in p:
                 raise self.err(f"task {task!r} needs parameter {key!r}", path)
         for key, what in spec.text.items():  # sheet text in a parameter: checked as a title
-            for value in _strings(p.get(key)):
+            for value in strings(p.get(key)):
                 try:
                     check_markup(value, heading=True)
                 except InputError as e:
@@ -485,16 +484,6 @@ def _type_name(t) -> str:
         return " or ".join(_type_name(x) for x in t)
     return {str: "a string", int: "an integer", float: "a number", list: "a list",
             dict: "a table", bool: "true/false"}.get(t, t.__name__)
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
 
 
 _NAME_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")

@@ -7,6 +7,7 @@ task's parameters, each with the sheet line it was written on (for ``file:line``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,11 @@ class Exercise:
     def points(self) -> int | float:
         return sum(p.points or 0 for p in self.parts)
 
+    @property
+    def sources(self) -> list[str]:
+        """What the exercise writes, in sheet order: see :func:`sources`."""
+        return sources(self.model, self.parts)
+
 
 @dataclass(frozen=True)
 class Sheet:
@@ -59,3 +65,20 @@ class Sheet:
     date: str
     file: str
     exercises: tuple[Exercise, ...] = field(default_factory=tuple)
+
+
+def strings(value: Any) -> list[str]:
+    """Every string in a parameter value, tables and lists searched in order."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in strings(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in strings(v)]
+    return []
+
+
+def sources(model: Sequence[Assignment], parts: Sequence[Part]) -> list[str]:
+    """The lines of ``model`` as written, then every string of the parts' parameters: the text in
+    which an exercise introduces its names (their order of first appearance is its term order)."""
+    return [a.source for a in model] + [s for part in parts for s in strings(part.params)]
