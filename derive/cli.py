@@ -200,9 +200,8 @@ def cmd_check(args) -> int:
 
 def cmd_list(args) -> int:
     for sheet in _sheets(args.sheets):
-        from derive.tasks import REGISTRY, load_all
+        from derive.tasks import REGISTRY
 
-        load_all()
         print(f"{sheet.id}: {one_line(sheet.title, 1000)}")  # titles are one line, made safe
         for ex in sheet.exercises:  # for a terminal (no escape sequence gets through)
             print(f"  Exercise {ex.number}: {one_line(ex.title, 1000)} ({_pts(ex.points)} P)")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from derive.steps import Solution
-from derive.tasks import REGISTRY, Context, load_all
+from derive.tasks import REGISTRY, Context
 from derive.verify.solution import verify_solution
 
 if TYPE_CHECKING:
@@ -35,7 +35,6 @@ class PartResult:
 
 def solve_sheet(sheet: Sheet) -> list[PartResult]:
     """Solve and verify every part; raises VerificationFailure on any failed check."""
-    load_all()
     results = []
     for ex in sheet.exercises:
         earlier: dict[str, Solution] = {}

@@ -13,7 +13,7 @@ from derive.pipeline import solve_sheet, verify_solution
 from derive.render.notation import sympy_str
 from derive.render.prose import markup
 from derive.sheet.load import bundled_sheet_path, load_sheet, parse_sheet
-from derive.tasks import REGISTRY, Context, load_all
+from derive.tasks import REGISTRY, Context
 from derive.tasks.backprop import explain_graph
 from derive.verify.equality import numeric_equal
 from derive.verify.verdict import ANSWER
@@ -24,7 +24,6 @@ S = symbol
 @pytest.fixture(scope="module")
 def bundled():
     """The bundled sheet's parts solved by these tasks (verified), by name ("3b")."""
-    load_all()
     sheet = load_sheet(bundled_sheet_path())
     out = {}
     for ex in sheet.exercises:
@@ -264,7 +263,6 @@ def _part(exercise: int, label: str):
     ],
 )
 def test_task_input_errors_point_at_the_parameter(where, override, needle):
-    load_all()
     file, ex, part = _part(*where)
     with pytest.raises(InputError) as e:
         REGISTRY[part.task].run(_ctx(file, ex, part, **override))
@@ -348,7 +346,6 @@ THROUGH = ["z = w*x + b", "y = tanh(z)", "E = (y - t)**2"]
 
 
 def _derivative_part(of: str, wrt: str, model=THROUGH):
-    load_all()
     sheet = parse_sheet(f'''
 [sheet]
 id = "d"

@@ -26,7 +26,7 @@ from derive.sheet.load import bundled_sheet_path, load_sheet
 from derive.sheet.model import Assignment
 from derive.sheet.parse import parse_assignment
 from derive.steps import Align, Solution
-from derive.tasks import REGISTRY, load_all
+from derive.tasks import REGISTRY
 from derive.verify import gradients
 from derive.verify.claims import (
     Answer,
@@ -172,7 +172,6 @@ PLANTED = {
 @pytest.mark.parametrize("planted", list(PLANTED))
 def test_a_wrong_claim_fails_the_build(planted, monkeypatch):
     number, label, plant = PLANTED[planted]
-    load_all()
     sheet = load_sheet(bundled_sheet_path())
     ex = next(e for e in sheet.exercises if e.number == number)
     parts = [p for p in ex.parts if p.label <= label]  # earlier parts feed later ones
@@ -205,7 +204,6 @@ def test_a_wrong_gradient_at_random_points_fails():
 
 def test_an_instantiated_line_is_checked_at_its_sizes():
     """The claim of a chain-rule line compares the expanded sums, not the displayed ones."""
-    load_all()
     sheet = load_sheet(bundled_sheet_path())
     ex = next(e for e in sheet.exercises if e.number == 2)
     one = dataclasses.replace(sheet, exercises=(dataclasses.replace(

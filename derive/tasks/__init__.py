@@ -28,8 +28,3 @@ REGISTRY: dict[str, TaskSpec] = {spec.name: spec for module in TASK_MODULES
                                  for spec in declared_in(module)}
 
 TASK_NAMES: tuple[str, ...] = tuple(REGISTRY)
-
-
-def load_all() -> dict[str, TaskSpec]:
-    """The registry (every task module is imported with this package)."""
-    return REGISTRY
