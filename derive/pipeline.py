@@ -1,5 +1,11 @@
-"""Solving a sheet: run each part's task, then verify everything it claims
-(:func:`derive.verify.solution.verify_solution`).
+"""The pipeline: load -> solve -> verify -> render -> write | compare.
+
+``derive build`` (:func:`build`), ``derive check`` (:func:`check`) and ``derive explain``
+(:func:`explain`) all run through it: sheets are loaded (:func:`load_sheets`), every part is solved
+by its task and everything it claims verified (:func:`solve_sheet`,
+:func:`derive.verify.solution.verify_solution`), the chosen formats of the
+registry (:mod:`derive.render.formats`) render the files in memory (:func:`render`), and the files
+are written as one transaction or compared with those on disk.
 
 A part whose task is not implemented yet is *pending*: its statement is rendered with an explicit
 "solution not generated" line, and ``derive check`` lists it as pending, never as passed.
@@ -7,15 +13,24 @@ A part whose task is not implemented yet is *pending*: its statement is rendered
 
 from __future__ import annotations
 
+import difflib
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TextIO
 
+from derive.errors import InputError, terminal_safe
+from derive.io.compare import compare_outputs
+from derive.io.manifest import recorded_formats
+from derive.io.pdf import NO_TEX, compile_documents, standalone, tex_available
+from derive.io.writer import validate_outputs, write_many
+from derive.render import formats as registry
+from derive.sheet.load import Exercise, Part, Sheet, bundled_sheet_path, load_sheet
 from derive.steps import Solution
 from derive.tasks import REGISTRY, Context, load_all
+from derive.verify.equality import cpu_budget_paused
 from derive.verify.solution import verify_solution
-
-if TYPE_CHECKING:
-    from derive.sheet.load import Exercise, Part, Sheet
 
 
 @dataclass
@@ -60,3 +75,116 @@ def solve_sheet(sheet: Sheet) -> list[PartResult]:
             earlier[part.label] = solution
             results.append(PartResult(ex, part, solution))
     return results
+
+
+# --- load ----------------------------------------------------------------------------------------
+def load_sheets(paths: Sequence[str]) -> list[Sheet]:
+    """The sheets of one command (the bundled sheet without paths); two with the same id (one
+    output folder) are refused."""
+    if not paths:
+        return [load_sheet(bundled_sheet_path(), display="sheet02.toml (bundled)")]
+    sheets = [load_sheet(p) for p in paths]
+    seen: dict[str, str] = {}
+    for path, sheet in zip(paths, sheets, strict=True):
+        if sheet.id in seen:
+            raise InputError(f"two sheets have the id {sheet.id!r} (each sheet needs its own id: "
+                             f"it names the output folder): {seen[sheet.id]} and {path}")
+        seen[sheet.id] = path
+    return sheets
+
+
+# --- render --------------------------------------------------------------------------------------
+def choose_formats(text: str | None) -> tuple[str, ...]:
+    """The formats of a comma-separated ``--format`` value (None: the registry's defaults), in
+    the registry's order, each once."""
+    if text is None:
+        return registry.default_formats()
+    chosen = [f.strip() for f in text.split(",") if f.strip()]
+    if not chosen or any(f not in registry.FORMATS for f in chosen):
+        raise InputError("--format must be a comma-separated subset of "
+                         + ",".join(registry.format_names()))
+    return registry.in_order(chosen)
+
+
+def render(sheet: Sheet, results: list[PartResult], formats: Sequence[str] | None = None
+           ) -> dict[str, str]:
+    """Every output file of ``formats`` (default: the registry's defaults) and the figures,
+    relative to ``<out>/<sheet id>/``."""
+    return registry.render(sheet, results,
+                           registry.default_formats() if formats is None else formats)
+
+
+def derive_files(sheet: Sheet, formats: Sequence[str]) -> tuple[list[PartResult], dict[str, str]]:
+    """Solve and verify ``sheet``, then render ``formats``: its results and its files."""
+    results = solve_sheet(sheet)
+    return results, render(sheet, results, formats)
+
+
+# --- build and check -----------------------------------------------------------------------------
+def build(paths: Sequence[str], out: str | Path, formats: Sequence[str], pdf: bool = False,
+          stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """``derive build``: derive every sheet in memory, then write all their folders or none
+    (``OUT/<sheet id>/``), with ``pdf`` the compiled ``.tex`` documents too. Returns 0."""
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    formats = registry.in_order(formats)
+    sheets = load_sheets(paths)
+    derived = [derive_files(s, formats) for s in sheets]  # everything before any write
+    folders = [Path(out) / sheet.id for sheet in sheets]
+    for folder, (_, files) in zip(folders, derived, strict=True):
+        validate_outputs(folder, files)  # refuse early (links, files in the way, read-only)
+    pdfs: list[dict[str, bytes]] = [{} for _ in sheets]
+    if pdf:
+        if not tex_available():
+            print(NO_TEX, file=stderr)
+        else:
+            for k, (_, files) in enumerate(derived):
+                pdfs[k] = compile_documents(files, standalone(files)) or {}
+    specs = []
+    for folder, (_, files), compiled in zip(folders, derived, pdfs, strict=True):
+        sources = {name: name[: -len(".pdf")] + ".tex" for name in compiled}
+        specs.append((folder, {**files, **compiled}, formats, sources))
+    with cpu_budget_paused():  # a build is never stopped halfway through writing
+        write_many(specs)  # all sheets or none
+    for sheet, folder, (results, files), compiled in zip(sheets, folders, derived, pdfs,
+                                                          strict=True):
+        pending = [r for r in results if r.status == "pending"]
+        print(f"{sheet.id}: {len(results) - len(pending)} parts solved and verified, "
+              f"{len(pending)} pending; wrote {len(files)} files to {folder}", file=stdout)
+        for name in sorted(compiled):
+            print(f"wrote {folder / name}", file=stdout)
+    return 0
+
+
+def check(paths: Sequence[str], out: str | Path, formats: Sequence[str] | None = None,
+          stdout: TextIO | None = None) -> int:
+    """``derive check``: derive every sheet again and compare with ``OUT/<sheet id>/`` (the
+    formats the last build recorded when ``formats`` is None). Returns 0 when everything
+    verifies and matches, 1 on drift (a unified diff is printed)."""
+    stdout = stdout or sys.stdout
+    status = 0
+    for sheet in load_sheets(paths):
+        folder = Path(out) / sheet.id
+        chosen = registry.in_order(formats) if formats is not None else (
+            recorded_formats(folder, registry.FORMATS) or registry.default_formats())
+        results, files = derive_files(sheet, chosen)
+        drift = compare_outputs(folder, files, chosen)
+        for d in drift.values():
+            status = 1
+            where = terminal_safe(str(d.path))  # a file name can hold escape sequences
+            if d.reason == "differs":
+                stdout.writelines(terminal_safe(line) for line in difflib.unified_diff(
+                    d.current.splitlines(keepends=True), d.expected.splitlines(keepends=True),
+                    fromfile=f"{where} (on disk)", tofile=f"{where} (derived)"))
+            elif d.reason == "missing":
+                print(f"{where}: missing (run `derive build`)", file=stdout)
+            else:
+                print(f"{where}: {d.reason}", file=stdout)
+        solved = [r for r in results if r.status == "solved"]
+        pending = [r for r in results if r.status == "pending"]
+        for r in pending:
+            print(f"{sheet.id} {r.name}: pending (task `{r.part.task}` is not implemented yet)",
+                  file=stdout)
+        verdict = "drift" if drift else "clean"
+        print(f"{sheet.id}: {len(solved)} parts verified, {len(pending)} pending, "
+              f"{len(drift)} files drifted: {verdict}", file=stdout)
+    return status

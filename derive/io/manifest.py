@@ -23,10 +23,10 @@ MANIFEST = ".derive-manifest.json"
 GENERATOR = "derive"
 MAX_MANIFEST_BYTES = 4_000_000
 _HEX = re.compile(r"^[0-9a-f]{64}$")
-# The shapes of the files derive writes. A manifest entry of any other shape (notes.txt, .ssh/x,
+# The shapes of the files derive writes. A manifest entry of any other shape (notes.docx, .ssh/x,
 # ../x) is never taken as derive's, whatever the manifest says.
 OUTPUT_NAME = re.compile(r"^(?:(?:figures|parts)/)?[A-Za-z0-9][A-Za-z0-9_.-]*"
-                         r"\.(?:tex|md|json|svg|pdf|sty)$")
+                         r"\.(?:tex|md|json|txt|svg|pdf|sty)$")
 
 
 def sha256(data: bytes | str) -> str:
