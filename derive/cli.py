@@ -52,7 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("expr", nargs="+", metavar="EXPR",
                    help="an expression, or a computation list (one assignment per argument)")
     e.add_argument("--wrt", required=True, help="variable(s), comma-separated")
-    e.add_argument("--format", default="text", choices=["text", "latex", "md", "json"])
+    e.add_argument("--format", default="text",
+                   help="an output format (text, latex, md, json, ...; default: text)")
     e.add_argument("--at", default=None, help="values for a numeric backward pass: x=-2,y=5")
     e.add_argument("--loss", default=None, help="the loss node (default: the last assignment)")
     return p
@@ -122,7 +123,7 @@ def _pts(value) -> str:
 
 
 def cmd_explain(args) -> int:
-    from derive.explain import explain
+    from derive.pipeline import explain
 
     text = explain(args.expr, args.wrt, fmt=args.format, at=args.at, loss=args.loss)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")

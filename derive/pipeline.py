@@ -14,11 +14,14 @@ A part whose task is not implemented yet is *pending*: its statement is rendered
 from __future__ import annotations
 
 import difflib
+import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
+
+import sympy as sp
 
 from derive.errors import InputError, terminal_safe
 from derive.io.compare import compare_outputs
@@ -27,8 +30,10 @@ from derive.io.pdf import NO_TEX, compile_documents, standalone, tex_available
 from derive.io.writer import validate_outputs, write_many
 from derive.render import formats as registry
 from derive.sheet.load import Exercise, Part, Sheet, bundled_sheet_path, load_sheet
+from derive.sheet.modelcheck import check_exercise
+from derive.sheet.parse import parse_assignment, parse_expr
 from derive.steps import Solution
-from derive.tasks import REGISTRY, Context, load_all
+from derive.tasks import REGISTRY, Assignment, Context, load_all
 from derive.verify.equality import cpu_budget_paused
 from derive.verify.solution import verify_solution
 
@@ -188,3 +193,96 @@ def check(paths: Sequence[str], out: str | Path, formats: Sequence[str] | None =
         print(f"{sheet.id}: {len(solved)} parts verified, {len(pending)} pending, "
               f"{len(drift)} files drifted: {verdict}", file=stdout)
     return status
+
+
+# --- explain -------------------------------------------------------------------------------------
+EXPLAIN_ID = "explain"
+FORMAT_ALIASES = {"latex": "tex"}  # explain's --format names the printers as a reader does
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def explain(exprs: Sequence[str], wrt: str, fmt: str = "text", at: str | None = None,
+            loss: str | None = None) -> str:
+    """``derive explain``: the in-memory sheet of :func:`explain_sheet`, solved and verified as
+    ``derive build`` does, printed by format ``fmt`` (its solutions file)."""
+    name = FORMAT_ALIASES.get(fmt, fmt)
+    if name not in registry.FORMATS:
+        raise InputError("--format must be one of " + ", ".join(
+            [*registry.format_names(), *FORMAT_ALIASES]))
+    sheet = explain_sheet(exprs, wrt, at, loss)
+    try:
+        results = solve_sheet(sheet)
+    except InputError as e:  # a task's error: about the command line, not a file
+        raise InputError(e.message) from None
+    return render(sheet, results, (name,))[registry.FORMATS[name].main]
+
+
+def explain_sheet(exprs: Sequence[str], wrt: str, at: str | None = None,
+                  loss: str | None = None) -> Sheet:
+    """The sheet ``derive explain`` solves: one exercise; for one expression, one ``derivative``
+    part per ``--wrt`` variable; for a computation list (assignments), its model and one
+    ``backprop`` part with ``--wrt``, ``--loss`` and ``--at`` as that task's parameters. The
+    exercise gets every check a sheet's exercise gets."""
+    names = [w.strip() for w in wrt.split(",") if w.strip()]
+    if not names:
+        raise InputError("--wrt needs at least one variable name")
+    graph = len(exprs) > 1 or "=" in exprs[0].replace("==", "")
+    model: list[Assignment] = []
+    if graph:
+        for i, src in enumerate(exprs, 1):
+            try:
+                lhs, expr = parse_assignment(src)
+            except InputError as e:
+                raise InputError(f"assignment {i} ({src!r}): {e.message}") from None
+            if any(a.name == lhs for a in model):
+                raise InputError(f"{lhs} is assigned twice")
+            model.append(Assignment(lhs, expr, src, None))
+        params: dict = {"wrt": names}
+        if loss is not None:
+            params["loss"] = loss
+        if at is not None:
+            params["at"] = _at_values(at)
+        parts = [Part("a", None, "", "", "backprop", params, {}, None)]
+        title = "Backward pass"
+    else:
+        if at is not None or loss is not None:
+            raise InputError("--at and --loss apply to a computation list (assignments)")
+        try:
+            parse_expr(exprs[0])
+        except InputError as e:
+            raise InputError(f"expression: {e.message}") from None
+        for n in names:
+            try:
+                var = parse_expr(n)
+            except InputError as e:
+                raise InputError(f"--wrt: {e.message}") from None
+            if not isinstance(var, sp.Symbol):
+                raise InputError(f"--wrt: {n!r} is not a variable name")
+        parts = [Part(_label(k), None, "", "", "derivative", {"of": exprs[0], "wrt": n}, {}, None)
+                 for k, n in enumerate(names)]
+        title = "Derivative"
+    order = tuple(dict.fromkeys(m.group(0) for s in exprs for m in _NAME.finditer(s)))
+    check_exercise(model, parts, {}, order)
+    exercise = Exercise(1, title, "", tuple(model), {}, tuple(parts), None, order)
+    return Sheet(EXPLAIN_ID, "derive explain", "", "", EXPLAIN_ID, (exercise,))
+
+
+def _label(k: int) -> str:
+    return "abcdefghijklmnopqrstuvwxyz"[k] if k < 26 else f"p{k + 1}"
+
+
+def _at_values(at: str) -> dict[str, sp.Expr]:
+    """``--at x=-2,y=5``: each value a number (an expression without names: ``1/2``)."""
+    values: dict[str, sp.Expr] = {}
+    for item in filter(None, (p.strip() for p in at.split(","))):
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise InputError(f"--at: expected name=value, got {item!r}")
+        try:
+            number = parse_expr(value.strip())
+        except InputError as e:
+            raise InputError(f"--at {name.strip()}: {e.message}") from None
+        if not number.is_number:
+            raise InputError(f"--at: the value of {name.strip()} must be a number")
+        values[name.strip()] = number
+    return values

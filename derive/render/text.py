@@ -21,7 +21,7 @@ from derive.render.notation import SheetStrPrinter
 from derive.render.prose import plain
 from derive.render.registry import Document, Format, register_format
 from derive.render.view import Printer
-from derive.steps import Align, Figure, Line, Solution, Table, Text
+from derive.steps import Align, Figure, Line, Math, Solution, Table, Text
 
 if TYPE_CHECKING:
     from derive.pipeline import PartResult
@@ -63,6 +63,10 @@ def term(expr: sp.Basic, order: TermOrder) -> str:
 
 
 def _cell(cell, order: TermOrder) -> str:
+    """A table cell: a formula (a SymPy object, or a :class:`Math` alone) through
+    :class:`TextPrinter`, anything else through :func:`plain`."""
+    if isinstance(cell, Math):
+        return term(cell.expr, cell.order or order)
     return term(cell, order) if isinstance(cell, sp.Basic) else plain(cell)
 
 
@@ -142,7 +146,8 @@ def sheet_text(doc: Document) -> str:
     for ex in sheet.exercises:
         order = Printer.for_exercise(ex).order
         paragraphs.append("\n".join(
-            [f"Exercise {ex.number}: {ex.title}{_points(ex.points)}"]
+            [f"Exercise {ex.number}: {ex.title}"
+             f"{_points(ex.points if any(p.points is not None for p in ex.parts) else None)}"]
             + ([ex.text.strip()] if ex.text.strip() else [])))
         for r in doc.results:
             if r.exercise is ex:
