@@ -24,10 +24,8 @@ from typing import TextIO
 import sympy as sp
 
 from derive.errors import InputError, terminal_safe
-from derive.io.compare import compare_outputs
+from derive.io import compare, pdf, writer
 from derive.io.manifest import recorded_formats
-from derive.io.pdf import NO_TEX, compile_documents, standalone, tex_available
-from derive.io.writer import validate_outputs, write_many
 from derive.render import formats as registry
 from derive.sheet.load import Exercise, Part, Sheet, bundled_sheet_path, load_sheet
 from derive.sheet.modelcheck import check_exercise
@@ -126,30 +124,30 @@ def derive_files(sheet: Sheet, formats: Sequence[str]) -> tuple[list[PartResult]
 
 
 # --- build and check -----------------------------------------------------------------------------
-def build(paths: Sequence[str], out: str | Path, formats: Sequence[str], pdf: bool = False,
+def build(paths: Sequence[str], out: str | Path, formats: Sequence[str], with_pdf: bool = False,
           stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
     """``derive build``: derive every sheet in memory, then write all their folders or none
-    (``OUT/<sheet id>/``), with ``pdf`` the compiled ``.tex`` documents too. Returns 0."""
+    (``OUT/<sheet id>/``), with ``with_pdf`` the compiled ``.tex`` documents too. Returns 0."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     formats = registry.in_order(formats)
     sheets = load_sheets(paths)
     derived = [derive_files(s, formats) for s in sheets]  # everything before any write
     folders = [Path(out) / sheet.id for sheet in sheets]
     for folder, (_, files) in zip(folders, derived, strict=True):
-        validate_outputs(folder, files)  # refuse early (links, files in the way, read-only)
+        writer.validate_outputs(folder, files)  # refuse early (links, files in the way, read-only)
     pdfs: list[dict[str, bytes]] = [{} for _ in sheets]
-    if pdf:
-        if not tex_available():
-            print(NO_TEX, file=stderr)
+    if with_pdf:
+        if not pdf.tex_available():
+            print(pdf.NO_TEX, file=stderr)
         else:
             for k, (_, files) in enumerate(derived):
-                pdfs[k] = compile_documents(files, standalone(files)) or {}
+                pdfs[k] = pdf.compile_documents(files, pdf.standalone(files)) or {}
     specs = []
     for folder, (_, files), compiled in zip(folders, derived, pdfs, strict=True):
         sources = {name: name[: -len(".pdf")] + ".tex" for name in compiled}
         specs.append((folder, {**files, **compiled}, formats, sources))
     with cpu_budget_paused():  # a build is never stopped halfway through writing
-        write_many(specs)  # all sheets or none
+        writer.write_many(specs)  # all sheets or none
     for sheet, folder, (results, files), compiled in zip(sheets, folders, derived, pdfs,
                                                           strict=True):
         pending = [r for r in results if r.status == "pending"]
@@ -172,7 +170,7 @@ def check(paths: Sequence[str], out: str | Path, formats: Sequence[str] | None =
         chosen = registry.in_order(formats) if formats is not None else (
             recorded_formats(folder, registry.FORMATS) or registry.default_formats())
         results, files = derive_files(sheet, chosen)
-        drift = compare_outputs(folder, files, chosen)
+        drift = compare.compare_outputs(folder, files, chosen)
         for d in drift.values():
             status = 1
             where = terminal_safe(str(d.path))  # a file name can hold escape sequences

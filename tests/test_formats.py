@@ -13,7 +13,7 @@ import pytest
 import derive
 from derive import cli, pipeline
 from derive.errors import InputError
-from derive.io.manifest import load_manifest
+from derive.io.manifest import OUTPUT_NAME, load_manifest
 from derive.render.formats import (
     FORMATS,
     Format,
@@ -51,9 +51,9 @@ def tiny(tmp_path):
 def shout():
     """A throwaway format, registered for one test: each part's task name, in capitals."""
     def render(doc):
-        return {"shout.txt": "".join(r.part.task.upper() + "\n" for r in doc.results)}
+        return {"shout.md": "".join(r.part.task.upper() + "\n" for r in doc.results)}
 
-    register_format(Format("shout", "shout.txt", render, main="shout.txt"))
+    register_format(Format("shout", "shout.md", render, main="shout.md"))
     yield "shout"
     unregister_format("shout")
 
@@ -72,11 +72,11 @@ def test_defaults_and_order_come_from_the_registry():
 def test_a_registered_format_is_built_and_checked(tiny, tmp_path, shout, capsys):
     out = tmp_path / "out"
     assert cli.main(["build", str(tiny), "--out", str(out), "--format", "shout,json"]) == 0
-    assert (out / "tiny" / "shout.txt").read_text() == "DERIVATIVE\n"
+    assert (out / "tiny" / "shout.md").read_text() == "DERIVATIVE\n"
     assert not (out / "tiny" / "solutions.tex").exists()
     assert load_manifest(out / "tiny").formats == ("json", "shout")
     assert cli.main(["check", str(tiny), "--out", str(out)]) == 0  # the recorded formats
-    (out / "tiny" / "shout.txt").write_text("derivative\n")
+    (out / "tiny" / "shout.md").write_text("derivative\n")
     capsys.readouterr()
     assert cli.main(["check", str(tiny), "--out", str(out)]) == 1
     assert "+DERIVATIVE" in capsys.readouterr().out
@@ -166,3 +166,13 @@ def test_build_reports_through_the_given_streams(tiny, tmp_path):
     assert pipeline.build([str(tiny)], tmp_path, ("text",), stdout=out, stderr=err) == 0
     assert out.getvalue().startswith("tiny: 1 parts solved and verified, 0 pending; wrote 1 ")
     assert (tmp_path / "tiny" / "solutions.txt").read_text().startswith("Tiny\n\nExercise 1: ")
+
+
+@pytest.mark.parametrize(("name", "ours"), [
+    ("solutions.txt", True), ("exercises.txt", True), ("notes.txt", False),
+    ("parts/solutions.txt", False), ("figures/x.txt", False), ("solutions.md", True),
+])
+def test_only_the_text_formats_names_are_plain_text_outputs(name, ours):
+    """A forged manifest listing a user's notes.txt with its real hash must not make it derive's
+    (it would be deleted by the next build): .txt outputs are the text format's names only."""
+    assert bool(OUTPUT_NAME.match(name)) is ours

@@ -430,7 +430,7 @@ def test_sigkill_then_build_recovers_without_check(tmp_path):
     no_debris(out)
 
 
-@pytest.mark.parametrize("name", ["notes.docx", "figures/.hidden.svg", "sub/dir/a.tex"])
+@pytest.mark.parametrize("name", ["notes.txt", "figures/.hidden.svg", "sub/dir/a.tex"])
 def test_a_file_name_derive_would_not_recognise_later_is_refused(tmp_path, name):
     """Every written name must be one a later build recognises as derive's (OUTPUT_NAME): the
     check once looked at the wrong variable and let any name through."""
