@@ -106,7 +106,7 @@ def test_explain_json_agrees_with_sympy(expr, wrt, truth):
 def test_explain_json_is_the_sheet_json_writers_document():
     """explain --format json prints what solutions.json holds for the same in-memory sheet."""
     from derive.pipeline import explain, explain_sheet, solve_sheet
-    from derive.render.view import json_document
+    from derive.render.json import json_document
 
     args = (["h = tanh(w*x + b)", "E = (h - t)**2"], "w,b")
     sheet = explain_sheet(*args, at="w=1,b=0,x=1/2,t=1")

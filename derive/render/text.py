@@ -5,7 +5,8 @@ statements as the sheet writes them; :class:`~derive.steps.Math`, :class:`~deriv
 :class:`~derive.steps.Prose` through :func:`derive.render.prose.plain`; formulas in SymPy syntax
 in the exercise's term order, except Leibniz derivatives and deltas, which read as a reader
 writes them (``∂E/∂w``, ``δ_3``: :class:`TextPrinter`); derivation lines as
-``lhs = rhs    [rule]    (how it was verified)``; tables as aligned columns; figures as their
+``lhs = rhs    [rule]    (its verdict's label)``, a part's checks by the full account of its
+:class:`~derive.verify.summary.Summary`; tables as aligned columns; figures as their
 caption and the file name of the drawing.
 """
 
@@ -78,7 +79,7 @@ def align_text(lines: tuple[Line, ...], order: TermOrder) -> list[str]:
         rule = plain(ln.rule)
         out.append(f"{INDENT}{lhs} {ln.relation} {term(ln.rhs, order)}"
                    + (f"{RULE_GAP}[{rule}]" if rule else "")
-                   + (f"{RULE_GAP}({ln.verified_by})" if ln.verified_by else ""))
+                   + (f"{RULE_GAP}({ln.verdict.label})" if ln.verdict is not None else ""))
     return out
 
 
@@ -116,8 +117,8 @@ def solution_text(sol: Solution, order: TermOrder) -> list[str]:
                    for name, value in sol.answers.items())
     elif sol.answer is not None:
         out.append(f"answer: {term(sol.answer, order)}")
-    if sol.verified_by:
-        out.append(f"verified: {sol.verified_by}")
+    if sol.summary is not None:
+        out.append(f"verified: {sol.summary.account}")
     return out
 
 

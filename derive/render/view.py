@@ -8,7 +8,7 @@ strings. Long derivation lines are broken here too (:mod:`derive.render.linebrea
 printers show is held twice, as ``<key>_tex`` and ``<key>_md``.
 
 The printers that use the view are :mod:`derive.render.tex` and :mod:`derive.render.markdown`;
-:func:`json_document` is the JSON writer's document (:mod:`derive.render.json`).
+:mod:`derive.render.json` uses :class:`Printer` and :func:`verified_summary` too.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from derive.render.figures.draw import Drawing, draw
 from derive.render.linebreak import break_expr, text_width, width
 from derive.render.markup import parse_markup, to_math, to_md, to_tex
 from derive.render.notation import SheetPrinter, escape_tex, sympy_str
-from derive.render.prose import json_data, markup
+from derive.render.prose import markup
 from derive.sheet.load import Exercise, Sheet
-from derive.steps import Align, Figure, Line, Solution, Table, Text
+from derive.steps import Align, Figure, Solution, Table, Text
 
 if TYPE_CHECKING:
     from derive.pipeline import PartResult
@@ -264,50 +264,3 @@ def view(sheet: Sheet, results: list[PartResult], drawings: dict[int, Drawing] |
         "version": __version__,
         "exercises": exercises,
     }
-
-
-# --- JSON ----------------------------------------------------------------------------------------
-def _step(ln: Line, p: Printer) -> dict[str, Any]:
-    return {
-        "rule": markup(ln.rule),
-        "lhs": p.str(ln.lhs) if ln.lhs is not None else None,
-        "rhs": p.str(ln.rhs),
-        "relation": ln.relation,
-        "latex": (p.tex(ln.lhs) + " " if ln.lhs is not None else "")
-        + ("=" if ln.relation == "=" else ":=") + " " + p.tex(ln.rhs),
-        "verified_by": ln.verdict.label if ln.verdict is not None else "",
-    }
-
-
-def json_document(sheet: Sheet, results: list[PartResult]) -> dict[str, Any]:
-    exercises = []
-    for ex in sheet.exercises:
-        p = Printer.for_exercise(ex)
-        parts = []
-        for r in (r for r in results if r.exercise is ex):
-            sol = r.solution
-            entry: dict[str, Any] = {
-                "label": r.part.label,
-                "task": r.part.task,
-                "points": r.part.points,
-                "status": r.status,
-            }
-            if sol is None:
-                entry["message"] = (f"solution not generated: task `{r.part.task}` is not "
-                                    "implemented yet")
-                entry["verified"] = False
-            else:
-                entry["answer"] = p.str(sol.answer) if sol.answer is not None else None
-                entry["answer_latex"] = p.tex(sol.answer) if sol.answer is not None else None
-                if sol.answers:
-                    entry["answers"] = {k: p.str(v) for k, v in sol.answers.items()}
-                entry["steps"] = [_step(ln, p) for ln in sol.lines()]
-                entry["verified"] = True
-                entry["verified_by"] = sol.summary.account if sol.summary is not None else ""
-                entry["verified_summary"] = verified_summary(sol)
-                for key, value in sol.data.items():
-                    entry.setdefault(key, json_data(value, p.str))
-            parts.append(entry)
-        exercises.append({"number": ex.number, "title": ex.title, "parts": parts})
-    return {"sheet": {"id": sheet.id, "title": sheet.title}, "generator": f"derive {__version__}",
-            "exercises": exercises}
