@@ -1,5 +1,11 @@
-"""Solving a sheet: run each part's task, then verify everything it claims
-(:func:`derive.verify.solution.verify_solution`).
+"""The pipeline: load -> solve -> verify -> render -> write | compare.
+
+``derive build`` (:func:`build`), ``derive check`` (:func:`check`) and ``derive explain``
+(:func:`explain`) all run through it: sheets are loaded (:func:`load_sheets`), every part is solved
+by its task and everything it claims verified (:func:`solve_sheet`,
+:func:`derive.verify.solution.verify_solution`), the chosen formats of the
+registry (:mod:`derive.render.formats`) render the files in memory (:func:`render`), and the files
+are written as one transaction or compared with those on disk.
 
 A part whose task is not implemented yet is *pending*: its statement is rendered with an explicit
 "solution not generated" line, and ``derive check`` lists it as pending, never as passed.
@@ -7,30 +13,27 @@ A part whose task is not implemented yet is *pending*: its statement is rendered
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import difflib
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
 
-from derive.steps import Solution
+import sympy as sp
+
+from derive.errors import InputError, terminal_safe
+from derive.io import compare, pdf, writer
+from derive.io.manifest import recorded_formats
+from derive.render import formats as registry
+from derive.sheet.load import bundled_sheet_path, load_sheet
+from derive.sheet.model import Assignment, Exercise, Part, Sheet
+from derive.sheet.modelcheck import check_exercise
+from derive.sheet.parse import parse_assignment, parse_expr
+from derive.steps import PartResult, Solution
 from derive.tasks import REGISTRY, Context
+from derive.verify.equality import cpu_budget_paused
 from derive.verify.solution import verify_solution
-
-if TYPE_CHECKING:
-    from derive.sheet.model import Exercise, Part, Sheet
-
-
-@dataclass
-class PartResult:
-    exercise: Exercise
-    part: Part
-    solution: Solution | None  # None: pending
-
-    @property
-    def status(self) -> str:
-        return "pending" if self.solution is None else "solved"
-
-    @property
-    def name(self) -> str:
-        return f"{self.exercise.number}{self.part.label}"
 
 
 def solve_sheet(sheet: Sheet) -> list[PartResult]:
@@ -59,3 +62,209 @@ def solve_sheet(sheet: Sheet) -> list[PartResult]:
             earlier[part.label] = solution
             results.append(PartResult(ex, part, solution))
     return results
+
+
+# --- load ----------------------------------------------------------------------------------------
+def load_sheets(paths: Sequence[str]) -> list[Sheet]:
+    """The sheets of one command (the bundled sheet without paths); two with the same id (one
+    output folder) are refused."""
+    if not paths:
+        return [load_sheet(bundled_sheet_path(), display="sheet02.toml (bundled)")]
+    sheets = [load_sheet(p) for p in paths]
+    seen: dict[str, str] = {}
+    for path, sheet in zip(paths, sheets, strict=True):
+        if sheet.id in seen:
+            raise InputError(f"two sheets have the id {sheet.id!r} (each sheet needs its own id: "
+                             f"it names the output folder): {seen[sheet.id]} and {path}")
+        seen[sheet.id] = path
+    return sheets
+
+
+# --- render --------------------------------------------------------------------------------------
+def choose_formats(text: str | None) -> tuple[str, ...]:
+    """The formats of a comma-separated ``--format`` value (None: the registry's defaults), in
+    the registry's order, each once."""
+    if text is None:
+        return registry.default_formats()
+    chosen = [f.strip() for f in text.split(",") if f.strip()]
+    if not chosen or any(f not in registry.FORMATS for f in chosen):
+        raise InputError("--format must be a comma-separated subset of "
+                         + ",".join(registry.format_names()))
+    return registry.in_order(chosen)
+
+
+def render(sheet: Sheet, results: list[PartResult], formats: Sequence[str] | None = None
+           ) -> dict[str, str]:
+    """Every output file of ``formats`` (default: the registry's defaults) and the figures,
+    relative to ``<out>/<sheet id>/``."""
+    return registry.render(sheet, results,
+                           registry.default_formats() if formats is None else formats)
+
+
+def derive_files(sheet: Sheet, formats: Sequence[str]) -> tuple[list[PartResult], dict[str, str]]:
+    """Solve and verify ``sheet``, then render ``formats``: its results and its files."""
+    results = solve_sheet(sheet)
+    return results, render(sheet, results, formats)
+
+
+# --- build and check -----------------------------------------------------------------------------
+def build(paths: Sequence[str], out: str | Path, formats: Sequence[str], with_pdf: bool = False,
+          stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+    """``derive build``: derive every sheet in memory, then write all their folders or none
+    (``OUT/<sheet id>/``), with ``with_pdf`` the compiled ``.tex`` documents too. Returns 0."""
+    stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
+    formats = registry.in_order(formats)
+    sheets = load_sheets(paths)
+    derived = [derive_files(s, formats) for s in sheets]  # everything before any write
+    folders = [Path(out) / sheet.id for sheet in sheets]
+    for folder, (_, files) in zip(folders, derived, strict=True):
+        writer.validate_outputs(folder, files)  # refuse early (links, files in the way, read-only)
+    pdfs: list[dict[str, bytes]] = [{} for _ in sheets]
+    if with_pdf:
+        if not pdf.tex_available():
+            print(pdf.NO_TEX, file=stderr)
+        else:
+            for k, (_, files) in enumerate(derived):
+                pdfs[k] = pdf.compile_documents(files, pdf.standalone(files)) or {}
+    specs = []
+    for folder, (_, files), compiled in zip(folders, derived, pdfs, strict=True):
+        sources = {name: name[: -len(".pdf")] + ".tex" for name in compiled}
+        specs.append((folder, {**files, **compiled}, formats, sources))
+    with cpu_budget_paused():  # a build is never stopped halfway through writing
+        writer.write_many(specs)  # all sheets or none
+    for sheet, folder, (results, files), compiled in zip(sheets, folders, derived, pdfs,
+                                                          strict=True):
+        pending = [r for r in results if r.status == "pending"]
+        print(f"{sheet.id}: {len(results) - len(pending)} parts solved and verified, "
+              f"{len(pending)} pending; wrote {len(files)} files to {folder}", file=stdout)
+        for name in sorted(compiled):
+            print(f"wrote {folder / name}", file=stdout)
+    return 0
+
+
+def check(paths: Sequence[str], out: str | Path, formats: Sequence[str] | None = None,
+          stdout: TextIO | None = None) -> int:
+    """``derive check``: derive every sheet again and compare with ``OUT/<sheet id>/`` (the
+    formats the last build recorded when ``formats`` is None). Returns 0 when everything
+    verifies and matches, 1 on drift (a unified diff is printed)."""
+    stdout = stdout or sys.stdout
+    status = 0
+    for sheet in load_sheets(paths):
+        folder = Path(out) / sheet.id
+        chosen = registry.in_order(formats) if formats is not None else (
+            recorded_formats(folder, registry.FORMATS) or registry.default_formats())
+        results, files = derive_files(sheet, chosen)
+        drift = compare.compare_outputs(folder, files, chosen)
+        for d in drift.values():
+            status = 1
+            where = terminal_safe(str(d.path))  # a file name can hold escape sequences
+            if d.reason == "differs":
+                stdout.writelines(terminal_safe(line) for line in difflib.unified_diff(
+                    d.current.splitlines(keepends=True), d.expected.splitlines(keepends=True),
+                    fromfile=f"{where} (on disk)", tofile=f"{where} (derived)"))
+            elif d.reason == "missing":
+                print(f"{where}: missing (run `derive build`)", file=stdout)
+            else:
+                print(f"{where}: {d.reason}", file=stdout)
+        solved = [r for r in results if r.status == "solved"]
+        pending = [r for r in results if r.status == "pending"]
+        for r in pending:
+            print(f"{sheet.id} {r.name}: pending (task `{r.part.task}` is not implemented yet)",
+                  file=stdout)
+        verdict = "drift" if drift else "clean"
+        print(f"{sheet.id}: {len(solved)} parts verified, {len(pending)} pending, "
+              f"{len(drift)} files drifted: {verdict}", file=stdout)
+    return status
+
+
+# --- explain -------------------------------------------------------------------------------------
+EXPLAIN_ID = "explain"
+FORMAT_ALIASES = {"latex": "tex"}  # explain's --format names the printers as a reader does
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def explain(exprs: Sequence[str], wrt: str, fmt: str = "text", at: str | None = None,
+            loss: str | None = None) -> str:
+    """``derive explain``: the in-memory sheet of :func:`explain_sheet`, solved and verified as
+    ``derive build`` does, printed by format ``fmt`` (its solutions file)."""
+    name = FORMAT_ALIASES.get(fmt, fmt)
+    if name not in registry.FORMATS:
+        raise InputError("--format must be one of " + ", ".join(
+            [*registry.format_names(), *FORMAT_ALIASES]))
+    sheet = explain_sheet(exprs, wrt, at, loss)
+    try:
+        results = solve_sheet(sheet)
+    except InputError as e:  # a task's error: about the command line, not a file
+        raise InputError(e.message) from None
+    return render(sheet, results, (name,))[registry.FORMATS[name].main]
+
+
+def explain_sheet(exprs: Sequence[str], wrt: str, at: str | None = None,
+                  loss: str | None = None) -> Sheet:
+    """The sheet ``derive explain`` solves: one exercise; for one expression, one ``derivative``
+    part per ``--wrt`` variable; for a computation list (assignments), its model and one
+    ``backprop`` part with ``--wrt``, ``--loss`` and ``--at`` as that task's parameters. The
+    exercise gets every check a sheet's exercise gets."""
+    names = [w.strip() for w in wrt.split(",") if w.strip()]
+    if not names:
+        raise InputError("--wrt needs at least one variable name")
+    graph = len(exprs) > 1 or "=" in exprs[0].replace("==", "")
+    model: list[Assignment] = []
+    if graph:
+        for i, src in enumerate(exprs, 1):
+            try:
+                lhs, expr = parse_assignment(src)
+            except InputError as e:
+                raise InputError(f"assignment {i} ({src!r}): {e.message}") from None
+            if any(a.name == lhs for a in model):
+                raise InputError(f"{lhs} is assigned twice")
+            model.append(Assignment(lhs, expr, src, None))
+        params: dict = {"wrt": names}
+        if loss is not None:
+            params["loss"] = loss
+        if at is not None:
+            params["at"] = _at_values(at)
+        parts = [Part("a", None, "", "", "backprop", params, {}, None)]
+        title = "Backward pass"
+    else:
+        if at is not None or loss is not None:
+            raise InputError("--at and --loss apply to a computation list (assignments)")
+        try:
+            parse_expr(exprs[0])
+        except InputError as e:
+            raise InputError(f"expression: {e.message}") from None
+        for n in names:
+            try:
+                var = parse_expr(n)
+            except InputError as e:
+                raise InputError(f"--wrt: {e.message}") from None
+            if not isinstance(var, sp.Symbol):
+                raise InputError(f"--wrt: {n!r} is not a variable name")
+        parts = [Part(_label(k), None, "", "", "derivative", {"of": exprs[0], "wrt": n}, {}, None)
+                 for k, n in enumerate(names)]
+        title = "Derivative"
+    order = tuple(dict.fromkeys(m.group(0) for s in exprs for m in _NAME.finditer(s)))
+    check_exercise(model, parts, {}, order)
+    exercise = Exercise(1, title, "", tuple(model), {}, tuple(parts), None, order)
+    return Sheet(EXPLAIN_ID, "derive explain", "", "", EXPLAIN_ID, (exercise,))
+
+
+def _label(k: int) -> str:
+    return "abcdefghijklmnopqrstuvwxyz"[k] if k < 26 else f"p{k + 1}"
+
+
+def _at_values(at: str) -> dict[str, sp.Expr]:
+    """``--at x=-2,y=5``: each value a number (an expression without names: ``1/2``)."""
+    values: dict[str, sp.Expr] = {}
+    for item in filter(None, (p.strip() for p in at.split(","))):
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise InputError(f"--at: expected name=value, got {item!r}")
+        try:
+            number = parse_expr(value.strip())
+        except InputError as e:
+            raise InputError(f"--at {name.strip()}: {e.message}") from None
+        if not number.is_number:
+            raise InputError(f"--at: the value of {name.strip()} must be a number")
+        values[name.strip()] = number
+    return values

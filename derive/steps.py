@@ -40,6 +40,7 @@ from typing import Any
 
 import sympy as sp
 
+from derive.sheet.model import Exercise, Part
 from derive.verify.summary import Summary
 from derive.verify.verdict import Verdict
 
@@ -217,3 +218,20 @@ class Solution:
 
     def lines(self) -> list[Line]:
         return [ln for b in self.blocks if isinstance(b, Align) for ln in b.lines]
+
+
+@dataclass
+class PartResult:
+    """One part of a sheet with its verified solution (None: no task solves it)."""
+
+    exercise: Exercise
+    part: Part
+    solution: Solution | None  # None: pending
+
+    @property
+    def status(self) -> str:
+        return "pending" if self.solution is None else "solved"
+
+    @property
+    def name(self) -> str:
+        return f"{self.exercise.number}{self.part.label}"

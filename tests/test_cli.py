@@ -92,13 +92,50 @@ def test_committed_outputs_are_current(tmp_path):
 def test_explain_json_agrees_with_sympy(expr, wrt, truth):
     proc = run_cli("explain", expr, "--wrt", wrt, "--format", "json")
     assert proc.returncode == 0, proc.stderr
-    doc = json.loads(proc.stdout)
-    assert doc["verified"] is True and doc["wrt"] == wrt and doc["steps"]
+    doc = json.loads(proc.stdout)  # the sheet JSON writer's document: one exercise, one part
+    (part,) = doc["exercises"][0]["parts"]
+    assert part["verified"] is True and part["task"] == "derivative" and part["steps"]
+    assert all(step["verified_by"] for step in part["steps"])
     syms = [symbol(n) for n in "y t w x b".split()]
     expected = truth(*syms) if truth else sp.diff(parse_expr(expr), symbol(wrt))
     from derive.verify.equality import check_equal
 
-    assert check_equal(parse_expr(doc["answer"]), expected).ok
+    assert check_equal(parse_expr(part["answer"]), expected).ok
+
+
+def test_explain_json_is_the_sheet_json_writers_document():
+    """explain --format json prints what solutions.json holds for the same in-memory sheet."""
+    from derive.pipeline import explain, explain_sheet, solve_sheet
+    from derive.render.json import json_document
+
+    args = (["h = tanh(w*x + b)", "E = (h - t)**2"], "w,b")
+    sheet = explain_sheet(*args, at="w=1,b=0,x=1/2,t=1")
+    expected = json_document(sheet, solve_sheet(sheet))
+    assert json.loads(explain(*args, fmt="json", at="w=1,b=0,x=1/2,t=1")) == json.loads(
+        json.dumps(expected))
+    (part,) = expected["exercises"][0]["parts"]
+    assert part["task"] == "backprop" and set(part["gradients"]) == {"w", "b"}
+
+
+def test_explain_text_has_no_latex_and_an_answer_per_variable():
+    proc = run_cli("explain", "sigmoid(w*x + b)", "--wrt", "w,b")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("\nanswer: ") == 2 and proc.stdout.count("verified: ") == 2
+    assert "∂(sigmoid(w*x + b))/∂w = " in proc.stdout
+    assert not any(c in proc.stdout for c in "\\${}"), proc.stdout
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["x**2", "--wrt", "x", "--format", "pdf"], "--format must be one of"),
+    (["x**2", "--wrt", "x", "--at", "x=1"], "apply to a computation list"),
+    (["x**2", "--wrt", "2*x"], "is not a variable name"),
+    (["q = x + y", "f = q*z", "--wrt", "x", "--at", "x=1"], "no value for"),
+    (["x**2", "--wrt", " , "], "at least one variable"),
+])
+def test_explain_errors_exit_2(args, needle):
+    proc = run_cli("explain", *args)
+    assert proc.returncode == 2 and proc.stderr.startswith("derive: error: "), proc.stderr
+    assert needle in proc.stderr and proc.stderr.count("\n") == 1
 
 
 def test_explain_text_prints_steps():
@@ -157,3 +194,33 @@ def test_help_for_every_command():
     for cmd in ("build", "check", "list", "explain"):
         proc = run_cli(cmd, "--help")
         assert proc.returncode == 0 and "usage" in proc.stdout
+
+
+AT_SHEET = """[sheet]
+id = "at"
+title = "At a point"
+
+[[exercise]]
+title = "Backprop at a point"
+model = ["q = x + y", "f = q*z"]
+
+[[exercise.part]]
+task = "backprop"
+wrt = ["x", "z"]
+at = { x = -2, y = 5, z = %s }
+"""
+
+
+def test_backprop_at_a_point_in_a_sheet(tmp_path):
+    """The backprop task's ``at`` (what explain's --at becomes): numbers only, never parsed."""
+    from derive.pipeline import load_sheets, solve_sheet
+
+    good = tmp_path / "at.toml"
+    good.write_text(AT_SHEET % "-4")
+    (r,) = solve_sheet(load_sheets([str(good)])[0])
+    assert r.solution.data["gradients"] == {"x": -4, "z": 3}
+    bad = tmp_path / "bad.toml"
+    bad.write_text(AT_SHEET % '"__import__(\'os\')"')
+    proc = run_cli("build", str(bad), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2 and "the value of z must be a number" in proc.stderr
+    assert not (tmp_path / "out").exists()

@@ -18,10 +18,9 @@ import pytest
 
 from derive.maths.network import build_network, network_from_expr
 from derive.maths.regions import analyze
-from derive.pipeline import solve_sheet
+from derive.pipeline import render, solve_sheet
 from derive.render.figures.draw import draw, network_figure, regions_figure
 from derive.render.figures.layout import _box, _boxes_overlap, network_diagram, region_plot
-from derive.render.view import render_all
 from derive.sheet.load import bundled_sheet_path, load_sheet
 from derive.sheet.parse import parse_assignment, parse_expr
 from derive.steps import Figure, NetworkDrawing, RegionDrawing
@@ -70,7 +69,7 @@ def test_figures_are_models_drawn_when_rendering():
     assert {type(f.model) for f in shown} == {NetworkDrawing, RegionDrawing}
     assert not any(isinstance(v, str) and ("<svg" in v or "tikzpicture" in v)
                    for f in shown for v in vars(f.model).values())
-    files = render_all(sheet, results)
+    files = render(sheet, results)
     for f in shown:
         drawing = draw(f.model)
         assert files[f"figures/{f.stem}.svg"] == drawing.svg

@@ -68,23 +68,3 @@ def test_md_math(tex, expected):
 def test_md_math_leaves_no_emphasis_opener():
     for tex in (r"\mathbf{x}_1 + \mathrm{loss}_{1} + (a)_b + \{c\}_{d} + \sum_{k=1}^{N}", "}_"):
         assert not _OPENER.search(md_math(tex))
-
-
-@pytest.mark.parametrize(
-    ("tex", "plain"),
-    [
-        (r"$\frac{\partial E}{\partial a_{1}}$ above", "∂E/∂a_1 above"),
-        (r"\frac{\partial E}{\partial \mathrm{neth}_{1}}", "∂E/∂neth_1"),
-        (r"\frac{1}{2} (y - t)", "1/2 (y - t)"),
-        (r"\frac{x_{1} + 1}{N}", "(x_1 + 1)/N"),
-        (r"$(u^n)' = n u^{n-1}$", "(u^n)' = n u^(n-1)"),
-        (r"$\delta_j = f'(z_j) \sum_k w_{jk} \delta_k$", "δ_j = f'(z_j) Σ_k w_jk δ_k"),
-        (r"$\{x_{1} < 0\} \cup \{x_{2} > 1\}$", "{x_1 < 0} ∪ {x_2 > 1}"),
-    ],
-)
-def test_terminal_text_of_markup(tex, plain):
-    """`derive explain` text output: fractions with nested braces used to print as
-    'frac∂E∂a_1' (the \\frac pattern allowed no braces inside its arguments)."""
-    from derive.explain import _plain
-
-    assert _plain(tex) == plain

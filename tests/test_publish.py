@@ -133,7 +133,7 @@ def test_a_display_longer_than_a_page_breaks_between_rows(tmp_path):
     row's continuation rows stay on its page."""
     need_tool("pdflatex", "DERIVE_REQUIRE_TEX")
     need_tool("pdftotext", "DERIVE_REQUIRE_TEX")
-    from derive.render.view import environment, style_text
+    from derive.render.templates import environment, style_text
 
     rows = []
     for k in range(1, 41):
@@ -220,12 +220,11 @@ def test_every_markdown_math_span_renders_in_mathjax(out):
 # --- drift ---------------------------------------------------------------------------------------
 def test_check_compares_every_artefact(out, tmp_path):
     """A change to any file `derive build` wrote (fragments and derive.sty included) is drift."""
-    from derive.pipeline import solve_sheet
-    from derive.render.view import render_all
+    from derive.pipeline import render, solve_sheet
     from derive.sheet.load import bundled_sheet_path, load_sheet
 
     sheet = load_sheet(bundled_sheet_path())
-    files = render_all(sheet, solve_sheet(sheet))
+    files = render(sheet, solve_sheet(sheet))
     assert set(files) == set(read_manifest(out))
     work = _workdir(out, tmp_path)
     assert compare_outputs(work, files) == {}

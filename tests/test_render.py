@@ -7,9 +7,10 @@ import re
 
 import pytest
 
-from derive.pipeline import solve_sheet
+from derive.pipeline import render, solve_sheet
 from derive.render.linebreak import width
-from derive.render.view import LINE_EM, REL_EM, STYLE, render_all, view
+from derive.render.templates import STYLE
+from derive.render.view import LINE_EM, REL_EM, view
 from derive.sheet.load import bundled_sheet_path, load_sheet
 
 
@@ -21,7 +22,7 @@ def solved():
 
 @pytest.fixture(scope="module")
 def files(solved):
-    return render_all(*solved)
+    return render(*solved)
 
 
 def test_every_artefact_is_rendered(solved, files):
@@ -38,13 +39,13 @@ def test_every_artefact_is_rendered(solved, files):
 
 
 def test_formats_select_files(solved):
-    only_md = render_all(*solved, formats=("md",))
+    only_md = render(*solved, formats=("md",))
     assert set(only_md) - {f for f in only_md if f.startswith("figures/")} == {
         "exercises.md", "solutions.md"}
 
 
 def test_rendering_is_deterministic(solved, files):
-    assert render_all(*solved) == files
+    assert render(*solved) == files
 
 
 def test_student_sheets_hold_statements_and_points_only(solved, files):
@@ -167,7 +168,7 @@ of = "y"
 def test_a_display_breaks_across_pages_only_between_whole_rows():
     """Displays may break across pages (a long Answer block fell off the page), but never inside
     a row broken into continuation rows, nor after the first or before the last row."""
-    from derive.render.view import environment, style_text
+    from derive.render.templates import environment, style_text
 
     def row(lhs):
         return {"lhs": lhs, "rel": "=" if lhs else "", "rhs": "x", "rule_tex": "", "rule_md": ""}

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, need_tool
 
-from derive import cli
+from derive import cli, pipeline
 from derive.errors import InputError
 from derive.io import pdf, safefs, writer
 from derive.io.compare import compare_outputs
@@ -51,7 +51,7 @@ LOOP_TEX = "\\documentclass{article}\\begin{document}\\loop\\iftrue\\repeat\\end
 BAD_TEX = "\\documentclass{article}\\begin{document}\n\\nosuchmacro\n\\end{document}\n"
 SECRET = "-----BEGIN OPENSSH PRIVATE KEY----- not really\n"
 
-_real_render = cli._render
+_real_render = pipeline.derive_files
 _cache: dict = {}
 
 
@@ -65,7 +65,7 @@ def fast_render(monkeypatch):
         results, files = _cache[key]
         return results, dict(files)
 
-    monkeypatch.setattr(cli, "_render", render)
+    monkeypatch.setattr(pipeline, "derive_files", render)
 
 
 def sheet(tmp_path: Path, name="tiny", id="tiny", title="Tiny") -> Path:
@@ -404,7 +404,7 @@ def test_check_reports_an_interrupted_build_and_the_build_finishes_it(built, tmp
     with pytest.raises(Stop):
         cli.main(["build", str(v2), "--out", str(out)])
     monkeypatch.undo()
-    monkeypatch.setattr(cli, "_render", _cached)
+    monkeypatch.setattr(pipeline, "derive_files", _cached)
     capsys.readouterr()
     _check_unchanged(capsys, tmp_path, v2, out, ".tiny.derive-txn: left by an interrupted build",
                      ".tiny.derive-new: left by an interrupted build")
@@ -628,7 +628,7 @@ def _with_tex(monkeypatch, tex_text: str) -> None:
         results, files = _cached_or_real(sheet, formats)
         return results, {**files, "solutions.tex": tex_text}
 
-    monkeypatch.setattr(cli, "_render", render)
+    monkeypatch.setattr(pipeline, "derive_files", render)
 
 
 def _cached_or_real(sheet, formats):
@@ -672,7 +672,7 @@ def test_failed_compile_exits_non_zero_and_leaves_no_stale_pdf(tmp_path, capsys,
     one_line_error(err, "does not compile", "nosuchmacro")
     assert snapshot(tmp_path) == before  # the old .tex and its PDF, still a pair
     assert not list(private_tmp.iterdir())
-    monkeypatch.setattr(cli, "_render", _cached_or_real)
+    monkeypatch.setattr(pipeline, "derive_files", _cached_or_real)
     _check_unchanged(capsys, tmp_path, src, out, "clean", rc=0)
 
 
@@ -734,12 +734,12 @@ def test_sigterm_during_compile_removes_the_temporary_folder(tmp_path, tex):
     private = tmp_path / "tmp"
     private.mkdir()
     script = (
-        "import sys; from derive import cli\n"
-        "real = cli._render\n"
+        "import sys; from derive import cli, pipeline\n"
+        "real = pipeline.derive_files\n"
         "def render(sheet, formats):\n"
         "    results, files = real(sheet, formats)\n"
         f"    return results, {{**files, 'solutions.tex': {LOOP_TEX!r}}}\n"
-        "cli._render = render\n"
+        "pipeline.derive_files = render\n"
         "sys.exit(cli.main(sys.argv[1:]))\n")
     env = dict(os.environ, TMPDIR=str(private), DERIVE_TIME_LIMIT="120",
                PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))

@@ -150,8 +150,6 @@ def test_the_check_passes_clean_sources(source):
 
 # --- imports: at module level, public, without cycles ---------------------------------------------
 LAZY = {"cli.py"}  # the command line imports each command's modules when the command runs
-# Modules still being rewritten in another step of the redesign (that step empties this set).
-LAZY_PENDING = {"explain.py"}
 
 
 def _module_name(rel: str) -> str:
@@ -260,15 +258,9 @@ MODULES = _all_modules()
 
 
 @pytest.mark.parametrize("rel", [str(p.relative_to(PACKAGE)) for p in sorted(PACKAGE.rglob("*.py"))
-                                 if str(p.relative_to(PACKAGE)) not in LAZY | LAZY_PENDING])
+                                 if str(p.relative_to(PACKAGE)) not in LAZY])
 def test_no_import_inside_a_function(rel):
     assert imports_in_functions(_source(rel)) == [], rel
-
-
-@pytest.mark.parametrize("rel", sorted(LAZY_PENDING))
-def test_modules_pending_lazy_imports_still_have_them(rel):
-    """A module leaves LAZY_PENDING as soon as it passes: the set never hides a finished one."""
-    assert imports_in_functions(_source(rel)), f"{rel} imports at module level now: drop it"
 
 
 def test_no_use_of_another_modules_private_names():

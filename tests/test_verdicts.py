@@ -20,8 +20,7 @@ from derive.maths.backprop import backward
 from derive.maths.calculus import Local
 from derive.maths.graph import build_graph
 from derive.maths.regions import NEG, POS
-from derive.pipeline import solve_sheet
-from derive.render.view import render_all
+from derive.pipeline import render, solve_sheet
 from derive.sheet.load import bundled_sheet_path, load_sheet
 from derive.sheet.model import Assignment
 from derive.sheet.parse import parse_assignment
@@ -64,7 +63,7 @@ def _expected(claim) -> int:
 
 def test_every_check_of_a_built_sheet_yields_a_verdict_and_the_summary_counts_them(solved):
     sheet, results = solved
-    doc = json.loads(render_all(sheet, results, formats=("json",))["solutions.json"])
+    doc = json.loads(render(sheet, results, ("json",))["solutions.json"])
     entries = {f"{ex['number']}{p['label']}": p for ex in doc["exercises"] for p in ex["parts"]}
     kinds: set[type] = set()
     for r in results:

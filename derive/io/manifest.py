@@ -24,9 +24,10 @@ GENERATOR = "derive"
 MAX_MANIFEST_BYTES = 4_000_000
 _HEX = re.compile(r"^[0-9a-f]{64}$")
 # The shapes of the files derive writes. A manifest entry of any other shape (notes.txt, .ssh/x,
-# ../x) is never taken as derive's, whatever the manifest says.
-OUTPUT_NAME = re.compile(r"^(?:(?:figures|parts)/)?[A-Za-z0-9][A-Za-z0-9_.-]*"
-                         r"\.(?:tex|md|json|svg|pdf|sty)$")
+# ../x) is never taken as derive's, whatever the manifest says. Plain text is the text format's
+# two names only: a user's own notes.txt is common, and is never derive's.
+OUTPUT_NAME = re.compile(r"^(?:(?:(?:figures|parts)/)?[A-Za-z0-9][A-Za-z0-9_.-]*"
+                         r"\.(?:tex|md|json|svg|pdf|sty)|(?:exercises|solutions)\.txt)$")
 
 
 def sha256(data: bytes | str) -> str:

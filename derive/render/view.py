@@ -1,44 +1,36 @@
-"""Rendering: solved parts -> a view model of strings -> Jinja templates -> files.
+"""The format-neutral view model: a solved sheet as the strings the sheet templates place.
 
-All mathematics is printed here, once, by :mod:`derive.render.notation` (the same LaTeX serves the
-``.tex``
-files and, through :func:`derive.render.markup.md_math`, the MathJax-rendered Markdown); templates
-only
-place strings. Long derivation lines are broken here too (:mod:`derive.render.linebreak`), against
-:data:`LINE_EM`, so that every row fits the text block of an ordinary document.
+All mathematics of the LaTeX and Markdown outputs is printed here, once, by
+:mod:`derive.render.notation` (the same LaTeX serves the ``.tex`` files and, through
+:func:`derive.render.markup.md_math`, the MathJax-rendered Markdown); templates only place
+strings. Long derivation lines are broken here too (:mod:`derive.render.linebreak`), against
+:data:`LINE_EM`, so that every row fits the text block of an ordinary document. Text that both
+printers show is held twice, as ``<key>_tex`` and ``<key>_md``.
 
-``render_all`` returns the complete set of output files as ``{relative path: text}``, so ``build``
-and ``check`` share it: for ``tex`` the student sheet ``exercises.tex``, ``solutions.tex``, one
-statement and one solution fragment per part (``parts/ex2-a-statement.tex``,
-``parts/ex2-a-solution.tex``), one intro fragment per exercise (``parts/ex2-intro.tex``) and the
-``derive.sty`` they need; for ``md`` ``exercises.md`` and ``solutions.md``; for ``json``
-``solutions.json``; and the figures.
+The printers that use the view are :mod:`derive.render.tex` and :mod:`derive.render.markdown`;
+:mod:`derive.render.json` uses :class:`Printer` and :func:`verified_summary` too.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
 import sympy as sp
 
 from derive import __version__
 from derive.maths.display import TermOrder, product_pairs
-from derive.pipeline import PartResult
-from derive.render.figures.draw import draw
+from derive.render.figures.draw import Drawing, draw
 from derive.render.linebreak import break_expr, text_width, width
-from derive.render.markup import md_math, parse_markup, to_math, to_md, to_tex
+from derive.render.markup import parse_markup, to_math, to_md, to_tex
 from derive.render.notation import SheetPrinter, escape_tex, sympy_str
-from derive.render.prose import json_data, markup
+from derive.render.prose import markup
 from derive.sheet.model import Exercise, Sheet
-from derive.steps import Align, Figure, Line, Solution, Table, Text
+from derive.steps import Align, Figure, Solution, Table, Text
 
-FORMATS = ("tex", "md", "json")
-STYLE = "derive.sty"
+if TYPE_CHECKING:
+    from derive.steps import PartResult
 
 # Layout, in ems of the body font. Rows are broken to fit LINE_EM, the text width of the standard
 # classes at 10pt (345pt); the standalone sheets set 11pt on a 16 cm block (41 em), which leaves
@@ -48,40 +40,6 @@ SHEET_EM = 41.0
 RULE_SCALE = 0.91  # the rule annotations are \small
 REL_EM = 1.9  # "=" with its spaces, and the gap after the alignment point
 INDENT_EM = 3.2  # "\qquad {}+" that starts a continuation row
-
-
-def template_dir() -> Path:
-    """Templates ship inside the wheel (derive/templates); in a checkout they are top-level."""
-    root = Path(__file__).resolve().parents[1]  # the derive package
-    for candidate in (root / "templates", root.parent / "templates"):
-        if candidate.is_dir():
-            return candidate
-    raise FileNotFoundError("derive's templates are missing from this installation")
-
-
-def environment(kind: str) -> jinja2.Environment:
-    """A Jinja environment for ``tex`` (LaTeX-safe delimiters) or ``md``."""
-    common = dict(
-        loader=jinja2.FileSystemLoader(str(template_dir())),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
-    if kind == "tex":
-        return jinja2.Environment(
-            block_start_string="<%",
-            block_end_string="%>",
-            variable_start_string="<<",
-            variable_end_string=">>",
-            comment_start_string="<#",
-            comment_end_string="#>",
-            **common,
-        )
-    env = jinja2.Environment(**common)
-    env.filters["mdmath"] = md_math
-    return env
 
 
 @dataclass
@@ -164,7 +122,7 @@ def _alt_text(markup: str) -> str:
     return re.sub(r"[\[\]]", "", " ".join("".join(out).split()))
 
 
-def _block_view(block, p: Printer) -> dict[str, Any]:
+def _block_view(block, p: Printer, drawings: dict[int, Drawing]) -> dict[str, Any]:
     if isinstance(block, Text):
         text = markup(block.text)
         return {"kind": "text", "tex": to_tex(text), "md": to_md(text)}
@@ -181,7 +139,7 @@ def _block_view(block, p: Printer) -> dict[str, Any]:
             "caption_md": to_md(markup(block.caption)),
         }
     if isinstance(block, Figure):
-        drawing = draw(block.model)
+        drawing = drawings[id(block)]
         return {
             "kind": "figure",
             "tikz": drawing.tikz.strip(),
@@ -189,8 +147,6 @@ def _block_view(block, p: Printer) -> dict[str, Any]:
             "alt": _alt_text(markup(block.caption)) or f"Figure {block.stem}",
             "caption_tex": to_tex(markup(block.caption)),
             "caption_md": to_md(markup(block.caption)),
-            "files": {f"figures/{block.stem}.svg": drawing.svg.strip() + "\n",
-                      f"figures/{block.stem}.tex": drawing.tikz.strip() + "\n"},
         }
     raise TypeError(f"unknown block {block!r}")
 
@@ -237,7 +193,7 @@ def _points(value) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _part_view(r: PartResult, p: Printer) -> dict[str, Any]:
+def _part_view(r: PartResult, p: Printer, drawings: dict[int, Drawing]) -> dict[str, Any]:
     sol = r.solution
     summary = verified_summary(sol) if sol else ""
     return {
@@ -250,15 +206,21 @@ def _part_view(r: PartResult, p: Printer) -> dict[str, Any]:
         "hint_tex": to_tex(r.part.hint),
         "hint_md": to_md(r.part.hint),
         "status": r.status,
-        "blocks": [_block_view(b, p) for b in (sol.blocks if sol else [])],
+        "blocks": [_block_view(b, p, drawings) for b in (sol.blocks if sol else [])],
         "answer": answer_rows(sol, p) if sol else [],
         "verified_tex": escape_tex(summary),
         "verified_md": to_md(summary.replace("$", r"\$")),
     }
 
 
-def view(sheet: Sheet, results: list[PartResult]) -> dict[str, Any]:
-    """Everything the templates show, as strings."""
+def view(sheet: Sheet, results: list[PartResult], drawings: dict[int, Drawing] | None = None
+         ) -> dict[str, Any]:
+    """Everything the templates show, as strings. ``drawings`` holds each figure block's drawing
+    by the block's identity (:attr:`derive.render.registry.Document.drawings`); without it, each
+    figure is drawn here."""
+    if drawings is None:
+        drawings = {id(b): draw(b.model) for r in results if r.solution is not None
+                    for b in r.solution.blocks if isinstance(b, Figure)}
     by_ex: dict[int, list[PartResult]] = {}
     for r in results:
         by_ex.setdefault(r.exercise.number, []).append(r)
@@ -276,7 +238,7 @@ def view(sheet: Sheet, results: list[PartResult]) -> dict[str, Any]:
             "points": points,
             "text_tex": to_tex(ex.text),
             "text_md": to_md(ex.text),
-            "parts": [_part_view(r, p) for r in by_ex.get(ex.number, [])],
+            "parts": [_part_view(r, p, drawings) for r in by_ex.get(ex.number, [])],
         })
     return {
         "id": sheet.id,
@@ -289,96 +251,3 @@ def view(sheet: Sheet, results: list[PartResult]) -> dict[str, Any]:
         "version": __version__,
         "exercises": exercises,
     }
-
-
-# --- JSON ----------------------------------------------------------------------------------------
-def _step(ln: Line, p: Printer) -> dict[str, Any]:
-    return {
-        "rule": markup(ln.rule),
-        "lhs": p.str(ln.lhs) if ln.lhs is not None else None,
-        "rhs": p.str(ln.rhs),
-        "relation": ln.relation,
-        "latex": (p.tex(ln.lhs) + " " if ln.lhs is not None else "")
-        + ("=" if ln.relation == "=" else ":=") + " " + p.tex(ln.rhs),
-        "verified_by": ln.verdict.label if ln.verdict is not None else "",
-    }
-
-
-def json_document(sheet: Sheet, results: list[PartResult]) -> dict[str, Any]:
-    exercises = []
-    for ex in sheet.exercises:
-        p = Printer.for_exercise(ex)
-        parts = []
-        for r in (r for r in results if r.exercise is ex):
-            sol = r.solution
-            entry: dict[str, Any] = {
-                "label": r.part.label,
-                "task": r.part.task,
-                "points": r.part.points,
-                "status": r.status,
-            }
-            if sol is None:
-                entry["message"] = (f"solution not generated: task `{r.part.task}` is not "
-                                    "implemented yet")
-                entry["verified"] = False
-            else:
-                entry["answer"] = p.str(sol.answer) if sol.answer is not None else None
-                entry["answer_latex"] = p.tex(sol.answer) if sol.answer is not None else None
-                if sol.answers:
-                    entry["answers"] = {k: p.str(v) for k, v in sol.answers.items()}
-                entry["steps"] = [_step(ln, p) for ln in sol.lines()]
-                entry["verified"] = True
-                entry["verified_by"] = sol.summary.account if sol.summary is not None else ""
-                entry["verified_summary"] = verified_summary(sol)
-                for key, value in sol.data.items():
-                    entry.setdefault(key, json_data(value, p.str))
-            parts.append(entry)
-        exercises.append({"number": ex.number, "title": ex.title, "parts": parts})
-    return {"sheet": {"id": sheet.id, "title": sheet.title}, "generator": f"derive {__version__}",
-            "exercises": exercises}
-
-
-# --- all files -----------------------------------------------------------------------------------
-def style_text() -> str:
-    """The text of ``derive.sty``, shipped with the templates."""
-    return (template_dir() / STYLE).read_text(encoding="utf-8")
-
-
-def _tex_files(v: dict[str, Any]) -> dict[str, str]:
-    env = environment("tex")
-    files = {
-        "exercises.tex": env.get_template("exercises.tex.j2").render(sheet=v),
-        "solutions.tex": env.get_template("solutions.tex.j2").render(sheet=v),
-        STYLE: style_text(),
-    }
-    fragment = env.get_template("fragment.tex.j2")
-    for ex in v["exercises"]:
-        files[f"parts/{ex['stem']}-intro.tex"] = fragment.render(sheet=v, ex=ex, part=None,
-                                                                  what="intro")
-        for part in ex["parts"]:
-            for what in ("statement", "solution"):
-                files[f"parts/{part['stem']}-{what}.tex"] = fragment.render(
-                    sheet=v, ex=ex, part=part, what=what)
-    return files
-
-
-def render_all(sheet: Sheet, results: list[PartResult], formats=FORMATS) -> dict[str, str]:
-    """Every output file of the sheet, relative to ``<out>/<sheet id>/``."""
-    files: dict[str, str] = {}
-    v = view(sheet, results)
-    if "tex" in formats:
-        files.update(_tex_files(v))
-    if "md" in formats:
-        env = environment("md")
-        for name in ("exercises.md", "solutions.md"):
-            text = env.get_template(f"{name}.j2").render(sheet=v)
-            files[name] = re.sub(r"\n{3,}", "\n\n", text)  # one blank line between blocks
-    if "json" in formats:
-        files["solutions.json"] = (
-            json.dumps(json_document(sheet, results), indent=2, ensure_ascii=False) + "\n"
-        )
-    for ex in v["exercises"]:  # each figure is drawn once, in the view; its files come from there
-        for part in ex["parts"]:
-            for b in part["blocks"]:
-                files.update(b.get("files", {}))
-    return files

@@ -6,6 +6,8 @@ Parameters (TOML, in the part):
   :mod:`derive.maths.graph` for how parameters are inferred or declared). A name may also be an
   intermediate node (``wrt = "z3"`` gives δ_3).
 * ``loss`` (optional): the node to differentiate; default the last assignment of the model.
+* ``at`` (optional table): a value for every input and parameter the loss reads; the solution
+  then ends with the forward values, the δ's and the gradients at that point (see ``data``).
 * ``inputs``, ``targets``, ``parameters`` (optional lists): declare the leaves explicitly, all
   or some. A declared kind is exactly its list; a kind left out is inferred from the other
   leaves (inputs and targets by their names, parameters as every leaf left over), see
@@ -78,13 +80,31 @@ SHOWN_PRODUCT = 30  # tree nodes: longer closed forms are shown collected, not f
 @task(
     "backprop",
     required={"wrt": LIST},
-    optional={"loss": str, "inputs": list, "targets": list, "parameters": list},
+    optional={"loss": str, "inputs": list, "targets": list, "parameters": list, "at": dict},
     summary="backward pass: one δ per node on a path from the targets to the loss",
 )
 def run(ctx: Context) -> Solution:
     graph = graph_for(ctx)
     loss, wrt = select(graph, ctx.params.get("loss"), ctx.params["wrt"], ctx.error)
-    return solve(graph, loss, wrt, TermOrder(ctx.names), ctx.notation)
+    order = TermOrder(ctx.names)
+    solution, bp = _solve(graph, loss, wrt, order, ctx.notation)
+    if "at" in ctx.params:  # numbers for the inputs and parameters: a numeric backward pass too
+        _at(solution, bp, _at_values(ctx), order, ctx.notation)
+    return solution
+
+
+def _at_values(ctx: Context) -> dict[str, sp.Expr]:
+    """The part's ``at`` table as SymPy numbers: TOML numbers, or numbers already parsed (the
+    table ``derive explain`` builds); never a string (nothing is parsed here)."""
+    values = {}
+    for name, value in ctx.params["at"].items():
+        if isinstance(value, sp.Basic) and value.is_number:
+            values[name] = value
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            values[name] = sp.Float(value) if isinstance(value, float) else sp.Integer(value)
+        else:
+            raise ctx.error(f"at: the value of {name} must be a number", "at")
+    return values
 
 
 def graph_for(ctx: Context) -> Graph:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from derive.render.figures.labels import FONT_PX
 from derive.render.figures.layout import network_diagram, region_plot
+from derive.render.templates import template_dir
 from derive.steps import NetworkDrawing, RegionDrawing
 
 FONT_FAMILY = "Latin Modern Roman, CMU Serif, Times New Roman, DejaVu Serif, serif"
@@ -29,15 +29,6 @@ COLORS = {
 
 
 # --- templates ----------------------------------------------------------------------------------
-def template_dir() -> Path:
-    """Templates ship inside the wheel (derive/templates); in a checkout they are top-level."""
-    root = Path(__file__).resolve().parents[2]  # the derive package
-    for candidate in (root / "templates", root.parent / "templates"):
-        if (candidate / "figures").is_dir():
-            return candidate
-    raise FileNotFoundError("derive's figure templates are missing from this installation")
-
-
 def num(value: float) -> str:
     """A coordinate for a drawing: at most 3 decimals, no trailing zeros, no ``-0``."""
     text = f"{value:.3f}".rstrip("0").rstrip(".")
