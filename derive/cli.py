@@ -103,22 +103,19 @@ def cmd_check(args) -> int:
 
 def cmd_list(args) -> int:
     from derive.pipeline import load_sheets
+    from derive.render.view import points_text
     from derive.tasks import REGISTRY
 
     for sheet in load_sheets(args.sheets):
         print(f"{sheet.id}: {one_line(sheet.title, 1000)}")  # titles are one line, made safe
         for ex in sheet.exercises:  # for a terminal (no escape sequence gets through)
-            print(f"  Exercise {ex.number}: {one_line(ex.title, 1000)} ({_pts(ex.points)} P)")
+            total = points_text(ex.points) or "-"
+            print(f"  Exercise {ex.number}: {one_line(ex.title, 1000)} ({total} P)")
             for part in ex.parts:
                 status = "ready" if part.task in REGISTRY else "pending"
-                print(f"    ({part.label}) {part.task:<18} {_pts(part.points):>4} P  {status}")
+                pts = points_text(part.points) or "-"
+                print(f"    ({part.label}) {part.task:<18} {pts:>4} P  {status}")
     return 0
-
-
-def _pts(value) -> str:
-    if value is None:
-        return "-"
-    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def cmd_explain(args) -> int:

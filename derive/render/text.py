@@ -21,7 +21,7 @@ from derive.maths.display import TermOrder
 from derive.render.notation import SheetStrPrinter
 from derive.render.prose import plain
 from derive.render.registry import Document, Format, register_format
-from derive.render.view import Printer
+from derive.render.view import Printer, points_text
 from derive.steps import Align, Figure, Line, Math, Solution, Table, Text
 
 if TYPE_CHECKING:
@@ -122,15 +122,13 @@ def solution_text(sol: Solution, order: TermOrder) -> list[str]:
     return out
 
 
-def _points(value) -> str:
-    if value is None:
-        return ""
-    return f" ({int(value) if float(value).is_integer() else value} P)"
+def _in_points(value) -> str:
+    return f" ({points_text(value)} P)" if value is not None else ""
 
 
 def part_text(r: PartResult, order: TermOrder) -> list[str]:
     """One part: its label, points and statement, then its solution (or why there is none)."""
-    out = [f"({r.part.label}){_points(r.part.points)}"]
+    out = [f"({r.part.label}){_in_points(r.part.points)}"]
     out.extend(s for s in (r.part.text.strip(), r.part.hint.strip()) if s)
     if r.solution is None:
         out.append(f"solution not generated: task `{r.part.task}` is not implemented yet")
@@ -148,7 +146,7 @@ def sheet_text(doc: Document) -> str:
         order = Printer.for_exercise(ex).order
         paragraphs.append("\n".join(
             [f"Exercise {ex.number}: {ex.title}"
-             f"{_points(ex.points if any(p.points is not None for p in ex.parts) else None)}"]
+             f"{_in_points(ex.points if any(p.points is not None for p in ex.parts) else None)}"]
             + ([ex.text.strip()] if ex.text.strip() else [])))
         for r in doc.results:
             if r.exercise is ex:

@@ -187,7 +187,8 @@ def verified_summary(sol: Solution) -> str:
 
 
 # --- the sheet -----------------------------------------------------------------------------------
-def _points(value) -> str:
+def points_text(value) -> str:
+    """Points as a sheet shows them: ``5``, ``2.5``; "" for none."""
     if value is None:
         return ""
     return str(int(value)) if float(value).is_integer() else str(value)
@@ -199,7 +200,7 @@ def _part_view(r: PartResult, p: Printer, drawings: dict[int, Drawing]) -> dict[
     return {
         "label": r.part.label,
         "stem": f"ex{r.exercise.number}-{r.part.label}",
-        "points": f"{_points(r.part.points)} P" if r.part.points is not None else "",
+        "points": f"{points_text(r.part.points)} P" if r.part.points is not None else "",
         "task": r.part.task,
         "text_tex": to_tex(r.part.text),
         "text_md": to_md(r.part.text),
@@ -227,8 +228,8 @@ def view(sheet: Sheet, results: list[PartResult], drawings: dict[int, Drawing] |
     exercises = []
     for ex in sheet.exercises:
         p = Printer.for_exercise(ex)
-        pts = [_points(part.points) for part in ex.parts if part.points is not None]
-        total = _points(ex.points)
+        pts = [points_text(part.points) for part in ex.parts if part.points is not None]
+        total = points_text(ex.points)
         points = f"{' + '.join(pts)} = {total} P" if len(pts) > 1 else (f"{total} P" if pts else "")
         exercises.append({
             "number": ex.number,
