@@ -24,6 +24,24 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def tiny_sheet(id: str = "tiny", title: str = "Tiny", model: str = "E = log(cosh(y - t))") -> str:
+    """The TOML text of a one-exercise, one-part sheet: the derivative of ``E`` with respect to
+    ``y`` under the computation list ``[model]``."""
+    return f'''[sheet]
+id = "{id}"
+title = "{title}"
+
+[[exercise]]
+title = "One"
+model = ["{model}"]
+
+[[exercise.part]]
+task = "derivative"
+of = "E"
+wrt = "y"
+'''
+
+
 def need_tool(tool: str, env: str) -> None:
     """Skip (or fail, when ``env`` is set) unless ``tool`` is on PATH."""
     if shutil.which(tool):

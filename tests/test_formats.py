@@ -9,6 +9,7 @@ import io
 from pathlib import Path
 
 import pytest
+from conftest import tiny_sheet
 
 import derive
 from derive import cli, pipeline
@@ -25,25 +26,12 @@ from derive.render.formats import (
 from derive.sheet.load import bundled_sheet_path, load_sheet
 
 PACKAGE = Path(derive.__file__).parent
-TINY = """[sheet]
-id = "tiny"
-title = "Tiny"
-
-[[exercise]]
-title = "One derivative"
-model = ["E = (y - t)**2"]
-
-[[exercise.part]]
-task = "derivative"
-of = "E"
-wrt = "y"
-"""
 
 
 @pytest.fixture
 def tiny(tmp_path):
     path = tmp_path / "tiny.toml"
-    path.write_text(TINY)
+    path.write_text(tiny_sheet(model="E = (y - t)**2"))
     return path
 
 

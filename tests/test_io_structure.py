@@ -11,7 +11,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, tiny_sheet
 
 from derive import cli
 from derive.io import writer
@@ -148,22 +148,6 @@ def test_manifest_records_the_formats_as_given(tmp_path):
     assert recorded_formats(tmp_path / "absent", ("md",)) is None
 
 
-TINY = '''
-[sheet]
-id = "tiny"
-title = "Tiny"
-
-[[exercise]]
-title = "One"
-model = ["E = log(cosh(y - t))"]
-
-[[exercise.part]]
-task = "derivative"
-of = "E"
-wrt = "y"
-'''
-
-
 def test_build_writes_with_the_cpu_budget_paused(tmp_path, monkeypatch, capsys):
     """``derive build`` checks the folders inside its CPU budget and writes with it paused (io/
     does not pause it itself), and records the formats in the registry's order."""
@@ -185,7 +169,7 @@ def test_build_writes_with_the_cpu_budget_paused(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(writer, "validate_outputs", validate)
     monkeypatch.setattr(writer, "write_many", write)
     src = tmp_path / "tiny.toml"
-    src.write_text(TINY)
+    src.write_text(tiny_sheet())
     out = tmp_path / "out"
     assert cli.main(["build", str(src), "--out", str(out), "--format", "md,tex,md"]) == 0
     assert timers["validate"] > 0 and timers["write"] == 0

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, need_tool
+from conftest import ROOT, need_tool, tiny_sheet
 
 from derive import cli, pipeline
 from derive.errors import InputError
@@ -33,20 +33,6 @@ from derive.io.manifest import MANIFEST, digest, manifest_text, sha256
 from derive.io.writer import write_outputs
 from derive.sheet.load import MAX_SHEET_BYTES
 
-TINY = '''
-[sheet]
-id = "{id}"
-title = "{title}"
-
-[[exercise]]
-title = "One"
-model = ["E = log(cosh(y - t))"]
-
-[[exercise.part]]
-task = "derivative"
-of = "E"
-wrt = "y"
-'''
 LOOP_TEX = "\\documentclass{article}\\begin{document}\\loop\\iftrue\\repeat\\end{document}\n"
 BAD_TEX = "\\documentclass{article}\\begin{document}\n\\nosuchmacro\n\\end{document}\n"
 SECRET = "-----BEGIN OPENSSH PRIVATE KEY----- not really\n"
@@ -72,7 +58,7 @@ def sheet(tmp_path: Path, name="tiny", id="tiny", title="Tiny") -> Path:
     """A sheet file in tmp/sheets (which tree snapshots leave out)."""
     path = tmp_path / "sheets" / f"{name}-{title.replace(' ', '_')}.toml"
     path.parent.mkdir(exist_ok=True)
-    path.write_text(TINY.format(id=id, title=title))
+    path.write_text(tiny_sheet(id=id, title=title))
     return path
 
 
