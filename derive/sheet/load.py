@@ -47,6 +47,7 @@ from derive.render.notation import NOTATION_CHOICES
 from derive.sheet.model import Assignment, Exercise, Part, Sheet, sources, strings
 from derive.sheet.modelcheck import check_exercise, huge_numbers, long_integer_line
 from derive.sheet.parse import parse_assignment
+from derive.sheet.variants import read_variants
 from derive.tasks import REGISTRY, TASK_NAMES
 
 MAX_SHEET_BYTES = 1_000_000
@@ -56,8 +57,10 @@ ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 LABEL_RE = re.compile(r"^[a-z0-9]{1,8}$")
 
 SHEET_KEYS = {"id": str, "title": str, "course": str, "date": str, "notation": dict}
-EXERCISE_KEYS = {"title": str, "text": str, "model": list, "notation": dict, "part": list}
-PART_KEYS = {"label": str, "points": (int, float), "text": str, "hint": str, "task": str}
+EXERCISE_KEYS = {"title": str, "text": str, "model": list, "notation": dict, "part": list,
+                 "variants": dict}
+PART_KEYS = {"label": str, "points": (int, float), "text": str, "hint": str, "task": str,
+             "tolerance": (int, float)}
 
 
 # --- locating keys ------------------------------------------------------------------------------
@@ -422,6 +425,13 @@ class _Loader:
                 raise self.err(f"part label {lab!r} is used twice", (*path, "part", j, "label"))
         names = _names_in_order(sources(model, parts))
         check_exercise(model, parts, local, names, self.file)  # in order, real, printed 1:1
+        variants = None
+        if "variants" in ex:  # the parameters drawn per variant (derive build --variants)
+            vpath = (*path, "variants")
+            variants = read_variants(ex["variants"], model, parts,
+                                     lambda msg, sub: self.err(f"variants: {msg}", (*vpath, *sub)),
+                                     lambda sub: self.where.get((*vpath, *sub),
+                                                                self.where.get(vpath)))
         return Exercise(
             number=i + 1,
             title=self.text(ex["title"], (*path, "title"), heading=True),
@@ -431,6 +441,7 @@ class _Loader:
             parts=parts,
             line=self.where.get(path),
             names=names,
+            variants=variants,
         )
 
     def part(self, i: int, j: int, p: Any) -> Part:
@@ -460,6 +471,10 @@ class _Loader:
         if not LABEL_RE.match(label):
             raise self.err(f"part label {label!r} must be 1-8 lowercase letters or digits",
                            (*path, "label"))
+        tolerance = p.get("tolerance")
+        if tolerance is not None and not (math.isfinite(tolerance) and 0 < tolerance < 1):
+            raise self.err("tolerance (relative, of a numeric answer) must be a number between 0 "
+                           "and 1, such as 1e-3", (*path, "tolerance"))
         points = p.get("points")
         if points is not None and not (math.isfinite(points) and 0 <= points <= 1000):
             raise self.err("points must be a number between 0 and 1000", (*path, "points"))
@@ -472,6 +487,7 @@ class _Loader:
             params=params,
             param_lines={k: self.where.get((*path, k), self.where.get(path)) for k in params},
             line=self.where.get(path),
+            tolerance=float(tolerance) if tolerance is not None else None,
         )
 
 

@@ -34,6 +34,7 @@ class Part:
     params: dict[str, Any]
     param_lines: dict[str, int]
     line: int | None
+    tolerance: float | None = None  # relative tolerance of its numeric answers (Moodle export)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class Exercise:
     parts: tuple[Part, ...]
     line: int | None
     names: tuple[str, ...] = ()  # quantities in order of first appearance (for term order)
+    variants: Variants | None = None  # the declared variant parameters, if any
+    drawn: Drawn | None = None  # in a variant of the sheet: the values drawn for it
 
     @property
     def points(self) -> int | float:
@@ -65,6 +68,54 @@ class Sheet:
     date: str
     file: str
     exercises: tuple[Exercise, ...] = field(default_factory=tuple)
+    variant_of: str = ""  # a variant's sheet: the id of the sheet it was drawn from
+
+
+# --- variants ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class VariantParam:
+    """A leaf of the model that varies: integers in ``[low, high]`` (``kind`` "int"), numbers
+    with ``places`` decimals in ``[low, high]`` ("decimal"), or one of ``choices`` ("choices");
+    every value an exact rational."""
+
+    name: str
+    kind: str
+    low: sp.Rational | None
+    high: sp.Rational | None
+    places: int
+    choices: tuple[sp.Rational, ...]
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Constraint:
+    """``lhs op rhs`` (op one of ``!= == < <= > >=``) over the model's names, as written."""
+
+    source: str
+    lhs: sp.Expr
+    op: str
+    rhs: sp.Expr
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Variants:
+    """An exercise's ``[exercise.variants]`` table: its parameters in sheet order, its
+    constraints, and ``digits``, the significant digits of a number that is not rational."""
+
+    params: tuple[VariantParam, ...]
+    constraints: tuple[Constraint, ...]
+    digits: int
+    line: int | None
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """The values drawn for one variant of an exercise (name -> exact rational, in declaration
+    order) and the rejected draws before them (reason -> count)."""
+
+    values: dict[str, sp.Rational]
+    rejected: dict[str, int]
 
 
 def strings(value: Any) -> list[str]:

@@ -1,0 +1,201 @@
+"""Reading an exercise's ``[exercise.variants]`` table: the parameters that vary per student,
+their constraints and the precision of the worked numbers.
+
+.. code-block:: toml
+
+    [exercise.variants]
+    x1 = { int = [-2, 2] }              # an integer in [-2, 2]
+    w13 = { decimal = [-1, 1] }         # a number with one decimal in [-1, 1]
+    w14 = { decimal = [-1, 1], places = 2 }
+    t = { choices = [0, 0.5, 1] }       # one of a list
+    constraints = ["w13 != 0", "abs(z3) < 2"]
+    digits = 4                          # significant digits of numbers that are not rational
+
+Every leaf of the model (input, target, parameter) gets a value, so every leaf must be declared;
+``constraints`` may name any quantity of the model (leaves and nodes). A constraint is split at
+its one comparison operator and each side is parsed by :func:`derive.sheet.parse.parse_expr`
+(nothing is evaluated). The numbers go to the exercise's ``backprop`` parts, which must not
+have an ``at`` table of their own. Every problem is a :class:`~derive.errors.InputError` at the
+line of the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from fractions import Fraction
+from typing import Any
+
+import sympy as sp
+
+from derive.errors import InputError
+from derive.maths.graph import build_graph
+from derive.sheet.model import Assignment, Constraint, Part, VariantParam, Variants
+from derive.sheet.parse import parse_expr
+
+RESERVED = ("constraints", "digits")
+KINDS = ("int", "decimal", "choices")
+OPERATORS = ("!=", "==", "<=", ">=", "<", ">")
+MAX_MAGNITUDE = 1000
+MAX_CHOICES = 100
+MAX_CONSTRAINTS = 50
+DEFAULT_DIGITS = 4
+NUMERIC_TASKS = ("backprop",)  # the tasks a variant's numbers go to
+
+Err = Callable[[str, tuple], InputError]  # (message, path below the variants table)
+
+
+def exact(value: int | float) -> sp.Rational:
+    """A TOML number as the exact rational it is written as (``0.1`` is 1/10)."""
+    if isinstance(value, int):
+        return sp.Integer(value)
+    f = Fraction(repr(value))
+    return sp.Rational(f.numerator, f.denominator)
+
+
+def read_variants(table: Any, model: Sequence[Assignment], parts: Sequence[Part],
+                  err: Err, line: Callable[[tuple], int | None]) -> Variants:
+    """The :class:`Variants` of an exercise; ``err(message, path)`` locates an error at a key
+    below the table (``("x1",)``, ``("constraints", 0)``), ``line(path)`` gives that key's line."""
+    if not isinstance(table, dict):
+        raise err("variants must be a table ([exercise.variants])", ())
+    graph = build_graph(model)
+    leaves = set(graph.leaves)
+    if not any(p.task in NUMERIC_TASKS for p in parts):
+        raise err("variants need a part whose task computes numbers (" + ", ".join(NUMERIC_TASKS)
+                  + "): the drawn values go to it", ())
+    for p in parts:
+        if p.task in NUMERIC_TASKS and "at" in p.params:
+            raise err(f"part ({p.label}) has its own 'at' values; in an exercise with variants "
+                      "the values are drawn (remove 'at')", ())
+    params = []
+    for name, spec in table.items():
+        if name in RESERVED:
+            continue
+        if name in graph.exprs:
+            raise err(f"{name} is computed by the model; only its inputs, targets and "
+                      "parameters can vary (constrain it with 'constraints')", (name,))
+        if name not in leaves:
+            raise err(f"{name} is not a name the model reads (names: "
+                      f"{', '.join(graph.leaves)})", (name,))
+        params.append(_param(name, spec, err, line((name,))))
+    missing = [n for n in graph.leaves if n not in table]
+    if missing:
+        raise err(f"no values for {', '.join(missing)} (every input, target and parameter of "
+                  "the model needs one: int, decimal or choices)", ())
+    digits = table.get("digits", DEFAULT_DIGITS)
+    if isinstance(digits, bool) or not isinstance(digits, int) or not 2 <= digits <= 15:
+        raise err("digits must be an integer from 2 to 15", ("digits",))
+    raw = table.get("constraints", [])
+    if not isinstance(raw, list) or not all(isinstance(c, str) for c in raw):
+        raise err('constraints must be a list of strings such as "w13 != 0"', ("constraints",))
+    if len(raw) > MAX_CONSTRAINTS:
+        raise err(f"at most {MAX_CONSTRAINTS} constraints", ("constraints",))
+    names = set(graph.names)
+    constraints = []
+    for k, src in enumerate(raw):
+        try:
+            c = parse_constraint(src, line(("constraints", k)))
+        except InputError as e:
+            raise err(f"constraint {src!r}: {e.message}", ("constraints", k)) from None
+        free = c.lhs.free_symbols | c.rhs.free_symbols
+        unknown = sorted(s.name for s in free if s.name not in names)
+        if unknown:
+            raise err(f"constraint {src!r}: {', '.join(unknown)} is not a name of the model",
+                      ("constraints", k))
+        constraints.append(c)
+    return Variants(tuple(params), tuple(constraints), digits, line(()))
+
+
+def _param(name: str, spec: Any, err: Err, line: int | None) -> VariantParam:
+    if not isinstance(spec, dict) or len([k for k in spec if k in KINDS]) != 1:
+        raise err(f"{name}: expected one of {{ int = [low, high] }}, {{ decimal = [low, high] }} "
+                  "or { choices = [...] }", (name,))
+    unknown = [k for k in spec if k not in (*KINDS, "places")]
+    if unknown:
+        raise err(f"{name}: unknown key {unknown[0]!r} (allowed: int, decimal, places, choices)",
+                  (name,))
+    kind = next(k for k in spec if k in KINDS)
+    value = spec[kind]
+    if "places" in spec and kind != "decimal":
+        raise err(f"{name}: 'places' goes with decimal", (name,))
+    if kind == "choices":
+        if not isinstance(value, list) or not value or len(value) > MAX_CHOICES \
+                or not all(_number(v) for v in value):
+            raise err(f"{name}: choices must be a list of 1 to {MAX_CHOICES} numbers", (name,))
+        return VariantParam(name, kind, None, None, 0, tuple(exact(v) for v in value), line)
+    if not (isinstance(value, list) and len(value) == 2 and all(_number(v) for v in value)):
+        raise err(f"{name}: {kind} must be [low, high]", (name,))
+    if kind == "int" and not all(isinstance(v, int) for v in value):
+        raise err(f"{name}: int bounds must be integers", (name,))
+    places = spec.get("places", 1 if kind == "decimal" else 0)
+    if kind == "decimal" and (isinstance(places, bool) or not isinstance(places, int)
+                              or not 1 <= places <= 3):
+        raise err(f"{name}: places must be 1, 2 or 3", (name,))
+    low, high = exact(value[0]), exact(value[1])
+    if low > high:
+        raise err(f"{name}: the range [{value[0]}, {value[1]}] is empty (low > high)", (name,))
+    scale = 10 ** places
+    if (low * scale).q != 1 or (high * scale).q != 1:
+        raise err(f"{name}: the bounds must have at most {places} decimal places", (name,))
+    return VariantParam(name, kind, low, high, places, (), line)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and abs(v) <= MAX_MAGNITUDE \
+        and v == v
+
+
+def parse_constraint(text: str, line: int | None = None) -> Constraint:
+    """``"abs(z3) < 2"`` as a :class:`Constraint`: split at its one comparison operator outside
+    brackets, each side parsed by :func:`~derive.sheet.parse.parse_expr`."""
+    depth, found = 0, []
+    k = 0
+    while k < len(text):
+        ch = text[k]
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif depth == 0:
+            op = next((o for o in OPERATORS if text.startswith(o, k)), None)
+            if op is not None:
+                found.append((k, op))
+                k += len(op)
+                continue
+        k += 1
+    if len(found) != 1:
+        raise InputError("expected one comparison (!=, ==, <, <=, >, >=) such as 'w13 != 0'"
+                         if not found else "only one comparison per constraint")
+    at, op = found[0]
+    lhs, rhs = text[:at].strip(), text[at + len(op):].strip()
+    if not lhs or not rhs:
+        raise InputError(f"'{op}' needs an expression on each side")
+    return Constraint(text, parse_expr(lhs), op, parse_expr(rhs), line)
+
+
+def values_text(values: Mapping[str, sp.Rational], places: Mapping[str, int]) -> dict[str, str]:
+    """Each drawn value as a reader writes it: ``-0.3``, ``2``, ``0.25`` (``places`` decimals for
+    a decimal parameter, the shortest exact decimal or fraction otherwise)."""
+    return {n: decimal_text(v, places.get(n, 0)) for n, v in values.items()}
+
+
+def decimal_text(v: sp.Rational, places: int = 0) -> str:
+    """``v`` as a decimal with at least ``places`` decimals when it has a finite decimal
+    expansion (``1/4`` -> ``0.25``), else as ``p/q``."""
+    q = int(v.q)
+    twos = fives = 0
+    while q % 2 == 0:
+        q //= 2
+        twos += 1
+    while q % 5 == 0:
+        q //= 5
+        fives += 1
+    if q != 1:
+        return f"{v.p}/{v.q}"
+    n = max(twos, fives, places if v.q != 1 or places else 0)
+    if n == 0:
+        return str(int(v))
+    scaled = int(v * 10 ** n)
+    sign = "-" if scaled < 0 else ""
+    digits = str(abs(scaled)).rjust(n + 1, "0")
+    return f"{sign}{digits[:-n]}.{digits[-n:]}"
