@@ -1,4 +1,4 @@
-"""The ``derive`` command line: build, check, list, explain.
+"""The ``derive`` command line: build, check, list, explain, stress.
 
 Exit codes: 0 success; 1 drift or a failed verification; 2 bad input (one line
 ``file:line: message`` or ``derive: error: message``, no traceback, nothing written).
@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="comma-separated output formats (default: the default formats; an "
                    "unknown one lists them all)")
     b.add_argument("--pdf", action="store_true", help="also compile the .tex files to PDF")
+    b.add_argument("--variants", type=int, default=None, metavar="N",
+                   help="write N per-student variants of each sheet (OUT/<id>-v01/, ...) and "
+                   "their answer key (OUT/<id>-key/) instead of the sheet")
+    b.add_argument("--seed", type=int, default=None, metavar="S",
+                   help="the seed the variants are drawn with (default 0): the same seed gives "
+                   "the same files")
 
     c = sub.add_parser("check", help="re-derive, verify and compare with the files under OUT",
                        description="Exit 0 when everything verifies and OUT matches, 1 on drift "
@@ -91,7 +97,10 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_build(args) -> int:
     from derive import pipeline
 
-    return pipeline.build(args.sheets, args.out, pipeline.choose_formats(args.format), args.pdf)
+    if args.seed is not None and args.variants is None:
+        raise InputError("--seed goes with --variants N")
+    return pipeline.build(args.sheets, args.out, pipeline.choose_formats(args.format), args.pdf,
+                          variants=args.variants, seed=args.seed or 0)
 
 
 def cmd_check(args) -> int:

@@ -30,8 +30,12 @@ from derive.sheet.load import bundled_sheet_path, load_sheet
 from derive.sheet.model import Assignment, Exercise, Part, Sheet
 from derive.sheet.modelcheck import check_exercise
 from derive.sheet.parse import parse_assignment, parse_expr
+from derive.sheet.variants import NUMERIC_TASKS
 from derive.steps import PartResult, Solution
 from derive.tasks import REGISTRY, Context
+from derive.variants.draw import variant_sheets
+from derive.variants.key import key_files
+from derive.variants.numbers import add_numbers
 from derive.verify.equality import cpu_budget_paused
 from derive.verify.solution import verify_solution
 
@@ -58,7 +62,10 @@ def solve_sheet(sheet: Sheet) -> list[PartResult]:
                 names=ex.names,
                 earlier=dict(earlier),
             )
-            solution = verify_solution(spec.run(ctx), f"{sheet.file}: part {ex.number}{part.label}")
+            solution = spec.run(ctx)
+            if ex.drawn is not None and part.task in NUMERIC_TASKS:  # a variant: its numbers
+                solution = add_numbers(solution, ctx, ex)
+            solution = verify_solution(solution, f"{sheet.file}: part {ex.number}{part.label}")
             earlier[part.label] = solution
             results.append(PartResult(ex, part, solution))
     return results
@@ -109,15 +116,25 @@ def derive_files(sheet: Sheet, formats: Sequence[str]) -> tuple[list[PartResult]
 
 # --- build and check -----------------------------------------------------------------------------
 def build(paths: Sequence[str], out: str | Path, formats: Sequence[str], with_pdf: bool = False,
-          stdout: TextIO | None = None, stderr: TextIO | None = None) -> int:
+          stdout: TextIO | None = None, stderr: TextIO | None = None,
+          variants: int | None = None, seed: int = 0) -> int:
     """``derive build``: derive every sheet in memory, then write all their folders or none
-    (``OUT/<sheet id>/``), with ``with_pdf`` the compiled ``.tex`` documents too. Returns 0."""
+    (``OUT/<sheet id>/``), with ``with_pdf`` the compiled ``.tex`` documents too. With
+    ``variants``, each sheet's ``variants`` variants drawn with ``seed`` instead
+    (``OUT/<sheet id>-v01/``, ...), and each sheet's answer key (``OUT/<sheet id>-key/``).
+    Returns 0."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     formats = registry.in_order(formats)
-    sheets = load_sheets(paths)
+    sheets = bases = load_sheets(paths)
+    if variants is not None:
+        sheets = [v for base in bases for v in variant_sheets(base, variants, seed)]
     derived = [derive_files(s, formats) for s in sheets]  # everything before any write
     folders = [Path(out) / sheet.id for sheet in sheets]
-    for folder, (_, files) in zip(folders, derived, strict=True):
+    keys = [] if variants is None else [
+        (Path(out) / f"{base.id}-key", key_files(base, [(s, r) for s, (r, _) in zip(
+            sheets, derived, strict=True) if s.variant_of == base.id], seed, formats))
+        for base in bases]
+    for folder, files in [*zip(folders, (f for _, f in derived), strict=True), *keys]:
         writer.validate_outputs(folder, files)  # refuse early (links, files in the way, read-only)
     pdfs: list[dict[str, bytes]] = [{} for _ in sheets]
     if with_pdf:
@@ -130,6 +147,7 @@ def build(paths: Sequence[str], out: str | Path, formats: Sequence[str], with_pd
     for folder, (_, files), compiled in zip(folders, derived, pdfs, strict=True):
         sources = {name: name[: -len(".pdf")] + ".tex" for name in compiled}
         specs.append((folder, {**files, **compiled}, formats, sources))
+    specs += [(folder, files, None, None) for folder, files in keys]
     with cpu_budget_paused():  # a build is never stopped halfway through writing
         writer.write_many(specs)  # all sheets or none
     for sheet, folder, (results, files), compiled in zip(sheets, folders, derived, pdfs,
@@ -139,6 +157,8 @@ def build(paths: Sequence[str], out: str | Path, formats: Sequence[str], with_pd
               f"{len(pending)} pending; wrote {len(files)} files to {folder}", file=stdout)
         for name in sorted(compiled):
             print(f"wrote {folder / name}", file=stdout)
+    for folder, files in keys:
+        print(f"answer key: wrote {len(files)} files to {folder}", file=stdout)
     return 0
 
 

@@ -56,6 +56,7 @@ class Outcome:
 
     drawn: Drawn
     gradients: dict[tuple[str, str], object]
+    rejected_draws: int  # how many draws were rejected before it (each with its reasons)
 
 
 def draw_exercise(sheet: Sheet, ex: Exercise, count: int, seed: int,
@@ -69,7 +70,7 @@ def draw_exercise(sheet: Sheet, ex: Exercise, count: int, seed: int,
     for k in range(1, count + 1):
         rng = generator(seed, sheet.id, ex.number, k)
         rejected: Counter = Counter()
-        for _ in range(MAX_DRAWS):
+        for tries in range(MAX_DRAWS):
             values = {p.name: draw_value(p, rng) for p in ex.variants.params}
             key = tuple(values.values())
             reasons, _, grads = screen.evaluate(values)
@@ -77,7 +78,7 @@ def draw_exercise(sheet: Sheet, ex: Exercise, count: int, seed: int,
                 reasons.append(DUPLICATE)
             if not reasons:
                 seen.add(key)
-                out.append(Outcome(Drawn(values, dict(sorted(rejected.items()))), grads))
+                out.append(Outcome(Drawn(values, dict(sorted(rejected.items()))), grads, tries))
                 break
             rejected.update(reasons)
             if tally is not None:

@@ -10,7 +10,8 @@ an :class:`Instantiated` equality of index sums. A solution's ``claims`` are the
   :class:`Answer` claims (symbolic) and :class:`AtRandomPoints` claims (numeric);
 * :class:`Instances`: an index-sum answer at every size of its plan (:attr:`IndexSums.sizes`);
 * :class:`Recomputes`: an extracted network recomputes the model's quantity and its losses;
-* :class:`Regions`: a decision-region analysis is exact for the network's formula.
+* :class:`Regions`: a decision-region analysis is exact for the network's formula;
+* :class:`Numbers`: a variant's worked numbers (forward values, δ's, gradients) are right.
 
 Nothing here checks anything: tasks build these and never call a check themselves.
 """
@@ -158,5 +159,24 @@ class Regions:
     expr: sp.Expr
 
 
-Claim = Answer | AtRandomPoints | Gradients | Instances | Recomputes | Regions
+@dataclass(frozen=True)
+class Numbers:
+    """The worked numbers of a backward pass ``bp`` at the leaf values ``at``: ``values`` (node ->
+    exact value), ``deltas`` (node -> exact δ), ``gradients`` (target -> exact value), each
+    recomputed node by node at high precision; each gradient equal to the part's symbolic
+    ``answers`` evaluated exactly at the point and to central finite differences of the loss, each
+    δ to central finite differences in its node; ``shown`` (what, exact value, the rounding to
+    ``digits`` significant digits that is printed) each the rounding of its value."""
+
+    bp: BackwardPass
+    at: dict[str, sp.Expr]
+    values: dict[str, sp.Expr]
+    deltas: dict[str, sp.Expr]
+    gradients: dict[str, sp.Expr]
+    answers: dict[str, sp.Expr]
+    shown: tuple[tuple[str, sp.Expr, str], ...]
+    digits: int
+
+
+Claim = Answer | AtRandomPoints | Gradients | Instances | Recomputes | Regions | Numbers
 LineCheck = tuple[sp.Expr, sp.Expr] | Instantiated  # what a derivation line may claim

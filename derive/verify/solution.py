@@ -25,11 +25,13 @@ from derive.verify.claims import (
     Gradients,
     Instances,
     Instantiated,
+    Numbers,
     Recomputes,
     Regions,
 )
 from derive.verify.equality import check_equal
 from derive.verify.network import check_network
+from derive.verify.numbers import check_numbers
 from derive.verify.regions import check_regions
 from derive.verify.summary import summarize
 from derive.verify.verdict import (
@@ -98,6 +100,8 @@ def check_claim(claim: Claim, where: str = "") -> list[Verdict]:
             return [check_network(claim.network, claim.model, claim.of)]
         if isinstance(claim, Regions):
             return [check_regions(claim.analysis, claim.expr)]
+        if isinstance(claim, Numbers):
+            return [check_numbers(claim)]
     except VerificationFailure as e:
         raise VerificationFailure(f"{where}: {e}" if where else str(e)) from None
     raise TypeError(f"not a claim: {claim!r}")

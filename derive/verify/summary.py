@@ -19,6 +19,7 @@ from derive.verify.verdict import (
     GRADIENTS,
     INSTANCES,
     NETWORK,
+    NUMBERS,
     REGIONS,
     STATEMENTS,
     STEP,
@@ -117,4 +118,12 @@ def _statement(v: Verdict) -> tuple[str, str]:
                 f"{f['grid']} grid and {f['window']:,} random in the window, {f['far']:,} random "
                 f"in a window ten times as large), 0 disagreements ({f['near']} within 1e-9 of "
                 "the boundary not counted)"), brief
+    if v.kind == NUMBERS:
+        brief = (f"the numbers: {f['values']} forward values, {f['deltas']} δ's and "
+                 f"{f['gradients']} gradients checked")
+        return (f"{brief}: each value recomputed node by node ({f['dps']} digits); each gradient "
+                "equal to the symbolic answer evaluated exactly at the point, and each gradient "
+                f"and δ to central finite differences (mpmath, {f['dps']} digits, step "
+                f"1e-{f['step']}); each rounding to {f['digits']} significant digits "
+                "recomputed"), brief
     raise ValueError(f"no statement for a verdict of kind {v.kind!r}")

@@ -20,7 +20,8 @@ GRADIENTS = "gradients"  # the part's gradients against sympy.diff of the loss, 
 INSTANCES = "instances"  # index sums expanded at concrete sizes, as a whole
 NETWORK = "network"  # an extracted network recomputes the model
 REGIONS = "regions"  # a decision-region analysis is exact
-STATEMENTS = (GRADIENTS, INSTANCES, NETWORK, REGIONS)  # verdicts on a claim as a whole
+NUMBERS = "numbers"  # a variant's worked numbers, as a whole
+STATEMENTS = (GRADIENTS, INSTANCES, NETWORK, REGIONS, NUMBERS)  # verdicts on a claim as a whole
 
 
 @dataclass(frozen=True)
