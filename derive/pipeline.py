@@ -130,10 +130,12 @@ def build(paths: Sequence[str], out: str | Path, formats: Sequence[str], with_pd
         sheets = [v for base in bases for v in variant_sheets(base, variants, seed)]
     derived = [derive_files(s, formats) for s in sheets]  # everything before any write
     folders = [Path(out) / sheet.id for sheet in sheets]
-    keys = [] if variants is None else [
-        (Path(out) / f"{base.id}-key", key_files(base, [(s, r) for s, (r, _) in zip(
-            sheets, derived, strict=True) if s.variant_of == base.id], seed, formats))
-        for base in bases]
+    keys = []  # each sheet's answer key, and the formats' files of all its variants in one
+    for base in bases if variants is not None else ():
+        mine = [(s, r) for s, (r, _) in zip(sheets, derived, strict=True)
+                if s.variant_of == base.id]
+        keys.append((Path(out) / f"{base.id}-key", {**key_files(base, mine, seed, formats),
+                                                    **registry.collect(mine, formats)}))
     for folder, files in [*zip(folders, (f for _, f in derived), strict=True), *keys]:
         writer.validate_outputs(folder, files)  # refuse early (links, files in the way, read-only)
     pdfs: list[dict[str, bytes]] = [{} for _ in sheets]

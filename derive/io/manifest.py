@@ -27,7 +27,8 @@ _HEX = re.compile(r"^[0-9a-f]{64}$")
 # ../x) is never taken as derive's, whatever the manifest says. Plain text is the text format's
 # two names only: a user's own notes.txt is common, and is never derive's.
 OUTPUT_NAME = re.compile(r"^(?:(?:(?:figures|parts)/)?[A-Za-z0-9][A-Za-z0-9_.-]*"
-                         r"\.(?:tex|md|json|svg|pdf|sty)|(?:exercises|solutions)\.txt)$")
+                         r"\.(?:tex|md|json|svg|pdf|sty)|(?:exercises|solutions)\.txt"
+                         r"|questions\.xml)$")
 
 
 def sha256(data: bytes | str) -> str:

@@ -1,5 +1,5 @@
 """The output formats: the registry (:mod:`derive.render.registry`) with every built-in format
-registered: ``tex``, ``md``, ``json`` (the defaults) and ``text``.
+registered: ``tex``, ``md``, ``json`` (the defaults), ``text`` and ``moodle`` (Moodle XML).
 
 A new format is one module ``derive/render/<name>.py`` that calls
 :func:`~derive.render.registry.register_format`, imported here.
@@ -7,11 +7,18 @@ A new format is one module ``derive/render/<name>.py`` that calls
 
 from __future__ import annotations
 
-from derive.render import json, markdown, tex, text  # noqa: F401  (each registers its format)
+from derive.render import (  # noqa: F401  (each registers its format)
+    json,
+    markdown,
+    moodle,
+    tex,
+    text,
+)
 from derive.render.registry import (  # noqa: F401  (the registry's interface, re-exported)
     FORMATS,
     Document,
     Format,
+    collect,
     default_formats,
     format_names,
     in_order,

@@ -10,7 +10,7 @@ figure files are every format's (:meth:`Document.figure_files`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -67,6 +67,8 @@ class Format:
     main: str  # the file that holds the solutions (what ``derive explain`` prints)
     rank: int = 100  # the registry's order (the manifest records formats in it)
     default: bool = False  # written by ``derive build`` and checked without --format
+    # the files of a set of documents in one (a sheet's variants: their answer key's folder)
+    collect: Callable[[Sequence[Document]], dict[str, str]] | None = None
 
 
 FORMATS: dict[str, Format] = {}
@@ -98,6 +100,17 @@ def default_formats() -> tuple[str, ...]:
 def in_order(formats) -> tuple[str, ...]:
     """``formats`` in the registry's order, each once (as a manifest records them)."""
     return tuple(n for n in format_names() if n in formats)
+
+
+def collect(documents: Sequence[tuple[Sheet, list[PartResult]]], formats) -> dict[str, str]:
+    """The files of the chosen formats that collect a set of documents (each sheet and its
+    results), in the registry's order."""
+    docs = [Document(sheet, list(results)) for sheet, results in documents]
+    files: dict[str, str] = {}
+    for name in in_order(formats):
+        if FORMATS[name].collect is not None:
+            files.update(FORMATS[name].collect(docs))
+    return files
 
 
 def render(sheet: Sheet, results: list[PartResult], formats) -> dict[str, str]:

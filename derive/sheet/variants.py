@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from fractions import Fraction
 from typing import Any
 
+import mpmath
 import sympy as sp
 
 from derive.errors import InputError
@@ -199,3 +200,18 @@ def decimal_text(v: sp.Rational, places: int = 0) -> str:
     sign = "-" if scaled < 0 else ""
     digits = str(abs(scaled)).rjust(n + 1, "0")
     return f"{sign}{digits[:-n]}.{digits[-n:]}"
+
+
+PLATFORM_DIGITS = 15  # significant digits of a number a learning platform gets
+
+
+def number_text(v: sp.Expr) -> str:
+    """``v`` as a plain decimal: exact when it has a short decimal expansion, else to
+    :data:`PLATFORM_DIGITS` significant digits."""
+    if v.is_Rational:
+        text = decimal_text(v)
+        if "/" not in text and len(text) <= PLATFORM_DIGITS + 2:
+            return text
+    with mpmath.workdps(PLATFORM_DIGITS + 10):
+        return mpmath.nstr(mpmath.mpf(sp.N(v, PLATFORM_DIGITS + 10)), PLATFORM_DIGITS,
+                           min_fixed=-30, max_fixed=30)

@@ -5,9 +5,11 @@
 answer key of one sheet's variants to ``<out>/<sheet id>-key/``: ``answer-key.json`` (always:
 each variant's drawn values, rejected draws and answers, each answer exact, rounded as the sheets
 show it, and to 15 significant digits as a learning platform takes it), ``answer-key.md`` and
-``answer-key.tex`` (a table, one row per variant, for the formats chosen). :func:`stress` draws
-many variants of a sheet and tabulates how often each rejection reason fired and the range of
-every answer.
+``answer-key.tex`` (a table, one row per variant, for the formats chosen); the pipeline adds
+the files of the formats that collect a set of documents (``moodle``: every variant's questions
+in one file).
+:func:`stress` draws many variants of a sheet and tabulates how often each rejection reason
+fired and the range of every answer.
 """
 
 from __future__ import annotations
@@ -26,13 +28,11 @@ from derive.render.markup import to_md, to_tex
 from derive.render.notation import escape_tex
 from derive.render.view import Printer
 from derive.sheet.model import Exercise, Sheet
-from derive.sheet.variants import NUMERIC_TASKS, decimal_text
+from derive.sheet.variants import NUMERIC_TASKS, decimal_text, number_text
 from derive.steps import PartResult
 from derive.variants.draw import draw_exercise
 from derive.variants.numbers import rounded_text
 from derive.variants.screen import Screen
-
-PLATFORM_DIGITS = 15
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class AnswerValue:
 
     @property
     def number(self) -> str:
-        """A decimal to :data:`PLATFORM_DIGITS` significant digits (what Moodle gets)."""
+        """A decimal to 15 significant digits (what Moodle gets: :func:`number_text`)."""
         return number_text(self.value)
 
     def header(self) -> str:
@@ -70,18 +70,6 @@ class AnswerValue:
         d = sp.Derivative(sp.Symbol(self.loss, real=True), sp.Symbol(self.wrt, real=True),
                           evaluate=False)
         return f"{self.name}: ${p.tex(d)}$"
-
-
-def number_text(v: sp.Expr) -> str:
-    """``v`` as a plain decimal: exact when it has a short decimal expansion, else to
-    :data:`PLATFORM_DIGITS` significant digits."""
-    if v.is_Rational:
-        text = decimal_text(v)
-        if "/" not in text and len(text) <= PLATFORM_DIGITS + 2:
-            return text
-    with mpmath.workdps(PLATFORM_DIGITS + 10):
-        return mpmath.nstr(mpmath.mpf(sp.N(v, PLATFORM_DIGITS + 10)), PLATFORM_DIGITS,
-                           min_fixed=-30, max_fixed=30)
 
 
 def answers(results: Sequence[PartResult]) -> list[AnswerValue]:
