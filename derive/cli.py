@@ -52,6 +52,15 @@ def _parser() -> argparse.ArgumentParser:
     li = sub.add_parser("list", help="exercises, parts, tasks, points and status")
     li.add_argument("sheets", nargs="*", metavar="SHEET")
 
+    s = sub.add_parser("stress", help="draw many variants: rejections and answer ranges",
+                       description="Draw N variants of every exercise with variant parameters "
+                       "and print how often each rejection reason fired and the range of every "
+                       "answer (useful for choosing ranges). Writes nothing.")
+    s.add_argument("sheets", nargs="*", metavar="SHEET")
+    s.add_argument("--variants", type=int, default=500, metavar="N",
+                   help="variants per exercise (default 500)")
+    s.add_argument("--seed", type=int, default=0, metavar="S", help="the seed (default 0)")
+
     e = sub.add_parser("explain", help="the step-by-step derivative of an expression",
                        description='Examples: derive explain "log(cosh(y - t))" --wrt y;  '
                        'derive explain "q = x + y" "f = q*z" --wrt x,y,z --at x=-2,y=5,z=-4')
@@ -135,7 +144,20 @@ def cmd_explain(args) -> int:
     return 0
 
 
-COMMANDS = {"build": cmd_build, "check": cmd_check, "list": cmd_list, "explain": cmd_explain}
+def cmd_stress(args) -> int:
+    from derive.pipeline import load_sheets
+    from derive.variants.draw import MAX_VARIANTS
+    from derive.variants.key import stress
+
+    if not 1 <= args.variants <= MAX_VARIANTS:
+        raise InputError(f"--variants must be between 1 and {MAX_VARIANTS}")
+    for sheet in load_sheets(args.sheets):
+        sys.stdout.write(stress(sheet, args.variants, args.seed))
+    return 0
+
+
+COMMANDS = {"build": cmd_build, "check": cmd_check, "list": cmd_list, "explain": cmd_explain,
+            "stress": cmd_stress}
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -207,3 +207,34 @@ def test_cli_errors_write_nothing(tmp_path):
     r = run_cli("build", "--variants", "0", "--out", str(out))
     assert r.returncode == 2 and "--variants must be between 1 and" in r.stderr
     assert not out.exists()
+
+
+# --- derive stress ----------------------------------------------------------------------------
+def test_stress_prints_rejections_and_ranges(built):
+    r = run_cli("stress", "--variants", "3", "--seed", "7")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert out.startswith("sheet02: 3 variants per exercise, seed 7\n")
+    assert "Exercise 3: 3 accepted of " in out and "Exercise 4: 3 accepted of " in out
+    assert "rejection reason" in out
+    # the ranges are those of the answers the build wrote with the same seed
+    key = json.loads((built / "sheet02-key" / "answer-key.json").read_text())
+    values = [float(a["number"]) for v in key["variants"] for a in v["answers"]
+              if a["part"] == "3b"]
+    m = re.search(r"^  3b dE/dw13 +(\S+) +(\S+)$", out, re.M)
+    assert m, out
+    assert float(m.group(1)) == pytest.approx(min(values), rel=1e-5)
+    assert float(m.group(2)) == pytest.approx(max(values), rel=1e-5)
+    assert run_cli("stress", "--variants", "3", "--seed", "7").stdout == out  # deterministic
+
+
+def test_stress_counts_every_rejection():
+    r = run_cli("stress", "--variants", "200")
+    assert r.returncode == 0, r.stderr
+    section = r.stdout.split("Exercise 3:")[1].split("Exercise 4:")[0]
+    accepted, draws = map(int, re.match(r" (\d+) accepted of (\d+) draws", section).groups())
+    assert accepted == 200 and draws > 200  # x1 = 0 gives a zero gradient: some are rejected
+    counts = {m.group(1).strip(): int(m.group(2))
+              for m in re.finditer(r"^  (\S.*?) +(\d+) +[0-9.]+%$", section, re.M)}
+    assert counts["zero gradient dE/dw13"] > 0
+    assert sum(counts.values()) >= draws - accepted  # a rejected draw has one reason or more

@@ -188,6 +188,7 @@ def stress(sheet: Sheet, count: int, seed: int) -> str:
             loss = next(a.loss for a in screen.asked if a.label == label)
             lines.append(f"  {f'{ex.number}{label} d{loss}/d{wrt}':<24} "
                          f"{mpmath.nstr(min(vals), 6):>14} {mpmath.nstr(max(vals), 6):>14}")
+        lines.append(f"  {'drawn value':<24} {'min':>14} {'max':>14}")
         for p in ex.variants.params:
             got = [o.drawn.values[p.name] for o in outcomes]
             lines.append(f"  {p.name:<24} {decimal_text(min(got), p.places):>14} "
