@@ -26,6 +26,11 @@ The format (documented in the README):
     task = "derivative"            # one of derive.tasks.TASK_NAMES
     of = "E"                       # the task's own parameters
     wrt = "y"
+    tolerance = 1e-3               # optional: relative tolerance of a numeric answer (Moodle)
+
+    [exercise.variants]            # optional: per-student values (derive.sheet.variants)
+    x1 = { int = [-2, 2] }
+    constraints = ["x1 != 0"]
 
 ``tomllib`` gives no positions, so :func:`locate` scans the text once for the line of every table
 header, key and array element.
