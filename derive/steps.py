@@ -22,7 +22,8 @@ Blocks:
   :mod:`derive.verify.solution`, gives each line its :class:`~derive.verify.verdict.Verdict`);
 * :class:`Table`: a table whose cells are markup strings or SymPy objects (printed as math);
 * :class:`Figure`: a drawing, as a model of what to draw (:class:`NetworkDrawing`,
-  :class:`RegionDrawing`); :mod:`derive.render.figures` draws it as TikZ and SVG.
+  :class:`RegionDrawing`, :class:`CircuitDrawing`); :mod:`derive.render.figures` draws it as
+  TikZ and SVG.
 
 Lines hold SymPy objects for display (``lhs``/``rhs``, which may contain unevaluated Leibniz
 derivatives and products) and, separately, the claim that is checked: the concrete equality
@@ -188,9 +189,25 @@ class RegionDrawing:
 
 
 @dataclass(frozen=True)
+class CircuitDrawing:
+    """A computation graph with numbers, like a CS231n circuit diagram: ``nodes`` (name, kind:
+    ``input``, ``target``, ``neuron``, ``loss``) in topological order, ``edges`` (reader, read),
+    each node's ``value`` (its text) written above it and, where the derivation has one, its
+    gradient below it: ``gradient[name] = (quantity, text)`` (a δ symbol or a derivative)."""
+
+    nodes: tuple[tuple[str, str], ...]
+    edges: tuple[tuple[str, str], ...]
+    value: dict[str, str]
+    gradient: dict[str, tuple[Any, str]]
+    notation: dict[str, str] = field(default_factory=dict)
+    names: tuple[str, ...] = ()
+    title: str = ""
+
+
+@dataclass(frozen=True)
 class Figure:
     stem: str  # file name stem: figures/<stem>.svg and figures/<stem>.tex
-    model: NetworkDrawing | RegionDrawing  # what to draw, in no output format
+    model: NetworkDrawing | RegionDrawing | CircuitDrawing  # what to draw, in no output format
     caption: Inline = ""
 
 

@@ -8,6 +8,7 @@ import json
 import math
 import re
 import tomllib
+import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +18,9 @@ from conftest import ROOT, run_cli
 
 from derive import pipeline
 from derive.errors import VerificationFailure
+from derive.render.figures.circuit import circuit_diagram
 from derive.sheet.load import bundled_sheet_path, load_sheet
+from derive.steps import CircuitDrawing, Figure
 from derive.variants.draw import variant_sheets
 from derive.verify.claims import Numbers
 from derive.verify.numbers import check_numbers
@@ -238,3 +241,42 @@ def test_stress_counts_every_rejection():
               for m in re.finditer(r"^  (\S.*?) +(\d+) +[0-9.]+%$", section, re.M)}
     assert counts["zero gradient dE/dw13"] > 0
     assert sum(counts.values()) >= draws - accepted  # a rejected draw has one reason or more
+
+
+# --- the computation graph with values (CS231n style) -----------------------------------------
+def test_exercise_3_graph_shows_every_value_and_delta(built):
+    folder = built / "sheet02-v01"
+    part = json.loads((folder / "solutions.json").read_text())["exercises"][2]["parts"][1]
+    svg = (folder / "figures" / "ex3-b-values.svg").read_text()
+    root = ET.fromstring(svg)
+    texts = ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    f, d, grad = forward_backward_3({n: number(t) for n, t in part["variant"]["values"].items()})
+    shown = [t for t in texts if re.fullmatch(r"-?[0-9.]+", t)]
+    for n, value in f.items():  # every node's value, as the table rounds it
+        assert any(float(t) == pytest.approx(value, rel=6e-4, abs=1e-12) for t in shown), n
+    deltas = {t.split(" = ")[0]: float(t.split(" = ")[1]) for t in texts if " = " in t}
+    assert deltas["δ3"] == pytest.approx(d["z3"], rel=6e-4)
+    assert deltas["δy"] == pytest.approx(d["y"], rel=6e-4)
+    assert deltas["∂E/∂w13"] == pytest.approx(grad, rel=6e-4)
+    tikz = (folder / "figures" / "ex3-b-values.tex").read_text()
+    assert r"\delta_{3}" in tikz and "tikzpicture" in tikz
+    assert "figures/ex3-b-values.svg" in (folder / "solutions.md").read_text()
+
+
+def test_circuit_layout_has_no_overlapping_nodes():
+    v = variant_sheets(load_sheet(bundled_sheet_path()), 1, 3)[0]
+    results = pipeline.solve_sheet(v)
+    for name in ("3b", "4b"):
+        sol = next(r.solution for r in results if r.name == name)
+        fig = next(b for b in sol.blocks if isinstance(b, Figure))
+        assert isinstance(fig.model, CircuitDrawing)
+        d = circuit_diagram(fig.model)
+        pts = [(n.at.x, n.at.y) for n in d.nodes]
+        assert len(pts) == len(set(pts)) == len(fig.model.nodes)
+        for i, (x0, y0) in enumerate(pts):
+            for x1, y1 in pts[i + 1:]:
+                assert math.hypot(x1 - x0, y1 - y0) > 1.0
+        for n in d.nodes:
+            for t in (n.inner, *n.texts):
+                assert d.frame.x0 <= t.at.x - t.label.width / 2 - 1e-9
+                assert t.at.x + t.label.width / 2 <= d.frame.x1 + 1e-9

@@ -1,8 +1,10 @@
 """The worked numbers of a variant: what a ``backprop`` part's solution adds at the drawn values.
 
 :func:`add_numbers` takes the solution the task derived (the symbolic derivation, unchanged) and
-appends two tables: the forward table (every node the loss reads, in topological order) and the
-backward table (every δ of the derivation, in the order computed, then every asked gradient).
+appends two tables, the forward table (every node the loss reads, in topological order) and the
+backward table (every δ of the derivation, in the order computed, then every asked gradient), and
+the computation graph with each node's value and δ on it (a :class:`~derive.steps.
+CircuitDrawing`, like the CS231n circuit diagrams).
 Each value is exact: a fraction when it is rational, else rounded to the exercise's ``digits``
 significant digits (``≈ 0.4621``) with the exact closed form beside it, or, when that closed form
 is long, the row's formula in the quantities of the rows above (which is exact too). The numbers
@@ -26,7 +28,7 @@ from derive.maths.display import TermOrder
 from derive.render.prose import note_form
 from derive.sheet.model import Exercise
 from derive.sheet.variants import decimal_text
-from derive.steps import Math, Note, Solution, Table, Text
+from derive.steps import CircuitDrawing, Figure, Math, Note, Solution, Table, Text
 from derive.tasks.backprop import graph_for
 from derive.tasks.spec import Context
 from derive.verify.claims import Numbers
@@ -87,6 +89,34 @@ def _data(v: sp.Expr) -> sp.Expr:
     return v if v.is_Rational else sp.N(v, DATA_DIGITS)
 
 
+def shown_text(v: sp.Expr, digits: int) -> str:
+    """A value as a figure writes it (plain text): exact when rational, else rounded."""
+    if v.is_Rational:
+        return decimal_text(v)
+    return _plain_number(rounded_text(v, digits))
+
+
+def circuit(bp: BackwardPass, at: dict[str, sp.Rational], values: dict[str, sp.Expr],
+            deltas: dict[str, sp.Expr], grads: dict[str, sp.Expr], digits: int,
+            notation: dict[str, str], names: tuple[str, ...]) -> CircuitDrawing:
+    """The circuit diagram of ``bp`` at the point: every leaf the loss reads and every node
+    with its value, each δ on its node and each asked gradient on its leaf."""
+    g = bp.graph
+    leaves = [n for n in g.leaves if n in g.ancestors(bp.loss)]
+    kind = {n: "target" if n in g.targets else "input" for n in leaves}
+    kind.update({n: "loss" if n == bp.loss else "neuron" for n in values})
+    nodes = tuple((n, kind[n]) for n in (*leaves, *values))
+    edges = tuple((n, p) for n in values for p in g.parents[n])
+    value = {n: shown_text(v, digits) for n, v in {**at, **values}.items() if n in kind}
+    gradient: dict[str, tuple] = {d.node: (d.symbol, shown_text(deltas[d.node], digits))
+                                  for d in bp.deltas}
+    E = g.sym(bp.loss)
+    for w, v in grads.items():
+        if w not in gradient:
+            gradient[w] = (D(E, g.sym(w), evaluate=False), shown_text(v, digits))
+    return CircuitDrawing(nodes, edges, value, gradient, dict(notation), tuple(names))
+
+
 def add_numbers(solution: Solution, ctx: Context, ex: Exercise) -> Solution:
     """``solution`` (a backprop part's, symbolic) with the worked numbers at ``ex``'s drawn
     values: the two tables, their claim and their data."""
@@ -125,6 +155,10 @@ def add_numbers(solution: Solution, ctx: Context, ex: Exercise) -> Solution:
                     caption="Forward pass: every node the loss reads"),
               Table(("quantity", "value", "exact"), backward_rows,
                     caption="Backward pass: every δ, then the gradients")]
+    blocks.append(Figure(f"{ctx.stem}-values", circuit(bp, at, values, deltas, grads, digits,
+                                                       notation, ctx.names),
+                         caption="The computation graph at this variant's values: each node's "
+                         "value above it, its δ (or the asked gradient) below it"))
     claim = Numbers(bp, at, values, deltas, grads, dict(solution.answers), tuple(shown), digits)
     data = {**solution.data,
             "variant": {"values": {n: decimal_text(v) for n, v in at.items()},

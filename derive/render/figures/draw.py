@@ -15,10 +15,11 @@ from typing import Any
 
 import jinja2
 
+from derive.render.figures.circuit import circuit_diagram
 from derive.render.figures.labels import FONT_PX
 from derive.render.figures.layout import network_diagram, region_plot
 from derive.render.templates import template_dir
-from derive.steps import NetworkDrawing, RegionDrawing
+from derive.steps import CircuitDrawing, NetworkDrawing, RegionDrawing
 
 FONT_FAMILY = "Latin Modern Roman, CMU Serif, Times New Roman, DejaVu Serif, serif"
 # fills (hex RGB): light, and distinguishable in grey-scale print
@@ -84,8 +85,12 @@ class Drawing:
     svg: str  # a complete SVG document
 
 
-def draw(model: NetworkDrawing | RegionDrawing) -> Drawing:
+def draw(model: NetworkDrawing | RegionDrawing | CircuitDrawing) -> Drawing:
     """The TikZ and SVG drawings of a figure's model."""
+    if isinstance(model, CircuitDrawing):  # a circuit is drawn by the network templates
+        return Drawing(*render("network", d=circuit_diagram(model), colors=COLORS,
+                               font_family=FONT_FAMILY,
+                               title=model.title or "computation graph with values"))
     if isinstance(model, NetworkDrawing):
         return Drawing(*network_figure(model.net, model.notation, model.names, model.title))
     if isinstance(model, RegionDrawing):
