@@ -6,7 +6,10 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import re
+import subprocess
+import sys
 import tomllib
 import xml.etree.ElementTree as ET
 from dataclasses import replace
@@ -280,3 +283,16 @@ def test_circuit_layout_has_no_overlapping_nodes():
             for t in (n.inner, *n.texts):
                 assert d.frame.x0 <= t.at.x - t.label.width / 2 - 1e-9
                 assert t.at.x + t.label.width / 2 <= d.frame.x1 + 1e-9
+
+
+def test_same_files_whatever_the_hash_seed(tmp_path):
+    """Byte-identical on every machine: nothing depends on Python's salted str hash."""
+    trees = []
+    for salt in ("1", "2"):
+        out = tmp_path / salt
+        code = ("import sys; from derive.cli import main; sys.exit(main(['build', '--variants', "
+                f"'2', '--seed', '5', '--format', 'json,moodle', '--out', {str(out)!r}]))")
+        env = {**os.environ, "PYTHONHASHSEED": salt, "PYTHONPATH": str(ROOT)}
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+        trees.append({name: tree(out / name) for name in sorted(p.name for p in out.iterdir())})
+    assert trees[0] == trees[1]
