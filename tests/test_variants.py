@@ -155,6 +155,13 @@ def test_rejection_reasons():
     relu = 'model = ["z = w*x", "a = relu(z)", "E = (a - t)**2"]\n'
     assert "a point on a kink: relu(z) at a" in reasons(sheet_text(GOOD, model=relu),
                                                         {"x": 0, "w": 0.5, "t": 0})
+    leaky = 'model = ["z = w*x", "a = leaky_relu(z, 0.1)", "E = (a - t)**2"]\n'
+    assert any(r.startswith("a point on a kink: leaky_relu(z")
+               for r in reasons(sheet_text(GOOD, model=leaky), {"x": 0, "w": 0.5, "t": 0}))
+    sig = 'model = ["z = w*x", "a = sigmoid(z)", "E = (a - t)**2"]\n'
+    assert "saturated sigmoid(z) (|z| > 4)" in reasons(
+        sheet_text(GOOD.replace("int = [-2, 2]", "int = [-9, 9]"), model=sig),
+        {"x": -9, "w": 1, "t": 0})
     cons = sheet_text(GOOD + 'constraints = ["abs(z) < 0.3"]\n')
     assert reasons(cons, {"x": 1, "w": 0.5, "t": 0}) == ["constraint abs(z) < 0.3"]
 

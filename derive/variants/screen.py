@@ -21,7 +21,7 @@ import sympy as sp
 
 from derive.errors import InputError
 from derive.maths.backprop import select
-from derive.maths.functions import leaky_relu, relu, sigmoid, to_elementary
+from derive.maths.functions import BY_NAME, CATALOGUE, to_elementary
 from derive.maths.graph import Graph, build_graph
 from derive.sheet.model import Exercise
 from derive.sheet.variants import NUMERIC_TASKS
@@ -29,8 +29,23 @@ from derive.sheet.variants import NUMERIC_TASKS
 DPS = 40
 SATURATED = 4  # |z| above which tanh(z) and sigmoid(z) count as saturated
 ZERO = mpmath.mpf(10) ** -25  # a gradient this small is zero
-KINKED = (relu, leaky_relu, sp.Abs, sp.Heaviside, sp.Max, sp.Min, sp.sign)
-SATURATING = (sp.tanh, sigmoid)
+SATURATING_NAMES = ("tanh", "sigmoid")  # catalogue entries that saturate for large |z|
+
+
+def _kinked(f) -> bool:
+    """A catalogue function with a kink or a jump at 0: its derivative switches (Heaviside,
+    sign, a Piecewise), or its derivations bring DiracDelta (a step)."""
+    if "DiracDelta" in f.brings:
+        return True
+    if f.derivative is None:
+        return False
+    args = [sp.Symbol(f"u{k}", real=True) for k in range(f.nargs)]
+    return sp.sympify(f.derivative(*args)).has(sp.Heaviside, sp.sign, sp.DiracDelta,
+                                               sp.Piecewise)
+
+
+KINKED = (*(f.cls for f in CATALOGUE if _kinked(f)), sp.Max, sp.Min)
+SATURATING = tuple(BY_NAME[n].cls for n in SATURATING_NAMES)
 COMPARE = {"!=": operator.ne, "==": operator.eq, "<": operator.lt, "<=": operator.le,
            ">": operator.gt, ">=": operator.ge}
 
