@@ -204,109 +204,301 @@ def forward(us: Sequence[_Unit], inputs: Sequence[str], p: Sequence[Any]) -> dic
     return value
 
 
+# --- the network over the integers --------------------------------------------------------------
+# Every value of the network (an input or a neuron's output) is a numerator over a fixed positive
+# denominator of its own, the same on every piece: an affine numerator (a, b, c) during the
+# enumeration, a number at a point.  A line (a, b, c) is a x1 + b x2 + c with integer
+# coefficients; a point (X, Y, W) with W > 0 and gcd 1 is (X / W, Y / W).
+Line = tuple[int, int, int]
+HPoint = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class _Step:
+    sources: tuple[tuple[int, int], ...]  # (index of the value, integer multiplier)
+    bias: int
+    slopes: tuple[int, int]  # (z <= 0, z > 0), times the value's denominator over pre_den
+    pre_den: int  # the pre-activation z is its numerator over pre_den
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """The network with integer weights: value ``i`` (inputs first, then the units in order) is
+    its integer numerator over ``den[i]``; ``steps[k]`` computes unit k from earlier values."""
+
+    names: tuple[str, ...]
+    den: tuple[int, ...]
+    steps: tuple[_Step, ...]
+
+    def index(self, name: str) -> int:
+        return self.names.index(name)
+
+
+def compile_units(us: Sequence[_Unit], inputs: Sequence[str]) -> Compiled:
+    """The network of ``units`` with integer numerators over fixed denominators (exact)."""
+    names = list(inputs)
+    den = [1] * len(inputs)
+    steps = []
+    for u in us:
+        srcs = [(names.index(s), w) for s, w in u.sources]
+        pre = math.lcm(u.bias.denominator, *(w.denominator * den[i] for i, w in srcs))
+        slope_den = math.lcm(u.slopes[0].denominator, u.slopes[1].denominator)
+        steps.append(_Step(
+            tuple((i, int(w * pre / den[i])) for i, w in srcs), int(u.bias * pre),
+            (int(u.slopes[0] * slope_den), int(u.slopes[1] * slope_den)), pre))
+        names.append(u.name)
+        den.append(pre * slope_den)
+    return Compiled(tuple(names), tuple(den), tuple(steps))
+
+
+class Evaluator:
+    """The exact value of one of the network's quantities, minus ``threshold``, at rational
+    points (memoized): integer arithmetic over the point's common denominator, the same value as
+    :func:`forward`."""
+
+    def __init__(self, net: Compiled, name: str, threshold: Fraction | int = 0) -> None:
+        self.net, self.at, self.threshold = net, net.index(name), F(threshold)
+        self.memo: dict[tuple, Fraction] = {}
+
+    def __call__(self, p: Sequence[Fraction]) -> Fraction:
+        key = (p[0], p[1])
+        got = self.memo.get(key)
+        if got is None:
+            w = math.lcm(p[0].denominator, p[1].denominator)
+            vals = [int(p[0] * w), int(p[1] * w)]
+            for s in self.net.steps:
+                z = s.bias * w
+                for i, m in s.sources:
+                    z += m * vals[i]
+                vals.append(s.slopes[1] * z if z > 0 else s.slopes[0] * z)
+            got = self.memo[key] = F(vals[self.at], self.net.den[self.at] * w) - self.threshold
+        return got
+
+
+def _canon(f: Line) -> Line:
+    """The line f = 0 independent of scale and orientation: gcd 1, first of (a, b) positive."""
+    g = math.gcd(*f)
+    if (f[0] or f[1]) < 0:
+        g = -g
+    return (f[0] // g, f[1] // g, f[2] // g)
+
+
+def _meet(e: Line, f: Line) -> HPoint:
+    """Where two lines meet (not parallel)."""
+    x, y, w = e[1] * f[2] - e[2] * f[1], e[2] * f[0] - e[0] * f[2], e[0] * f[1] - e[1] * f[0]
+    g = math.gcd(x, y, w)
+    if w < 0:
+        g = -g
+    return (x // g, y // g, w // g)
+
+
+def _clip_int(pts: list[HPoint], edges: list[Line], f: Line, vals: list[int]
+              ) -> tuple[list[HPoint], list[Line]]:
+    """:func:`derive.maths.geometry.clip` over the integers: the part where f >= 0 (``vals``:
+    the signs of f at ``pts``), the same vertices in the same order; ``edges[i]`` is the line of
+    the edge from ``pts[i]`` to the next vertex, and the new vertices are where f meets it."""
+    out: list[HPoint] = []
+    lines: list[Line] = []
+    n = len(pts)
+    for i in range(n):
+        fp, fq = vals[i], vals[(i + 1) % n]
+        if fp >= 0:
+            out.append(pts[i])
+            lines.append(f if fp == 0 and fq < 0 else edges[i])
+        if (fp > 0 > fq) or (fp < 0 < fq):
+            out.append(_meet(edges[i], f))
+            lines.append(f if fp > 0 else edges[i])
+    if len(out) <= 1:
+        return out, lines
+    keep_p: list[HPoint] = []
+    keep_l: list[Line] = []
+    for i, p in enumerate(out):
+        if p != out[i - 1]:
+            keep_p.append(p)
+            keep_l.append(lines[i])
+        elif keep_l:  # a zero-length edge: the previous vertex takes this one's edge
+            keep_l[-1] = lines[i]
+    if keep_p and out[0] == out[-1] and len(out) > 1:
+        keep_l[-1] = lines[0]  # the first vertex went: the last one's edge is its edge
+    return keep_p, keep_l
+
+
+def _solid(pts: list[HPoint]) -> bool:
+    """Whether a convex polygon (counter-clockwise) has positive area: not all on one line."""
+    if len(pts) < 3:
+        return False
+    (x0, y0, w0), (x1, y1, w1) = pts[0], pts[1]
+    a, b, c = y0 * w1 - w0 * y1, w0 * x1 - x0 * w1, x0 * y1 - y0 * x1  # the line through both
+    return any(a * x + b * y + c * w != 0 for x, y, w in pts[2:])
+
+
 @dataclass
-class _State:
-    poly: Poly
-    value: dict[str, Affine]
+class _Cell:
     pattern: str
-    lines: list[tuple[Affine, int, tuple]]  # (f with f >= 0 on the cell, neuron index, f.key())
+    pts: list[HPoint]
+    edges: list[Line]  # edges[i]: the (canonical) line of the edge from pts[i] to the next
+    value: list[Line]  # affine numerators of the network's values on the cell
+    lines: list[tuple[Line, int, Line]]  # (f >= 0 on the cell, neuron index, canonical f)
+    keys: frozenset[Line]
 
 
-def _enumerate(us: Sequence[_Unit], inputs: Sequence[str], radius: Fraction) -> list[_State]:
-    """Split the square by every neuron's switching line, neuron by neuron (exact)."""
+class _Bound:
+    """The largest coordinate of a vertex that two lines of one cell can make, and of the foot
+    of a line on the axes (as :func:`_needed_radius` of old, memoized per pair and line)."""
+
+    def __init__(self) -> None:
+        self.pairs: dict[tuple[Line, Line], float] = {}
+        self.feet: dict[Line, Fraction] = {}
+
+    def line(self, a: Line) -> Fraction:
+        got = self.feet.get(a)
+        if got is None:
+            got = self.feet[a] = F(abs(a[2]), max(abs(a[0]), abs(a[1])))
+        return got
+
+    def pair(self, a: Line, b: Line) -> float:
+        key = (a, b) if a < b else (b, a)
+        got = self.pairs.get(key)
+        if got is None:
+            a, b = key
+            la, lb = a[0] or a[1], b[0] or b[1]  # the Fraction keys were a / la, b / lb
+            det = a[0] * b[1] - a[1] * b[0]
+            got = 0.0
+            if det != 0:  # floats as the Fraction keys gave them: one correct rounding each
+                d = la * lb
+                fd = det / d
+                got = max(abs((a[1] * b[2] - a[2] * b[1]) / d / fd),
+                          abs((a[2] * b[0] - a[0] * b[2]) / d / fd))
+            self.pairs[key] = got
+        return got
+
+    def need(self, keys: Sequence[Line], fbound: float) -> Fraction:
+        """Twice the largest coordinate, plus one (``fbound``: the pairs' float bound so far)."""
+        exact = max((self.line(k) for k in keys), default=F(0))
+        return 2 * max(exact, F(math.ceil(fbound * (1 + 1e-9)))) + 1
+
+
+def _enumerate(net: Compiled, radius: int, y_line, bound: _Bound
+               ) -> tuple[list[_Cell], Fraction]:
+    """Split the square by every neuron's switching line, neuron by neuron (exact, integers);
+    also the radius that the cells' lines and their ``y_line`` (value -> line) need."""
     r = radius
-    start = _State(((-r, -r), (r, -r), (r, r), (-r, r)),
-                   {inputs[0]: Affine(F(1), F(0), F(0)), inputs[1]: Affine(F(0), F(1), F(0))},
-                   "", [])
-    states = [start]
-    for k, u in enumerate(us):
-        nxt = []
-        for s in states:
-            pre = Affine(F(0), F(0), u.bias)
-            for src, w in u.sources:
-                pre = pre + s.value[src].scale(w)
-            if u.slopes[0] == u.slopes[1]:
-                nxt.append(_State(s.poly, {**s.value, u.name: pre.scale(u.slopes[0])},
-                                  s.pattern + ".", s.lines))
-                continue
-            for sign, f, slope in (("+", pre, u.slopes[1]), ("-", pre.scale(F(-1)), u.slopes[0])):
-                part = s.poly if f.constant and f.c >= 0 else clip(s.poly, f)
-                if f.constant and (f.c < 0 or (f.c == 0 and sign == "-")):
-                    continue
-                if len(part) >= 3 and area2(part) > 0:
-                    lines = s.lines if f.constant else [*s.lines, (f, k, f.key())]
-                    nxt.append(_State(part, {**s.value, u.name: pre.scale(slope)},
-                                      s.pattern + sign, lines))
-        states = nxt
-    return states
-
-
-def _needed_radius(states: Sequence[_State]) -> Fraction:
-    """Twice the largest coordinate of any vertex the cells' lines can make, plus one."""
-    bound = F(0)
+    start = _Cell("", [(-r, -r, 1), (r, -r, 1), (r, r, 1), (-r, r, 1)],
+                  [(0, 1, r), (1, 0, -r), (0, 1, -r), (1, 0, r)],
+                  [(1, 0, 0), (0, 1, 0)], [], frozenset())
+    cells = [start]
     fbound = 0.0
-    seen: set[tuple] = set()
-    done: set[tuple] = set()
-    for s in states:
-        keys = sorted({key for _, _, key in s.lines})
-        for i, a in enumerate(keys):
-            if a not in done:
-                done.add(a)
-                bound = max(bound, abs(a[2]) / max(abs(a[0]), abs(a[1])))
-            for b in keys[i + 1:]:
-                if (a, b) in seen:
-                    continue
-                seen.add((a, b))
-                det = a[0] * b[1] - a[1] * b[0]
-                if det != 0:  # an upper bound is enough: floats, rounded up by 1e-9 relative
-                    fd = float(det)
-                    x = float(a[1] * b[2] - a[2] * b[1]) / fd
-                    y = float(a[2] * b[0] - a[0] * b[2]) / fd
-                    fbound = max(fbound, abs(x), abs(y))
-    return 2 * max(bound, F(math.ceil(fbound * (1 + 1e-9)))) + 1
+    for k, step in enumerate(net.steps):
+        nxt = []
+        for s in cells:
+            a = b = 0
+            c = step.bias
+            for i, m in step.sources:
+                va = s.value[i]
+                a += m * va[0]
+                b += m * va[1]
+                c += m * va[2]
+            lo, hi = step.slopes
+            if lo == hi:
+                nxt.append(_Cell(s.pattern + ".", s.pts, s.edges,
+                                 [*s.value, (lo * a, lo * b, lo * c)], s.lines, s.keys))
+                continue
+            if a == 0 and b == 0:  # constant: the whole cell on one side (c = 0: "+")
+                sign, slope = ("+", hi) if c >= 0 else ("-", lo)
+                nxt.append(_Cell(s.pattern + sign, s.pts, s.edges,
+                                 [*s.value, (slope * a, slope * b, slope * c)], s.lines, s.keys))
+                continue
+            key = _canon((a, b, c))
+            keys = s.keys
+            if key not in keys:
+                for other in keys:
+                    fbound = max(fbound, bound.pair(key, other))
+                keys = keys | {key}
+            vals = [a * x + b * y + c * w for x, y, w in s.pts]
+            for sign, f, slope, fv in (("+", (a, b, c), hi, vals),
+                                       ("-", (-a, -b, -c), lo, [-v for v in vals])):
+                pts, edges = _clip_int(s.pts, s.edges, key, fv)
+                if _solid(pts):
+                    nxt.append(_Cell(s.pattern + sign, pts, edges,
+                                     [*s.value, (slope * a, slope * b, slope * c)],
+                                     [*s.lines, (f, k, key)], keys))
+        cells = nxt
+    keys: set[Line] = set()
+    for s in cells:
+        keys |= s.keys
+        y = y_line(s.value)
+        if (y[0] or y[1]) and (yk := _canon(y)) not in s.keys:
+            keys.add(yk)
+            for other in s.keys:
+                fbound = max(fbound, bound.pair(yk, other))
+    return cells, bound.need(sorted(keys), fbound)
 
 
 def pieces_of(us: Sequence[_Unit], inputs: Sequence[str], output: str,
               threshold: Fraction | int = 0, at_least: Fraction | int = 4
-              ) -> tuple[Fraction, list]:
-    """The square's radius R and the states of every feasible activation pattern.
+              ) -> tuple[Fraction, list[_Cell], Compiled]:
+    """The square's radius R and the cells of every feasible activation pattern.
 
     R bounds every vertex that the cells' lines, and the lines where the output crosses the
-    threshold, can make (so the boundary y = 0 has all its vertices inside the square too)."""
-    first = [u for u in us if all(src in inputs for src, _ in u.sources)]
-    lines = [(f, 0, f.key()) for u in first for f in [Affine(
-        sum((w for src, w in u.sources if src == inputs[0]), F(0)),
-        sum((w for src, w in u.sources if src == inputs[1]), F(0)), u.bias)] if not f.constant]
-    at_least = max(F(at_least), _needed_radius([_State((), {}, "", lines)]))
-    radius = F(4)
+    threshold, can make (so the boundary y = 0 has all its vertices inside the square too): it
+    is the smallest 4 * 2^k at least ``at_least`` and twice those vertices' coordinates plus
+    one. The cells are enumerated again only if R has to grow; the bound of every pair of lines
+    is computed once."""
+    net = compile_units(us, inputs)
+    out = net.index(output)
+    threshold = F(threshold)
+    tn, td, dout = threshold.numerator, threshold.denominator, net.den[out]
+
+    def y_line(value: list[Line]) -> Line:
+        a, b, c = value[out]
+        return (a * td, b * td, c * td - tn * dout)
+
+    bound = _Bound()
+    first = [_canon(f) for s in net.steps if all(i < len(inputs) for i, _ in s.sources)
+             for f in [(sum(m for i, m in s.sources if i == 0), sum(m for i, m in s.sources
+                                                                    if i == 1), s.bias)]
+             if f[0] or f[1]]
+    first = sorted(set(first))
+    fb = max((bound.pair(a, b) for i, a in enumerate(first) for b in first[i + 1:]), default=0.0)
+    at_least = max(F(at_least), bound.need(first, fb))
+    radius = 4
     while radius < at_least:
         radius *= 2
     for _ in range(64):
-        states = _enumerate(us, inputs, radius)
-        shift = Affine(F(0), F(0), -F(threshold))
-        need = _needed_radius([_State(s.poly, s.value, s.pattern, [*s.lines, (y, -1, y.key())])
-                               if not (y := s.value[output] + shift).constant else s
-                               for s in states])
+        cells, need = _enumerate(net, radius, y_line, bound)
         if radius >= need:
-            return radius, states
+            return F(radius), cells, net
         while radius < need:
             radius *= 2
     raise VerificationFailure("the arrangement's vertices do not fit any square")  # unreachable
 
 
 # --- analysis -----------------------------------------------------------------------------------
-def _piece(s: _State, y: Affine, r: Fraction) -> Piece:
-    sides: dict[tuple, tuple[int, Affine]] = {}
-    poly = s.poly
+def _piece(s: _Cell, y: Affine, r: Fraction, net: Compiled,
+           point: dict[HPoint, Point]) -> Piece:
+    """The piece of a cell: its polygon in Fractions (``point`` caches the conversions), its
+    sides (the first line of each non-square edge among the cell's lines), in neuron order."""
+    poly = []
+    for h in s.pts:
+        p = point.get(h)
+        if p is None:
+            p = point[h] = (F(h[0], h[2]), F(h[1], h[2]))
+        poly.append(p)
+    poly = tuple(poly)
+    first: dict[Line, tuple[int, Line]] = {}
+    for f, k, key in s.lines:
+        first.setdefault(key, (k, f))
+    sides: dict[Line, tuple[int, Line]] = {}
     for i in range(len(poly)):
-        p, q = poly[i], poly[(i + 1) % len(poly)]
-        if on_box(p, q, r):
+        if on_box(poly[i], poly[(i + 1) % len(poly)], r):
             continue
-        f, k = next((f, k) for f, k, _ in s.lines if f.at(p) == 0 and f.at(q) == 0)
-        sides.setdefault(f.key(), (k, f))
+        key = s.edges[i]
+        sides.setdefault(key, first[key])
     ordered = sorted(sides.values(), key=lambda kf: kf[0])
     unbounded = any(abs(c) == r for p in poly for c in p)
-    return Piece(s.pattern, poly, y, tuple(Side(f) for _, f in ordered), unbounded)
+    return Piece(s.pattern, poly, y, tuple(
+        Side(Affine(F(f[0], d), F(f[1], d), F(f[2], d))) for k, f in ordered
+        for d in [net.steps[k].pre_den]), unbounded)
 
 
 def _split(piece: Piece) -> list[tuple[str, Poly]]:
@@ -769,9 +961,11 @@ def analyze(net: Network, output: str | None = None, window: Window | None = Non
     threshold = F(threshold)
     us = units(net)
     reach = max((abs(a) for a in (*window.x1, *window.x2)), default=F(0)) if window else F(0)
-    r, states = pieces_of(us, net.inputs, output, threshold, at_least=2 * reach + 1)
-    offset = Affine(F(0), F(0), -threshold)
-    pieces = [_piece(s, s.value[output] + offset, r) for s in states]
+    r, cells, compiled = pieces_of(us, net.inputs, output, threshold, at_least=2 * reach + 1)
+    out, point = compiled.index(output), {}
+    den = compiled.den[out]
+    pieces = [_piece(s, Affine(F(a, den), F(b, den), F(c, den) - threshold), r, compiled, point)
+              for s in cells for a, b, c in [s.value[out]]]
     syms = _symmetries(pieces, us, net.inputs, output, threshold)
     pieces = _mirrors(pieces, syms)
     subcells, ys = [], {}
