@@ -52,8 +52,9 @@ def regions_sheet(widths: tuple[int, ...] = (2, 16, 16, 1), seed: int = 0) -> st
     """The TOML text of a sheet with one decision-boundary exercise over a random ReLU network.
 
     ``widths``: inputs (must be 2), hidden layers, outputs (must be 1). Each weight is drawn from
-    the small rationals ``WEIGHTS`` (halved, so between -4 and 4), each bias likewise, with
-    ``random.Random(seed)``: the same text on every machine."""
+    the small rationals ``WEIGHTS`` (halved, so between -4 and 4), each hidden bias likewise,
+    with ``random.Random(seed)``: the same text on every machine. The output's bias makes y = 0
+    at a random point, so that the network has a decision boundary."""
     if len(widths) < 2 or widths[0] != 2 or widths[-1] != 1:
         raise ValueError("widths must start with 2 inputs and end with 1 output")
     rng = random.Random(seed)
@@ -62,15 +63,20 @@ def regions_sheet(widths: tuple[int, ...] = (2, 16, 16, 1), seed: int = 0) -> st
         return rng.choice(WEIGHTS) / 2
 
     names = ["x1", "x2"]
+    at = {"x1": draw(), "x2": draw()}  # the boundary y = 0 passes through this point
     lines = []
     for layer, width in enumerate(widths[1:-1], 1):
         cur = []
         for j in range(1, width + 1):
             name = f"h{layer}_{j}"
-            lines.append(f"{name} = relu({_affine([draw() for _ in names], names, draw())})")
+            w, b = [draw() for _ in names], draw()
+            lines.append(f"{name} = relu({_affine(w, names, b)})")
+            at[name] = max(Fraction(0), sum((v * at[n] for v, n in zip(w, names, strict=True)),
+                                            b))
             cur.append(name)
         names = cur
-    lines.append(f"y = {_affine([draw() for _ in names], names, draw())}")
+    w = [draw() for _ in names]
+    lines.append(f"y = {_affine(w, names, -sum(v * at[n] for v, n in zip(w, names, strict=True)))}")
     model = "\n".join(f"    {json.dumps(s)}," for s in lines)
     shape = "-".join(map(str, widths))
     return f'''# A random {shape} ReLU network (seed {seed}): its exact decision regions.
