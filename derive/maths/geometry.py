@@ -11,11 +11,13 @@ these.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cache
 
 import sympy as sp
 
@@ -62,21 +64,27 @@ class Side:
 
     def relation(self, x: Sequence[sp.Symbol]) -> sp.Basic:
         """``x1 > -1``, ``x1 + x2 <= 2``, ``2 x1 - 3 x2 > -15/8``: coprime integer coefficients
-        on the left, the first one positive."""
-        a1, a2, c = self.f.a1, self.f.a2, self.f.c
-        scale = math.lcm(a1.denominator, a2.denominator, c.denominator)
-        a1, a2, c = (int(v * scale) for v in (a1, a2, c))
-        g = math.gcd(a1, a2, c)
-        a1, a2, c = a1 // g, a2 // g, c // g
-        flip = (a1 or a2) < 0
-        rel = (sp.Lt if self.strict else sp.Le) if flip else (sp.Gt if self.strict else sp.Ge)
-        if flip:
-            a1, a2, c = -a1, -a2, -c
-        if a2 == 0 or a1 == 0:  # one variable: solve for it
-            var, coef = (x[0], a1) if a2 == 0 else (x[1], a2)
-            return rel(var, sp.Rational(-c, coef))
-        k = math.gcd(a1, a2)  # x1 + x2 < 1/2 rather than 2 x1 + 2 x2 < 1, printed 2(x1 + x2) < 1
-        return rel(a1 // k * x[0] + a2 // k * x[1], sp.Rational(-c, k))
+        on the left, the first one positive (built once per side and symbols)."""
+        return _relation(self.f.a1, self.f.a2, self.f.c, self.strict, x[0], x[1])
+
+
+@cache
+def _relation(a1: Fraction, a2: Fraction, c: Fraction, strict: bool, x1: sp.Symbol,
+              x2: sp.Symbol) -> sp.Basic:
+    scale = math.lcm(a1.denominator, a2.denominator, c.denominator)
+    a1, a2, c = (int(v * scale) for v in (a1, a2, c))
+    g = math.gcd(a1, a2, c)
+    a1, a2, c = a1 // g, a2 // g, c // g
+    flip = (a1 or a2) < 0
+    rel = (sp.Lt if strict else sp.Le) if flip else (sp.Gt if strict else sp.Ge)
+    if flip:
+        a1, a2, c = -a1, -a2, -c
+    # not evaluated: a side with a variable is never decided, so the relation is the same
+    if a2 == 0 or a1 == 0:  # one variable: solve for it
+        var, coef = (x1, a1) if a2 == 0 else (x2, a2)
+        return rel(var, sp.Rational(-c, coef), evaluate=False)
+    k = math.gcd(a1, a2)  # x1 + x2 < 1/2 rather than 2 x1 + 2 x2 < 1, printed 2(x1 + x2) < 1
+    return rel(a1 // k * x1 + a2 // k * x2, sp.Rational(-c, k), evaluate=False)
 
 class Conditions(sp.Basic):
     """Relations that hold together (an intersection of half-planes), e.g. ``x1 < 0, x2 > 0``;
@@ -153,36 +161,41 @@ def centroid(poly: Sequence[Point]) -> Point:
     return (sum((p[0] for p in poly), F(0)) / n, sum((p[1] for p in poly), F(0)) / n)
 
 def simplify_ring(ring: list[Point]) -> Poly:
-    """Drop vertices in the middle of straight runs."""
-    changed = True
-    while changed and len(ring) > 3:
-        changed = False
-        for i in range(len(ring)):
-            if cross(ring[i - 1], ring[i], ring[(i + 1) % len(ring)]) == 0:
-                del ring[i]
-                changed = True
-                break
+    """Drop vertices in the middle of straight runs: again and again the first vertex (in the
+    ring's order) that is in line with its two neighbours, while more than three are left.
+
+    One scan: after dropping vertex i, only its two neighbours can have become such a vertex,
+    and the first one can be no earlier than i - 1 (or 0, when the last vertex went)."""
+    i = 0
+    while i < len(ring) and len(ring) > 3:
+        n = len(ring)
+        if cross(ring[i - 1], ring[i], ring[(i + 1) % n]) == 0:
+            del ring[i]
+            i = 0 if i == n - 1 else max(i - 1, 0)
+        else:
+            i += 1
     return tuple(ring)
 
 def union(polys: Sequence[Poly]) -> list[Ring]:
     """The union of convex polygons with disjoint interiors, as rings with holes."""
     by_line: dict[tuple, set[Point]] = defaultdict(set)
-    edges: list[tuple[Point, Point]] = []
+    edges: list[tuple[Point, Point, tuple]] = []
     for poly in polys:
         for i in range(len(poly)):
             p, q = poly[i], poly[(i + 1) % len(poly)]
-            edges.append((p, q))
-            by_line[edge_side(p, q).key()].update((p, q))
+            key = edge_side(p, q).key()
+            edges.append((p, q, key))
+            by_line[key].update((p, q))
+    # the points of one line in lexicographic order, which is their order along the line
+    along = {key: sorted(points) for key, points in by_line.items()}
     count: Counter = Counter()
-    for p, q in edges:  # split at vertices of collinear edges (T-junctions)
-        d = (q[0] - p[0], q[1] - p[1])
-        inner = sorted(
-            ((v[0] - p[0]) * d[0] + (v[1] - p[1]) * d[1], v)
-            for v in by_line[edge_side(p, q).key()]
-            if v not in (p, q) and cross(p, q, v) == 0
-        )
-        length = d[0] * d[0] + d[1] * d[1]
-        chain = [p] + [v for t, v in inner if 0 < t < length] + [q]
+    for p, q, key in edges:  # split at vertices of collinear edges (T-junctions)
+        line = along[key]
+        if p < q:
+            inner = line[bisect.bisect_right(line, p):bisect.bisect_left(line, q)]
+        else:
+            inner = line[bisect.bisect_right(line, q):bisect.bisect_left(line, p)][::-1]
+        chain = [p, *inner, q]
         count.update(zip(chain, chain[1:], strict=False))
     for (p, q), k in list(count.items()):
         m = min(k, count.get((q, p), 0))
@@ -237,6 +250,20 @@ def collinear_overlaps(p: Point, q: Point, edges: Sequence[tuple[Point, Point]])
             if lo < hi:
                 out.append((lo, hi))
     return sorted(out)
+
+class ByLine:
+    """Segments filed by the line they lie on, for :func:`collinear_overlaps` against many of
+    them (a segment of zero length overlaps nothing, so it is left out)."""
+
+    def __init__(self, segments: Sequence[tuple[Point, Point]]) -> None:
+        self.lines: dict[tuple, list[tuple[Point, Point]]] = defaultdict(list)
+        for a, b in segments:
+            if a != b:
+                self.lines[edge_side(a, b).key()].append((a, b))
+
+    def on(self, p: Point, q: Point) -> list[tuple[Point, Point]]:
+        """The segments on the line through p and q (p != q)."""
+        return self.lines.get(edge_side(p, q).key(), [])
 
 def on_extra(p: Point, seg: tuple[Point, Point], r: Fraction) -> bool:
     """Whether p is on an extra segment (which goes on as a ray past an end on the square)."""

@@ -38,6 +38,7 @@ from derive.errors import InputError, VerificationFailure
 from derive.maths.functions import symbol
 from derive.maths.geometry import (
     Affine,
+    ByLine,
     F,
     Point,
     Poly,
@@ -506,6 +507,9 @@ def _split(piece: Piece) -> list[tuple[str, Poly]]:
     y = piece.y
     if y.constant:
         return [(NEG if y.c < 0 else POS if y.c > 0 else ZERO, piece.polygon)]
+    values = [y.at(v) for v in piece.polygon]
+    if all(v > 0 for v in values) or all(v < 0 for v in values):  # clip would keep it all
+        return [(POS if values[0] > 0 else NEG, piece.polygon)]
     out = []
     for sign, f in ((NEG, y.scale(F(-1))), (POS, y)):
         part = clip(piece.polygon, f)
@@ -515,6 +519,11 @@ def _split(piece: Piece) -> list[tuple[str, Poly]]:
 
 
 def _clip_window(poly: Poly, w: Window) -> Poly:
+    x0, y0, x1, y1 = bbox(poly)
+    if w.x1[0] <= x0 and x1 <= w.x1[1] and w.x2[0] <= y0 and y1 <= w.x2[1]:
+        return poly  # inside: every clip keeps every vertex (a piece has positive area)
+    if x1 <= w.x1[0] or w.x1[1] <= x0 or y1 <= w.x2[0] or w.x2[1] <= y0:
+        return ()  # outside, or touching the window along an edge at most
     for f in (Affine(F(1), F(0), -w.x1[0]), Affine(F(-1), F(0), w.x1[1]),
               Affine(F(0), F(1), -w.x2[0]), Affine(F(0), F(-1), w.x2[1])):
         if len(poly) < 3:
@@ -540,19 +549,24 @@ def _closed_form(sign: str, cells: Sequence[Poly], rings: Sequence[Poly], r: Fra
     else:
         near_cuts = [c for c in cuts if touch(bbox(c), box)]
         near_zeros = [z for z in zeros if touch((*z, *z), box)]
-    nil = ring_edges + near_cuts  # y = 0 on all of these
+    nil = ByLine(ring_edges + near_cuts)  # y = 0 on all of these
     groups = [tuple(c) for c in cells]
     boxes = [bbox(g) for g in groups]
     areas = [area2(g) for g in groups]
+    ids: dict[Point, int] = {}
+    corners = [frozenset(ids.setdefault(v, len(ids)) for v in g) for g in groups]
     i = 0
     while i < len(groups):
         for j in range(len(groups)):
-            if j == i or not touch(boxes[i], boxes[j]):
+            # two convex sets whose union is convex share a whole edge, so both its ends: a
+            # pair with fewer common corners would fail the area test below
+            if j == i or len(corners[i] & corners[j]) < 2 or not touch(boxes[i], boxes[j]):
                 continue
             h = hull(groups[i] + groups[j])
             if area2(h) == areas[i] + areas[j] and _may_merge(h, near_cuts, near_zeros, nil):
                 groups[i], boxes[i], areas[i] = h, bbox(h), areas[i] + areas[j]
-                del groups[j], boxes[j], areas[j]
+                corners[i] = frozenset(ids[v] for v in h)
+                del groups[j], boxes[j], areas[j], corners[j]
                 i = i - 1 if j < i else i
                 break
         else:
@@ -560,7 +574,8 @@ def _closed_form(sign: str, cells: Sequence[Poly], rings: Sequence[Poly], r: Fra
     # the sides of every group: (group, k) is the edge g[k] -> g[k + 1]
     sides = {(gi, k): (g[k], g[(k + 1) % len(g)]) for gi, g in enumerate(groups)
              for k in range(len(g)) if not on_box(g[k], g[(k + 1) % len(g)], r)}
-    forced = {s for s, (p, q) in sides.items() if not closed and collinear_overlaps(p, q, nil)}
+    forced = {s for s, (p, q) in sides.items()
+              if not closed and collinear_overlaps(p, q, nil.on(p, q))}
     strict = set(forced)
     if not closed:
         strict = _choose_strict(groups, boxes, sides, forced, set(near_zeros), nil)
@@ -591,22 +606,28 @@ def _covers(intervals: Sequence[tuple[Fraction, Fraction]], lo: Fraction, hi: Fr
 
 
 def _may_merge(h: Poly, cuts: Sequence[tuple[Point, Point]], zeros: Sequence[Point],
-               nil: Sequence[tuple[Point, Point]]) -> bool:
+               nil: ByLine) -> bool:
     """A merged convex group may not contain a cut or a zero point inside, nor a zero point in
     the middle of a side that is not all zero (it could not be left out with that side)."""
     n = len(h)
     fs = [edge_side(h[k], h[(k + 1) % n]) for k in range(n)]
     corners = set(h)
+    x0, y0, x1, y1 = box = bbox(h)  # what is outside it is outside h
     for z in zeros:
-        if z in corners:
+        if z in corners or not (x0 <= z[0] <= x1 and y0 <= z[1] <= y1):
             continue
         vals = [f.at(z) for f in fs]
         if any(v < 0 for v in vals):
             continue
         on = [k for k, v in enumerate(vals) if v == 0]
-        if not on or not _covers(collinear_overlaps(h[on[0]], h[(on[0] + 1) % n], nil), F(0), F(1)):
+        if not on:
+            return False
+        a, b = h[on[0]], h[(on[0] + 1) % n]
+        if not _covers(collinear_overlaps(a, b, nil.on(a, b)), F(0), F(1)):
             return False
     for a, b in cuts:
+        if not touch(bbox((a, b)), box):
+            continue
         lo, hi = F(0), F(1)  # the part of the open segment ab strictly inside h
         for f in fs:
             fa, fb = f.at(a), f.at(b)
@@ -653,7 +674,8 @@ def _choose_strict(groups, boxes, sides, forced, zeros, nil) -> set:
             if ka in forced and kb in forced:
                 continue  # left to the extra segments
             for lo, hi in collinear_overlaps(p, q, [(a, b)]):
-                if _covers(collinear_overlaps(lerp(p, q, lo), lerp(p, q, hi), nil), F(0), F(1)):
+                s, t = lerp(p, q, lo), lerp(p, q, hi)
+                if _covers(collinear_overlaps(s, t, nil.on(s, t)), F(0), F(1)):
                     continue  # y = 0 on all of the shared part
                 soft.append(((ka, False), (kb, False)))
                 break
@@ -717,7 +739,7 @@ def _two_sat(variables, clauses, fixed) -> dict | None:
 def _seam_extras(p, q, conds, nil, vertices, zeros, r, extra, excluded) -> None:
     """The parts of the strict side p -> q where y != 0 that no group contains, as closed
     segments (and points) in ``extra``; their points with y = 0 go to ``excluded``."""
-    covered = collinear_overlaps(p, q, nil)
+    covered = collinear_overlaps(p, q, nil.on(p, q))
     cuts = sorted({F(0), F(1), *(t for iv in covered for t in iv), *(
         t for v in vertices if cross(p, q, v) == 0 for t in [param(p, q, v)] if 0 < t < 1)})
 

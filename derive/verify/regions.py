@@ -24,11 +24,13 @@ from derive.maths.geometry import (
     centroid,
     chord,
     lerp,
+    member,
     on_box,
+    on_extra,
     rational,
     seg_dist,
 )
-from derive.maths.regions import NEG, POS, ZERO, Analysis, forward
+from derive.maths.regions import NEG, POS, ZERO, Analysis, Evaluator, compile_units
 from derive.verify.verdict import REGIONS, Verdict
 
 GRID = 100  # GRID x GRID points over the window
@@ -48,8 +50,7 @@ def check_regions(a: Analysis, expr: sp.Expr) -> Verdict:
     regions (everywhere) and with the drawn polygons (in the window); points within 1e-9 of the
     boundary are not counted.
     """
-    us = a.stats["units"]
-    y = lambda p: forward(us, a.inputs, p)[a.output] - a.threshold  # noqa: E731
+    y = Evaluator(compile_units(a.stats["units"], a.inputs), a.output, a.threshold)
     vertices = 0
     for piece in a.pieces:
         for v in piece.polygon:
@@ -155,14 +156,59 @@ def _verify_closed_form(a: Analysis, y) -> int:
         ts = sorted(ts)
         pts.update(lerp(p, q, t) for t in ts)
         pts.update(lerp(p, q, (s + t) / 2) for s, t in zip(ts, ts[1:], strict=False))
+    member = _Members(a.regions, r)
     for p in sorted(pts):
         value = y(p)
-        got = {reg.sign for reg in a.regions if reg.contains(p, r)}
+        got = member.signs(p)
         want = set() if value == 0 else {POS if value > 0 else NEG}
         if (got - {ZERO} if value == 0 else got) != want:
             raise VerificationFailure(f"at {_pt(p)} y = {value} but the closed form says "
                                       f"{', '.join(sorted(got)) or 'no class'}")
     return len(pts)
+
+class _Members:
+    """Exact membership in the regions' closed forms (:meth:`Region.contains`), with the
+    groups found through their convex sets' bounding boxes: a point of the square can be in a
+    group only inside its convex set, so inside that set's (closed) bounding box. The boxes are
+    filed in a grid of ``CELLS`` x ``CELLS`` over the square (in floats, padded)."""
+
+    CELLS = 32
+
+    def __init__(self, regions, r: Fraction) -> None:
+        self.regions, self.r = regions, r
+        n, fr = self.CELLS, float(r)
+        self.grid: list[list[tuple]] = [[] for _ in range(n * n)]
+        for k, reg in enumerate(regions):
+            for g, shape in zip(reg.groups, reg.shapes, strict=True):
+                x0, y0, x1, y1 = (float(v) for v in bbox(shape))
+                pad = 1e-9 * (1 + fr)
+                i0, j0 = self._cell(x0 - pad), self._cell(y0 - pad)
+                i1, j1 = self._cell(x1 + pad), self._cell(y1 + pad)
+                for i in range(i0, i1 + 1):
+                    for j in range(j0, j1 + 1):
+                        self.grid[i * n + j].append((k, g, (x0 - pad, y0 - pad, x1 + pad,
+                                                            y1 + pad)))
+
+    def _cell(self, v: float) -> int:
+        fr = float(self.r)
+        return min(self.CELLS - 1, max(0, int((v + fr) / (2 * fr) * self.CELLS)))
+
+    def signs(self, p: Point) -> set[str]:
+        """The signs of the regions whose closed form holds at p."""
+        r = self.r
+        if abs(p[0]) > r or abs(p[1]) > r:  # outside the square: every group, as Region does
+            return {reg.sign for reg in self.regions if reg.contains(p, r)}
+        px, py = float(p[0]), float(p[1])
+        inside = set()
+        for k, g, (x0, y0, x1, y1) in self.grid[self._cell(px) * self.CELLS + self._cell(py)]:
+            if k not in inside and x0 <= px <= x1 and y0 <= py <= y1 and member(p, g):
+                inside.add(k)
+        for k, reg in enumerate(self.regions):
+            if k not in inside and reg.extra and p not in reg.excluded and any(
+                    on_extra(p, e, r) for e in reg.extra):
+                inside.add(k)
+        return {self.regions[k].sign for k in inside}
+
 
 def _open_box(box: tuple, r: Fraction) -> tuple[float, ...]:
     """A bounding box in floats; the whole plane for a set that reaches the square's edge."""
