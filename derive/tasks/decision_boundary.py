@@ -22,13 +22,14 @@ where they meet the boundary, which belongs to neither class); the boundary segm
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import cache
 from typing import Any
 
 import sympy as sp
 
 from derive.errors import InputError
 from derive.maths.functions import symbol
-from derive.maths.geometry import Conditions, SetOf, Side
+from derive.maths.geometry import Affine, Conditions, SetOf, Side
 from derive.maths.network import build_network, expanded
 from derive.maths.regions import NEG, POS, ZERO, Analysis, Piece, Window, analyze
 from derive.steps import Figure, Math, Note, RegionDrawing, Solution, Table, Text, prose
@@ -111,7 +112,13 @@ def _where(piece: Piece, sign: str, x) -> sp.Basic | str:
 
 
 def _y(a: Analysis, piece: Piece, x) -> sp.Expr:
-    return piece.y.expr(x) + sp.Rational(a.threshold.numerator, a.threshold.denominator)
+    return _output(piece.y, a.threshold, tuple(x))
+
+
+@cache
+def _output(y: Affine, threshold: Fraction, x: tuple) -> sp.Expr:
+    """y + threshold on a piece (built once: the write-up and the data both print it)."""
+    return y.expr(x) + sp.Rational(threshold.numerator, threshold.denominator)
 
 
 def solve(a: Analysis, classes: dict[str, str], notation, stem: str, claims=()) -> Solution:
@@ -181,7 +188,7 @@ def solve(a: Analysis, classes: dict[str, str], notation, stem: str, claims=()) 
         rows = []
         for seg in a.boundary:
             rel = Side(seg.line).relation(x)
-            rows.append((sp.Eq(rel.lhs, rel.rhs), _point(seg.p), _point(seg.q)))
+            rows.append((sp.Eq(rel.lhs, rel.rhs, evaluate=False), _point(seg.p), _point(seg.q)))
         blocks.append(Table(("boundary line", "from", "to"), tuple(rows),
                             caption="Segments of the decision boundary inside the window."))
     drawing = RegionDrawing(a, classes, notation, title=f"decision regions of {a.output}")
@@ -201,8 +208,13 @@ def to_json(a: Analysis, classes: dict[str, str]) -> dict[str, Any]:
     def pt(p):
         return [str(p[0]), str(p[1])]
 
+    printed: dict[Side, str] = {}  # a line bounds several pieces
+
     def rel(s: Side) -> str:
-        return sp.sstr(s.relation(x))
+        got = printed.get(s)
+        if got is None:
+            got = printed[s] = sp.sstr(s.relation(x))
+        return got
 
     names = {NEG: classes["negative"], POS: classes["positive"], ZERO: None}
     return {
@@ -233,7 +245,7 @@ def to_json(a: Analysis, classes: dict[str, str]) -> dict[str, Any]:
                           "holes": [[pt(p) for p in h] for h in w.holes]} for w in r.window],
         } for r in a.regions],
         "boundary": [{
-            "line": sp.sstr(sp.Eq(*_sides(Side(s.line).relation(x)))),
+            "line": sp.sstr(sp.Eq(*_sides(Side(s.line).relation(x)), evaluate=False)),
             "from": pt(s.p), "to": pt(s.q),
         } for s in a.boundary],
         "symmetries": [{

@@ -15,7 +15,7 @@ from fractions import Fraction
 import sympy as sp
 
 from derive.errors import VerificationFailure
-from derive.maths.functions import to_elementary
+from derive.maths.functions import BY_CLASS, CUSTOM_FUNCTIONS
 from derive.maths.geometry import (
     Affine,
     F,
@@ -64,7 +64,7 @@ def check_regions(a: Analysis, expr: sp.Expr) -> Verdict:
                 raise VerificationFailure(f"boundary point {_pt(v)} has y = {y(v)}")
             ends += 1
     exact = _verify_closed_form(a, y)
-    f = sp.lambdify(a.symbols, to_elementary(expr) - rational(a.threshold), modules="math")
+    f = _floats(expr - rational(a.threshold), a.symbols)
     (x0, x1), (y0, y1) = ([float(v) for v in a.window.x1], [float(v) for v in a.window.x2])
     pts = [(x0 + (i + 0.5) * (x1 - x0) / GRID, y0 + (j + 0.5) * (y1 - y0) / GRID)
            for i in range(GRID) for j in range(GRID)]
@@ -210,6 +210,18 @@ class _Members:
         return {self.regions[k].sign for k in inside}
 
 
+def _floats(expr: sp.Expr, symbols):
+    """``expr`` as a function of floats, each of derive's activations evaluated by its
+    elementary form (as :func:`derive.maths.functions.to_elementary` would rewrite it), compiled
+    once per activation rather than rewritten into the whole expression."""
+    names = {}
+    for cls in {type(e) for e in sp.preorder_traversal(expr) if isinstance(e, CUSTOM_FUNCTIONS)}:
+        fn = BY_CLASS[cls]
+        args = sp.symbols(f"u0:{fn.nargs}", real=True)
+        names[cls.__name__] = sp.lambdify(args, fn.elementary(*args), modules="math")
+    return sp.lambdify(symbols, expr, modules=[names, "math"])
+
+
 def _open_box(box: tuple, r: Fraction) -> tuple[float, ...]:
     """A bounding box in floats; the whole plane for a set that reaches the square's edge."""
     if any(abs(v) == r for v in box):
@@ -250,7 +262,10 @@ def _drawn(p, rings, tol) -> str | None:
             n = len(ring)
             for i in range(n):
                 (ax, ay), (bx, by) = ring[i], ring[(i + 1) % n]
-                if seg_dist(p, ax, ay, bx, by) <= tol:
+                # within tol of the edge only inside its box widened by tol (2 tol: roundings)
+                if min(ax, bx) - 2 * tol <= p[0] <= max(ax, bx) + 2 * tol and \
+                        min(ay, by) - 2 * tol <= p[1] <= max(ay, by) + 2 * tol and \
+                        seg_dist(p, ax, ay, bx, by) <= tol:
                     return None
                 if (ay > p[1]) != (by > p[1]) and p[0] < ax + (p[1] - ay) * (bx - ax) / (by - ay):
                     crossings += 1
