@@ -265,7 +265,9 @@ def test_deep_mlp_derives_without_substituting_and_verifies_numerically():
     shallow = verify_solution(solve(build_graph(mlp(3, 3)), "E", wrt[:2] + ["v2"], TermOrder()))
     assert _largest_line(sol) <= _largest_line(shallow) + 10
     labels = [v.what for v in sol.verdicts if v.kind == ANSWER]
-    assert any(label.startswith("dE/dw1_1_1 at random point") for label in labels)
+    # the numeric targets at once, one random combination per point
+    assert sum(label.startswith("dE/d(w1_1_1, ..., ") and " along a random direction of the "
+               in label for label in labels) == 3
     assert "dE/dv2 = sympy.diff of the substituted loss" in labels
 
 
@@ -279,6 +281,34 @@ def test_checks_at_random_points_catch_a_wrong_delta():
     bad_delta = dataclasses.replace(d, activation_local=wrong)
     bad = dataclasses.replace(bp, deltas=tuple(bad_delta if x is d else x for x in bp.deltas))
     assert not all(check_equal(a, b).ok for _, a, b in at_random_points(bad))
+
+
+def test_one_pass_per_point_checks_every_gradient_and_a_wrong_one_is_named():
+    g = build_graph(mlp(4, 2))
+    wrt = list(g.parameters)
+    bp = backward(g, "E", wrt)
+    good = at_random_points(bp)
+    assert len(good) == 3 and all(check_equal(a, b).ok for _, a, b in good)
+    assert all(f"along a random direction of the {len(wrt)} targets" in label
+               for label, _, _ in good)
+    gr = next(x for x in bp.gradients if x.wrt == "w1_2_1")
+    wrong = dataclasses.replace(gr, edges=tuple(
+        dataclasses.replace(e, upstream=e.upstream * 3) for e in gr.edges))
+    bad = dataclasses.replace(bp, gradients=tuple(wrong if x is gr else x
+                                                  for x in bp.gradients))
+    rows = at_random_points(bad)  # the combination disagrees: one row per target and point
+    assert len(rows) == 3 * len(wrt)
+    failing = {label.split(" at ")[0] for label, a, b in rows if not check_equal(a, b).ok}
+    assert failing == {"dE/dw1_2_1"}
+
+
+def test_a_node_target_gets_a_pass_of_its_own():
+    g = build_graph(mlp(3, 2))
+    bp = backward(g, "E", ["z2_1", "w1_1_1"])
+    rows = at_random_points(bp)
+    assert all(check_equal(a, b).ok for _, a, b in rows)
+    assert sorted(label.split(" at ")[0] for label, _, _ in rows) == \
+        ["dE/dw1_1_1"] * 3 + ["dE/dz2_1"] * 3
 
 
 def test_a_wrong_local_derivative_fails_verification(monkeypatch):

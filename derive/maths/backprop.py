@@ -334,15 +334,23 @@ def truth(bp: BackwardPass, name: str, limit: int = SYMBOLIC_LIMIT) -> sp.Expr |
 
 def loss_truth(graph: Graph, loss: str, name: str, limit: int = SYMBOLIC_LIMIT
                ) -> sp.Expr | None:
-    """As :func:`truth`, for any graph and loss."""
-    expanded = graph.expand(graph.sym(loss), _over(graph, name), limit)
-    return None if expanded is None else sheet_form(sp.diff(expanded, graph.sym(name)))
+    """As :func:`truth`, for any graph and loss; computed once per graph, loss, name and limit
+    (the solution asks for it once for the lines and once for the answer check)."""
+    key = ("truth", loss, name, limit)
+    if key not in graph.memo:
+        expanded = graph.expand(graph.sym(loss), _over(graph, name), limit)
+        graph.memo[key] = None if expanded is None else \
+            sheet_form(sp.diff(expanded, graph.sym(name)))
+    return graph.memo[key]
 
 
 def _over(graph: Graph, name: str) -> set[str]:
     """The nodes substituted for checks about ``name``: those that depend on it, and the plain
     products of leaves, which answers may already show substituted (``z3 = x1 w13``)."""
-    return (set(graph.descendants(name)) | {s.name for s in monomials(graph)}) - {name}
+    key = ("monomials",)
+    if key not in graph.memo:
+        graph.memo[key] = frozenset(s.name for s in monomials(graph))
+    return (set(graph.descendants(name)) | graph.memo[key]) - {name}
 
 
 def sheet_form(expr: sp.Expr) -> sp.Expr:

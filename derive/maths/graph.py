@@ -98,14 +98,27 @@ class Graph:
                 line = next((self.lines[c] for c in self.consumers.get(name, ())), None)
         return InputError(message, file=self.file, line=line)
 
+    @cached_property
+    def memo(self) -> dict:
+        """Results computed from this graph, each under its caller's key (the graph never
+        changes, so they hold as long as it lives): reachability here, and what
+        :mod:`derive.maths.backprop` computes more than once (``sympy.diff`` truths)."""
+        return {}
+
     # --- reachability -------------------------------------------------------------------------
     def ancestors(self, name: str) -> frozenset[str]:
-        """Every name ``name`` depends on (not including itself)."""
-        return _reach(name, self.parents)
+        """Every name ``name`` depends on (not including itself); computed once per name."""
+        key = ("ancestors", name)
+        if key not in self.memo:
+            self.memo[key] = _reach(name, self.parents)
+        return self.memo[key]
 
     def descendants(self, name: str) -> frozenset[str]:
-        """Every node that depends on ``name`` (not including itself)."""
-        return _reach(name, self.consumers)
+        """Every node that depends on ``name`` (not including itself); computed once per name."""
+        key = ("descendants", name)
+        if key not in self.memo:
+            self.memo[key] = _reach(name, self.consumers)
+        return self.memo[key]
 
     # --- substitution -------------------------------------------------------------------------
     @cached_property
