@@ -135,22 +135,27 @@ class Graph:
             out[n] = (total, counts)
         return out
 
-    def expanded_size(self, expr: sp.Expr, over: Collection[str]) -> int:
+    def expanded_size(self, expr: sp.Expr, over: Collection[str], limit: int | None = None
+                      ) -> int:
         """Tree size of ``expr`` after substituting the definitions of the nodes in ``over``
         (recursively), estimated without building it (SymPy's flattening changes it a little):
-        integer arithmetic over the nodes involved, whatever the size of the result."""
+        integer arithmetic over the nodes involved, whatever the size of the result. With
+        ``limit``, counting stops at the first substituted node larger than it (the result,
+        which contains that node, is larger too): then some number above ``limit``."""
         needed = _needed(expr, over, self)
         size: dict[str, int] = {}
         for n in self.order:
             if n in needed:
                 total, counts = self._shapes[n]
                 size[n] = total + sum(c * (size[m] - 1) for m, c in counts.items() if m in size)
+                if limit is not None and size[n] > limit:
+                    return size[n]
         return _size_with(expr, size)
 
     def expand(self, expr: sp.Expr, over: Collection[str], limit: int) -> sp.Expr | None:
         """``expr`` with the nodes in ``over`` replaced by their definitions, recursively; None
         when the result would have more than ``limit`` tree nodes (nothing is built then)."""
-        if self.expanded_size(expr, over) > limit:
+        if self.expanded_size(expr, over, limit) > limit:
             return None
         done: dict[sp.Symbol, sp.Expr] = {}
         needed = _needed(expr, over, self)

@@ -53,7 +53,7 @@ def at_random_points(bp: BackwardPass, targets: Collection[str] | None = None,
     ancestors = g.ancestors(bp.loss)
     live = [n for n in g.order if n == bp.loss or n in ancestors]
     leaves = [n for n in g.leaves if n in ancestors]
-    partials = {n: {p: to_elementary(sp.diff(g.exprs[n], g.sym(p))) for p in g.parents[n]}
+    partials = {n: {p: to_elementary(_diff(g.exprs[n], g.sym(p))) for p in g.parents[n]}
                 for n in live}
     exprs = {n: to_elementary(g.exprs[n]) for n in live}
     deltas = [(d.symbol, to_elementary(d.value)) for d in bp.deltas]
@@ -94,6 +94,14 @@ def at_random_points(bp: BackwardPass, targets: Collection[str] | None = None,
         raise VerificationFailure(
             f"backprop: could not evaluate the graph at {points} random points")
     return out
+
+
+def _diff(expr: sp.Expr, var: sp.Symbol) -> sp.Expr:
+    """``sympy.diff(expr, var)``; of a sum, only of its terms that contain ``var`` (the others
+    have derivative 0), so that an edge into a wide sum costs one term."""
+    if isinstance(expr, sp.Add):
+        expr = sp.Add(*(t for t in expr.args if t.has(var)))
+    return sp.diff(expr, var)
 
 
 def _combination_label(loss: str, targets: list[str]) -> str:
