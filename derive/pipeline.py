@@ -16,7 +16,8 @@ from __future__ import annotations
 import difflib
 import re
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -40,9 +41,12 @@ from derive.verify.equality import cpu_budget_paused
 from derive.verify.solution import verify_solution
 
 
-def solve_sheet(sheet: Sheet) -> list[PartResult]:
-    """Solve and verify every part; raises VerificationFailure on any failed check."""
+def solve_sheet(sheet: Sheet, progress: Callable[[str], None] | None = None
+                ) -> list[PartResult]:
+    """Solve and verify every part; raises VerificationFailure on any failed check.
+    ``progress`` (see :func:`progress_lines`) is told of each part when it is done."""
     results = []
+    total = sum(len(ex.parts) for ex in sheet.exercises)
     for ex in sheet.exercises:
         earlier: dict[str, Solution] = {}
         for part in ex.parts:
@@ -68,7 +72,31 @@ def solve_sheet(sheet: Sheet) -> list[PartResult]:
             solution = verify_solution(solution, f"{sheet.file}: part {ex.number}{part.label}")
             earlier[part.label] = solution
             results.append(PartResult(ex, part, solution))
+            if progress is not None:
+                progress(f"{sheet.id}: part {ex.number}{part.label} ({part.task}) solved and "
+                         f"verified [{len(results)}/{total}]")
     return results
+
+
+PROGRESS_AFTER = 2.0  # seconds: a build that runs longer shows progress (on a terminal)
+
+
+def progress_lines(stream: TextIO, after: float | None = None
+                   ) -> Callable[[str], None] | None:
+    """One line per part on ``stream`` once the command has run ``after`` seconds (default
+    ``PROGRESS_AFTER``; wall time: it decides what the terminal shows, never what is written),
+    when ``stream`` is a terminal; None (quiet) otherwise."""
+    isatty = getattr(stream, "isatty", None)
+    if isatty is None or not isatty():
+        return None
+    after = PROGRESS_AFTER if after is None else after
+    start = time.monotonic()
+
+    def report(text: str) -> None:
+        if time.monotonic() - start >= after:
+            print(f"derive: {text}", file=stream, flush=True)
+
+    return report
 
 
 # --- load ----------------------------------------------------------------------------------------
@@ -108,9 +136,12 @@ def render(sheet: Sheet, results: list[PartResult], formats: Sequence[str] | Non
                            registry.default_formats() if formats is None else formats)
 
 
-def derive_files(sheet: Sheet, formats: Sequence[str]) -> tuple[list[PartResult], dict[str, str]]:
-    """Solve and verify ``sheet``, then render ``formats``: its results and its files."""
-    results = solve_sheet(sheet)
+def derive_files(sheet: Sheet, formats: Sequence[str],
+                 progress: Callable[[str], None] | None = None
+                 ) -> tuple[list[PartResult], dict[str, str]]:
+    """Solve and verify ``sheet`` (telling ``progress`` of each part), then render
+    ``formats``: its results and its files."""
+    results = solve_sheet(sheet, progress)
     return results, render(sheet, results, formats)
 
 
@@ -171,11 +202,12 @@ def check(paths: Sequence[str], out: str | Path, formats: Sequence[str] | None =
     verifies and matches, 1 on drift (a unified diff is printed)."""
     stdout = stdout or sys.stdout
     status = 0
+    progress = progress_lines(sys.stderr)
     for sheet in load_sheets(paths):
         folder = Path(out) / sheet.id
         chosen = registry.in_order(formats) if formats is not None else (
             recorded_formats(folder, registry.FORMATS) or registry.default_formats())
-        results, files = derive_files(sheet, chosen)
+        results, files = derive_files(sheet, chosen, progress)
         drift = compare.compare_outputs(folder, files, chosen)
         for d in drift.values():
             status = 1
