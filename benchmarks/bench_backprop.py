@@ -9,8 +9,8 @@ per edge), milliseconds per edge, the seconds for the whole solution
 (:func:`derive.tasks.backprop.solve`: the derivation again, the lines, closed forms where small,
 symbolic ``sympy.diff`` truths for the targets whose substituted loss stays under
 ``SYMBOLIC_LIMIT`` tree nodes, numeric checks for the others), and the seconds for numeric checks
-of every gradient (forward-mode ``sympy.diff`` at 3 random points: one forward pass per target,
-so quadratic, and verification only). A derivation that substituted the graph into itself would
+of every gradient (forward-mode ``sympy.diff`` at 3 random points: one forward pass per point
+along a random direction, see :mod:`derive.verify.gradients`). A derivation that substituted the graph into itself would
 grow like width^depth; the milliseconds per edge stay flat instead.
 """
 
@@ -21,12 +21,13 @@ import time
 
 import sympy as sp
 
-from derive.maths.backprop import backward, numeric_checks
+from derive.maths.backprop import backward
 from derive.maths.functions import symbol
 from derive.maths.graph import build_graph
 from derive.render.notation import TermOrder
-from derive.tasks import Assignment
+from derive.sheet.model import Assignment
 from derive.tasks.backprop import solve
+from derive.verify.gradients import at_random_points
 
 
 def mlp(depth: int, width: int) -> list[Assignment]:
@@ -54,7 +55,7 @@ def measure(depth: int, width: int) -> tuple[int, float, float, float]:
     t1 = time.perf_counter()
     solve(g, "E", wrt, TermOrder())
     t2 = time.perf_counter()
-    numeric_checks(bp)
+    at_random_points(bp)
     t3 = time.perf_counter()
     return edges, t1 - t0, t2 - t1, t3 - t2
 
