@@ -10,8 +10,8 @@ per edge), milliseconds per edge, the seconds for the whole solution
 symbolic ``sympy.diff`` truths for the targets whose substituted loss stays under
 ``SYMBOLIC_LIMIT`` tree nodes, numeric checks for the others), and the seconds for numeric checks
 of every gradient (forward-mode ``sympy.diff`` at 3 random points: one forward pass per point
-along a random direction, see :mod:`derive.verify.gradients`). A derivation that substituted the graph into itself would
-grow like width^depth; the milliseconds per edge stay flat instead.
+along a random direction, see :mod:`derive.verify.gradients`). A derivation that substituted the
+graph into itself would grow like width^depth; the milliseconds per edge stay flat instead.
 """
 
 from __future__ import annotations
