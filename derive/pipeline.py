@@ -18,6 +18,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import TextIO
 
@@ -44,7 +45,9 @@ from derive.verify.solution import verify_solution
 def solve_sheet(sheet: Sheet, progress: Callable[[str], None] | None = None
                 ) -> list[PartResult]:
     """Solve and verify every part; raises VerificationFailure on any failed check.
-    ``progress`` (see :func:`progress_lines`) is told of each part when it is done."""
+    ``progress`` (default: the command's, :data:`PROGRESS`; see :func:`progress_lines`) is
+    told of each part when it is done."""
+    progress = progress or PROGRESS.get()
     results = []
     total = sum(len(ex.parts) for ex in sheet.exercises)
     for ex in sheet.exercises:
@@ -79,6 +82,8 @@ def solve_sheet(sheet: Sheet, progress: Callable[[str], None] | None = None
 
 
 PROGRESS_AFTER = 2.0  # seconds: a build that runs longer shows progress (on a terminal)
+# the progress lines of the running build or check (set by build() and check() while they solve)
+PROGRESS: ContextVar[Callable[[str], None] | None] = ContextVar("progress", default=None)
 
 
 def progress_lines(stream: TextIO, after: float | None = None
@@ -136,12 +141,9 @@ def render(sheet: Sheet, results: list[PartResult], formats: Sequence[str] | Non
                            registry.default_formats() if formats is None else formats)
 
 
-def derive_files(sheet: Sheet, formats: Sequence[str],
-                 progress: Callable[[str], None] | None = None
-                 ) -> tuple[list[PartResult], dict[str, str]]:
-    """Solve and verify ``sheet`` (telling ``progress`` of each part), then render
-    ``formats``: its results and its files."""
-    results = solve_sheet(sheet, progress)
+def derive_files(sheet: Sheet, formats: Sequence[str]) -> tuple[list[PartResult], dict[str, str]]:
+    """Solve and verify ``sheet``, then render ``formats``: its results and its files."""
+    results = solve_sheet(sheet)
     return results, render(sheet, results, formats)
 
 
@@ -159,7 +161,11 @@ def build(paths: Sequence[str], out: str | Path, formats: Sequence[str], with_pd
     sheets = bases = load_sheets(paths)
     if variants is not None:
         sheets = [v for base in bases for v in variant_sheets(base, variants, seed)]
-    derived = [derive_files(s, formats) for s in sheets]  # everything before any write
+    token = PROGRESS.set(progress_lines(stderr))
+    try:
+        derived = [derive_files(s, formats) for s in sheets]  # everything before any write
+    finally:
+        PROGRESS.reset(token)
     folders = [Path(out) / sheet.id for sheet in sheets]
     keys = []  # each sheet's answer key, and the formats' files of all its variants in one
     for base in bases if variants is not None else ():
@@ -201,13 +207,21 @@ def check(paths: Sequence[str], out: str | Path, formats: Sequence[str] | None =
     formats the last build recorded when ``formats`` is None). Returns 0 when everything
     verifies and matches, 1 on drift (a unified diff is printed)."""
     stdout = stdout or sys.stdout
+    token = PROGRESS.set(progress_lines(sys.stderr))
+    try:
+        return _check(paths, out, formats, stdout)
+    finally:
+        PROGRESS.reset(token)
+
+
+def _check(paths: Sequence[str], out: str | Path, formats: Sequence[str] | None,
+           stdout: TextIO) -> int:
     status = 0
-    progress = progress_lines(sys.stderr)
     for sheet in load_sheets(paths):
         folder = Path(out) / sheet.id
         chosen = registry.in_order(formats) if formats is not None else (
             recorded_formats(folder, registry.FORMATS) or registry.default_formats())
-        results, files = derive_files(sheet, chosen, progress)
+        results, files = derive_files(sheet, chosen)
         drift = compare.compare_outputs(folder, files, chosen)
         for d in drift.values():
             status = 1
