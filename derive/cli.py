@@ -71,6 +71,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="an output format (text, latex, md, json, ...; default: text)")
     e.add_argument("--at", default=None, help="values for a numeric backward pass: x=-2,y=5")
     e.add_argument("--loss", default=None, help="the loss node (default: the last assignment)")
+    e.add_argument("--detail", default="standard", choices=("standard", "full"),
+                   help="standard (what a TA writes, the default) or full (every rule level)")
     return p
 
 
@@ -139,7 +141,8 @@ def cmd_list(args) -> int:
 def cmd_explain(args) -> int:
     from derive.pipeline import explain
 
-    text = explain(args.expr, args.wrt, fmt=args.format, at=args.at, loss=args.loss)
+    text = explain(args.expr, args.wrt, fmt=args.format, at=args.at, loss=args.loss,
+                   detail=args.detail)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
 

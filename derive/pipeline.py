@@ -29,7 +29,7 @@ from derive.io import compare, pdf, writer
 from derive.io.manifest import recorded_formats
 from derive.render import formats as registry
 from derive.sheet.load import bundled_sheet_path, load_sheet
-from derive.sheet.model import Assignment, Exercise, Part, Sheet
+from derive.sheet.model import DETAIL_LEVELS, Assignment, Exercise, Part, Sheet
 from derive.sheet.modelcheck import check_exercise
 from derive.sheet.parse import parse_assignment, parse_expr
 from derive.sheet.variants import NUMERIC_TASKS
@@ -50,6 +50,7 @@ def solve_sheet(sheet: Sheet, progress: Callable[[str], None] | None = None
     progress = progress or PROGRESS.get()
     results = []
     total = sum(len(ex.parts) for ex in sheet.exercises)
+    on_sheet: dict[str, Solution] = {}
     for ex in sheet.exercises:
         earlier: dict[str, Solution] = {}
         for part in ex.parts:
@@ -68,12 +69,15 @@ def solve_sheet(sheet: Sheet, progress: Callable[[str], None] | None = None
                 notation=ex.notation,
                 names=ex.names,
                 earlier=dict(earlier),
+                detail=part.detail,
+                sheet_earlier=dict(on_sheet),
             )
             solution = spec.run(ctx)
             if ex.drawn is not None and part.task in NUMERIC_TASKS:  # a variant: its numbers
                 solution = add_numbers(solution, ctx, ex)
             solution = verify_solution(solution, f"{sheet.file}: part {ex.number}{part.label}")
             earlier[part.label] = solution
+            on_sheet[f"{ex.number}{part.label}"] = solution
             results.append(PartResult(ex, part, solution))
             if progress is not None:
                 progress(f"{sheet.id}: part {ex.number}{part.label} ({part.task}) solved and "
@@ -252,14 +256,16 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 def explain(exprs: Sequence[str], wrt: str, fmt: str = "text", at: str | None = None,
-            loss: str | None = None) -> str:
+            loss: str | None = None, detail: str = "standard") -> str:
     """``derive explain``: the in-memory sheet of :func:`explain_sheet`, solved and verified as
     ``derive build`` does, printed by format ``fmt`` (its solutions file)."""
     name = FORMAT_ALIASES.get(fmt, fmt)
     if name not in registry.FORMATS:
         raise InputError("--format must be one of " + ", ".join(
             [*registry.format_names(), *FORMAT_ALIASES]))
-    sheet = explain_sheet(exprs, wrt, at, loss)
+    if detail not in DETAIL_LEVELS:
+        raise InputError(f"--detail must be one of {', '.join(DETAIL_LEVELS)}")
+    sheet = explain_sheet(exprs, wrt, at, loss, detail)
     try:
         results = solve_sheet(sheet)
     except InputError as e:  # a task's error: about the command line, not a file
@@ -268,7 +274,7 @@ def explain(exprs: Sequence[str], wrt: str, fmt: str = "text", at: str | None = 
 
 
 def explain_sheet(exprs: Sequence[str], wrt: str, at: str | None = None,
-                  loss: str | None = None) -> Sheet:
+                  loss: str | None = None, detail: str = "standard") -> Sheet:
     """The sheet ``derive explain`` solves: one exercise; for one expression, one ``derivative``
     part per ``--wrt`` variable; for a computation list (assignments), its model and one
     ``backprop`` part with ``--wrt``, ``--loss`` and ``--at`` as that task's parameters. The
@@ -292,7 +298,7 @@ def explain_sheet(exprs: Sequence[str], wrt: str, at: str | None = None,
             params["loss"] = loss
         if at is not None:
             params["at"] = _at_values(at)
-        parts = [Part("a", None, "", "", "backprop", params, {}, None)]
+        parts = [Part("a", None, "", "", "backprop", params, {}, None, detail=detail)]
         title = "Backward pass"
     else:
         if at is not None or loss is not None:
@@ -308,8 +314,8 @@ def explain_sheet(exprs: Sequence[str], wrt: str, at: str | None = None,
                 raise InputError(f"--wrt: {e.message}") from None
             if not isinstance(var, sp.Symbol):
                 raise InputError(f"--wrt: {n!r} is not a variable name")
-        parts = [Part(_label(k), None, "", "", "derivative", {"of": exprs[0], "wrt": n}, {}, None)
-                 for k, n in enumerate(names)]
+        parts = [Part(_label(k), None, "", "", "derivative", {"of": exprs[0], "wrt": n}, {}, None,
+                      detail=detail) for k, n in enumerate(names)]
         title = "Derivative"
     order = tuple(dict.fromkeys(m.group(0) for s in exprs for m in _NAME.finditer(s)))
     check_exercise(model, parts, {}, order)

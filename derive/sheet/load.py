@@ -11,6 +11,7 @@ The format (documented in the README):
     course = "..."                 # optional
     date = "..."                   # optional
     notation = { relu = "rho" }    # optional, for the whole sheet
+    detail = "standard"            # optional: "standard" (what a TA writes) or "full"
 
     [[exercise]]
     title = "..."
@@ -27,6 +28,7 @@ The format (documented in the README):
     of = "E"                       # the task's own parameters
     wrt = "y"
     tolerance = 1e-3               # optional: relative tolerance of a numeric answer (Moodle)
+    detail = "full"                # optional, overrides the sheet's
 
     [exercise.variants]            # optional: per-student values (derive.sheet.variants)
     x1 = { int = [-2, 2] }
@@ -49,7 +51,7 @@ from typing import Any
 from derive.errors import InputError, is_control
 from derive.render.markup import check_markup
 from derive.render.notation import NOTATION_CHOICES
-from derive.sheet.model import Assignment, Exercise, Part, Sheet, sources, strings
+from derive.sheet.model import DETAIL_LEVELS, Assignment, Exercise, Part, Sheet, sources, strings
 from derive.sheet.modelcheck import check_exercise, huge_numbers, long_integer_line
 from derive.sheet.parse import parse_assignment
 from derive.sheet.variants import read_variants
@@ -61,11 +63,12 @@ MAX_TOML_NESTING = 50  # brackets and braces
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 LABEL_RE = re.compile(r"^[a-z0-9]{1,8}$")
 
-SHEET_KEYS = {"id": str, "title": str, "course": str, "date": str, "notation": dict}
+SHEET_KEYS = {"id": str, "title": str, "course": str, "date": str, "notation": dict,
+              "detail": str}
 EXERCISE_KEYS = {"title": str, "text": str, "model": list, "notation": dict, "part": list,
                  "variants": dict}
 PART_KEYS = {"label": str, "points": (int, float), "text": str, "hint": str, "task": str,
-             "tolerance": (int, float)}
+             "tolerance": (int, float), "detail": str}
 
 
 # --- locating keys ------------------------------------------------------------------------------
@@ -303,6 +306,7 @@ class _Loader:
     def __init__(self, file: str, where: dict[tuple, int]):
         self.file = file
         self.where = where
+        self.detail = "standard"  # the sheet's detail level, the default of its parts
 
     def err(self, message: str, path: tuple) -> InputError:
         line = None
@@ -369,6 +373,7 @@ class _Loader:
             raise self.err(f"sheet id {sid!r} must match [a-z0-9][a-z0-9_-]* (it names the output "
                            "folder)", ("sheet", "id"))
         notation = self.notation(head.get("notation", {}), ("sheet", "notation"))
+        self.detail = self.detail_level(head, ("sheet",), "standard")
         exercises = data.get("exercise", [])
         if not isinstance(exercises, list) or not exercises:
             raise InputError("a sheet needs at least one [[exercise]]", file=self.file,
@@ -391,6 +396,15 @@ class _Loader:
                 raise self.err(f"notation {key} = {choice!r} is not one of "
                                f"{', '.join(sorted(NOTATION_CHOICES[key]))}", path)
         return dict(value)
+
+    def detail_level(self, table: dict, path: tuple, default: str) -> str:
+        """The table's ``detail`` (one of :data:`~derive.sheet.model.DETAIL_LEVELS`), else
+        ``default``."""
+        value = table.get("detail", default)
+        if value not in DETAIL_LEVELS:
+            raise self.err(f"detail = {value!r} is not one of {', '.join(DETAIL_LEVELS)}",
+                           (*path, "detail"))
+        return value
 
     def exercise(self, i: int, ex: Any, notation: dict[str, str]) -> Exercise:
         path = ("exercise", i)
@@ -493,6 +507,7 @@ class _Loader:
             param_lines={k: self.where.get((*path, k), self.where.get(path)) for k in params},
             line=self.where.get(path),
             tolerance=float(tolerance) if tolerance is not None else None,
+            detail=self.detail_level(p, path, self.detail),
         )
 
 

@@ -35,6 +35,12 @@ class Part:
     param_lines: dict[str, int]
     line: int | None
     tolerance: float | None = None  # relative tolerance of its numeric answers (Moodle export)
+    # how much a solution shows: "standard" (what a TA writes) or "full" (every rule level);
+    # the part's own ``detail``, else the sheet's, else "standard"
+    detail: str = "standard"
+
+
+DETAIL_LEVELS = ("standard", "full")
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,9 @@ class Context:
     names: tuple[str, ...] = ()  # the exercise's quantities in order of first appearance
     # solutions of the exercise's earlier parts, by label (a task may build on them)
     earlier: dict[str, Solution] = field(default_factory=dict)
+    detail: str = "standard"  # "standard" (what a TA writes) or "full" (every rule level)
+    # solutions of every earlier part of the sheet, by name ("2a"): results a task may cite
+    sheet_earlier: dict[str, Solution] = field(default_factory=dict)
 
     @property
     def stem(self) -> str:

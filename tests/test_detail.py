@@ -1,0 +1,113 @@
+"""Detail levels: the standard solution of the bundled sheet is as short as a TA's, the full one
+is today's derivation, and both are verified line by line.
+
+**Displayed rows** of a part: the rows of the derivation blocks of its solution in the view model
+(:func:`derive.render.view.view`: every ``align`` block's rows, a line broken to fit the page
+counting once per row), for parts that are not drawings (task ``network``). The answer block,
+which repeats the last row, is not counted; nor are the sentences between the blocks.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from derive.pipeline import solve_sheet
+from derive.render.view import view
+from derive.sheet.load import bundled_sheet_path, load_sheet, parse_sheet
+
+DRAWINGS = ("network", "decision-boundary")
+ROW_BOUND = 39  # 1.5 x the handwritten solution's 26 rows for exercises 2-4
+
+
+def displayed_rows(sheet, results) -> dict[str, int]:
+    """Displayed rows per part name ("2a"), for the parts that are not drawings."""
+    v = view(sheet, results)
+    out = {}
+    for ex in v["exercises"]:
+        for part in ex["parts"]:
+            if part["task"] in DRAWINGS:
+                continue
+            out[f"{ex['number']}{part['label']}"] = sum(
+                len(b["rows"]) for b in part["blocks"] if b["kind"] == "align")
+    return out
+
+
+def _sheet(detail: str | None):
+    text = bundled_sheet_path().read_text()
+    if detail is not None:
+        text = text.replace('[sheet]\n', f'[sheet]\ndetail = "{detail}"\n', 1)
+    return parse_sheet(text, "sheet02.toml")
+
+
+@pytest.fixture(scope="module")
+def standard():
+    sheet = load_sheet(bundled_sheet_path())
+    return sheet, solve_sheet(sheet)
+
+
+@pytest.fixture(scope="module")
+def full():
+    sheet = _sheet("full")
+    return sheet, solve_sheet(sheet)
+
+
+def test_standard_rows_within_bound(standard):
+    rows = displayed_rows(*standard)
+    ex24 = {k: n for k, n in rows.items() if k[0] in "234"}
+    assert sum(ex24.values()) <= ROW_BOUND, ex24
+
+
+def main() -> None:  # python tests/test_detail.py: the table of rows per part
+    for detail in ("standard", "full"):
+        sheet = _sheet(detail)
+        rows = displayed_rows(sheet, solve_sheet(sheet))
+        ex24 = {k: n for k, n in rows.items() if k[0] in "234"}
+        print(f"{detail:>8}: " + "  ".join(f"{k} {n}" for k, n in ex24.items())
+              + f"  total {sum(ex24.values())}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    main()
+
+
+SMALL = '''[sheet]
+id = "small"
+title = "Small"
+{sheet_detail}
+
+[[exercise]]
+title = "One"
+model = ["E = (y - t)**2"]
+
+[[exercise.part]]
+task = "derivative"
+of = "E"
+wrt = "y"
+{part_detail}
+
+[[exercise.part]]
+task = "derivative"
+of = "E"
+wrt = "t"
+'''
+
+
+def test_detail_set_per_sheet_and_per_part():
+    sheet = parse_sheet(SMALL.format(sheet_detail='detail = "full"',
+                                     part_detail='detail = "standard"'), "small.toml")
+    assert [p.detail for p in sheet.exercises[0].parts] == ["standard", "full"]
+    sheet = parse_sheet(SMALL.format(sheet_detail="", part_detail=""), "small.toml")
+    assert [p.detail for p in sheet.exercises[0].parts] == ["standard", "standard"]
+
+
+def test_unknown_detail_is_a_located_error():
+    from derive.errors import InputError
+
+    with pytest.raises(InputError) as e:
+        parse_sheet(SMALL.format(sheet_detail="", part_detail='detail = "terse"'), "small.toml")
+    assert e.value.line == 14 and "standard, full" in e.value.message
