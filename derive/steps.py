@@ -214,6 +214,17 @@ class Figure:
 Block = Text | Align | Table | Figure
 
 
+@dataclass(frozen=True)
+class Derived:
+    """A result a solution derived: ``d(expr)/d(var) = value``, in the part's own symbols. A
+    later part that needs the same derivative (up to renaming its symbols) cites it instead of
+    deriving it again (:meth:`derive.tasks.spec.Context.cite`)."""
+
+    expr: sp.Expr
+    var: sp.Symbol
+    value: sp.Expr
+
+
 @dataclass
 class Solution:
     """What a task returns for one part; verification adds ``verdicts`` and ``summary``."""
@@ -227,6 +238,7 @@ class Solution:
     claims: list[Any] = field(default_factory=list)
     verdicts: tuple[Verdict, ...] = ()  # set by verification: every line's, then every claim's
     summary: Summary | None = None  # set by verification: the verdicts tallied
+    derived: list[Derived] = field(default_factory=list)  # results a later part may cite
 
     @property
     def verified_by(self) -> str:

@@ -111,3 +111,59 @@ def test_unknown_detail_is_a_located_error():
     with pytest.raises(InputError) as e:
         parse_sheet(SMALL.format(sheet_detail="", part_detail='detail = "terse"'), "small.toml")
     assert e.value.line == 14 and "standard, full" in e.value.message
+
+
+FULL_GOLDEN = Path(__file__).parent / "golden" / "sheet02-full-steps.json"
+
+
+def test_full_detail_is_the_derivation_of_before(full):
+    """detail = "full" gives the derivations as they were before detail levels (the lines of
+    every part in solutions.json, byte for byte); regenerate the golden file only when the full
+    derivation changes on purpose."""
+    from derive.pipeline import render
+
+    sheet, results = full
+    data = json.loads(render(sheet, results, ("json",))["solutions.json"])
+    steps = {f"{ex['number']}{p['label']}": p["steps"] for ex in data["exercises"]
+             for p in ex["parts"]}
+    assert steps == json.loads(FULL_GOLDEN.read_text())
+
+
+def test_both_levels_verified_line_by_line(standard, full):
+    for _, results in (standard, full):
+        for r in results:
+            for line in r.solution.lines():
+                assert line.check is None or (line.verdict is not None and line.verdict.ok), \
+                    (r.name, line)
+
+
+def test_a_result_of_an_earlier_part_is_cited_and_checked(standard):
+    sheet, results = standard
+    by_name = {r.name: r for r in results}
+    for name in ("2b", "2c"):
+        first = by_name[name].solution.lines()[0]
+        assert first.rule.kind == "cited" and first.rule.args[0] == "2a"
+        assert first.check is not None and first.verdict.ok
+
+
+def test_a_wrong_cited_result_fails_verification():
+    """The citation is a claim like any other line: a wrong earlier result is caught."""
+    import sympy as sp
+
+    from derive.errors import VerificationFailure
+    from derive.steps import Derived, Solution
+    from derive.tasks import REGISTRY, Context
+    from derive.verify.solution import verify_solution
+
+    sheet = load_sheet(bundled_sheet_path())
+    ex = sheet.exercises[1]
+    y, t = sp.symbols("y t")
+    wrong = Solution(derived=[Derived(sp.log(sp.cosh(y - t)), y, sp.tanh(y + t))])
+    part = ex.parts[1]
+    ctx = Context(file=sheet.file, exercise=ex.number, label=part.label, model=ex.model,
+                  params=part.params, param_lines=part.param_lines, line=part.line,
+                  notation=ex.notation, names=ex.names, sheet_earlier={"2a": wrong})
+    solution = REGISTRY[part.task].run(ctx)
+    assert solution.lines()[0].rule.kind == "cited"
+    with pytest.raises(VerificationFailure):
+        verify_solution(solution, "2b")

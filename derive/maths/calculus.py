@@ -383,12 +383,22 @@ def derivation(
     lhs: sp.Basic | None = None,
     reserved: Iterable[str] = (),
     order: TermOrder | None = None,
+    detail: str = "full",
 ) -> Derivation:
     """Step-by-step d(expr)/d(var): one line per level of rules, then named simplifications.
+
+    ``detail="full"``: the intermediates defined on lines of their own, one line per level of
+    rules, the intermediates substituted back, then every tidying step. ``"standard"`` (what a
+    TA writes): no definition lines (the caller states the intermediates in a sentence, from
+    ``intermediates``), the first level of rules (the chain rule) on one line, every further
+    level and the substitution on the next (all on one line when the first level is not the
+    chain rule), and a plain "multiply out" only when no named
+    simplification follows (that one's line shows the result).
 
     Every line's ``check`` compares the line (pending derivatives taken by ``sympy.diff``,
     intermediates substituted back) with ``sympy.diff(expr, var)``.
     """
+    standard = detail == "standard"
     reserved = set(reserved) | {s.name for s in expr.free_symbols}
     if order is not None:
         expr = order.orient_functions(expr)
@@ -419,25 +429,34 @@ def derivation(
     shown = order or TermOrder()
 
     lines: list[Line] = []
-    for u, inner in intermediates:
-        lines.append(Line(u, inner, "intermediate", None, "definition", ":="))
+    if not standard:
+        for u, inner in intermediates:
+            lines.append(Line(u, inner, "intermediate", None, "definition", ":="))
 
     state: sp.Expr = hold(root)
     first = True
+    substitute = Note("substitute", tuple(u for u, _ in intermediates))
+    substituted = False
     while pending:
-        current = dict(pending)
-        pending.clear()
         used: list[Inline] = []
-        expansion = {p: _expand(s, hold, used) for p, s in current.items()}
-        state = state.xreplace(expansion)
+        while pending:  # one level of rules; at "standard", every level after the first
+            current = dict(pending)
+            pending.clear()
+            expansion = {p: _expand(s, hold, used) for p, s in current.items()}
+            state = state.xreplace(expansion)
+            if not standard or (first and "chain rule" in used):
+                break  # at "standard", the chain rule has a line of its own
         rule = rules(*dict.fromkeys(r for r in used if r))
+        if standard and not pending and intermediates:
+            state = back(state)  # the last levels and the substitution on one line
+            rule = rules(rule, substitute)
+            substituted = True
         check = (check_value(state), truth)
         lines.append(Line(lhs if first else None, display(state), rule, check))
         first = False
 
-    if intermediates:
+    if intermediates and not substituted:
         state = back(state)
-        substitute = Note("substitute", tuple(u for u, _ in intermediates))
         lines.append(Line(None, state, substitute, (_doit(state), truth)))
 
     def tidy(new: sp.Expr, rule: Annotation) -> sp.Expr:
@@ -452,13 +471,20 @@ def derivation(
         return new
 
     value = _doit(state).doit()  # doit re-evaluates: one canonical form for the rewrites
+    steps: list[tuple[sp.Expr, Annotation]] = []
     if value != state:
-        value = tidy(value, "multiply out")
+        steps.append((value, "multiply out"))
     for rw, new in named_rewrites(value):
-        value = tidy(new, rw.name)
+        steps.append((new, rw.name))
+        value = new
     shorter = simplest_form(value)
     if shorter is not None:
-        value = tidy(*shorter)
+        steps.append(shorter)
+        value = shorter[0]
+    if standard and len(steps) > 1 and steps[0][1] == "multiply out":
+        steps = steps[1:]  # the named simplification's line shows the product multiplied out
+    for new, rule in steps:
+        tidy(new, rule)
     return Derivation(expr, var, root, lines, value, intermediates)
 
 
@@ -546,6 +572,7 @@ class Local:
     result: sp.Expr
     rules: tuple[Inline, ...]  # the reasons, in order, without repeats
     lines: tuple[Line, ...]
+    intermediates: tuple[tuple[sp.Symbol, sp.Expr], ...] = ()  # (u_k, inner), as derivation's
 
 
 def local_derivative(
@@ -553,10 +580,13 @@ def local_derivative(
     var: sp.Symbol,
     reserved: Iterable[str] = (),
     order: TermOrder | None = None,
+    detail: str = "full",
 ) -> Local:
-    """d(expr)/d(var), simplified by the named rewrites, with the rules that give it."""
-    d = derivation(expr, var, reserved=reserved, order=order)
+    """d(expr)/d(var), simplified by the named rewrites, with the rules that give it (and the
+    lines of its derivation at ``detail``, see :func:`derivation`)."""
+    d = derivation(expr, var, reserved=reserved, order=order, detail=detail)
     used = [r for r in d.rules if r != "intermediate"
             and not (isinstance(r, Note) and r.kind == "substitute")]
     fallback = [RULE_TEXT.get(d.root.rule, d.root.rule)]
-    return Local(d.answer, reasons(rules(*(used or fallback))), tuple(d.lines))
+    return Local(d.answer, reasons(rules(*(used or fallback))), tuple(d.lines),
+                 tuple(d.intermediates))

@@ -171,6 +171,19 @@ note_form(
                "computes δ_j = f'(z_j) Σ_k w_jk δ_k, where k runs over the nodes that read "
                "a_j = f(z_j)."),
 )
+note_form(  # (part name, new, old, new, old, ...): a result of an earlier part, renamed
+    "cited",
+    lambda name, *pairs: f"from {name}" + _renamed(pairs, tex, "$"),
+    lambda name, *pairs: f"from {name}" + _renamed(pairs, text, ""))
+
+
+def _renamed(pairs: tuple, show: Callable[[Any], str], dollar: str) -> str:
+    """", with y_k for y, t_k for t" for the pairs (new, old, ...); "" for none."""
+    items = [f"{dollar}{show(pairs[i])}{dollar} for {dollar}{show(pairs[i + 1])}{dollar}"
+             for i in range(0, len(pairs), 2)]
+    return ", with " + ", ".join(items) if items else ""
+
+
 _constant("gradient-symbol", r"$\partial E/\partial w$", "∂E/∂w")  # the generic ∂E/∂w
 _constant("softplus-name", r"$\log(1 + e^{u}) = \operatorname{softplus}(u)$",
           "log(1 + exp(u)) = softplus(u)")

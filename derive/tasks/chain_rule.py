@@ -38,6 +38,7 @@ from derive.sheet.parse import parse_expr
 from derive.steps import (
     Align,
     Annotation,
+    Derived,
     Inline,
     Line,
     Math,
@@ -48,6 +49,7 @@ from derive.steps import (
     prose,
     rules,
 )
+from derive.tasks.derivative import where
 from derive.tasks.spec import Context, task
 from derive.verify.claims import IndexSums, Instances, instantiated
 
@@ -71,18 +73,27 @@ def run(ctx: Context) -> Solution:
     k, N, w = p.k, p.N, p.wrt
     Ek, yk, tk, E = p.Eb[k], p.yb[k], p.tb[k], p.E
     ell_k = p.ell.xreplace({p.y: yk, p.t: tk})
-    local = local_derivative(ell_k, yk, reserved=ctx.names, order=order)
-    r_k = local.result
+    standard = ctx.detail == "standard"
+    cited = ctx.cite(ell_k, yk, ctx.notation, order)
+    local = local_derivative(ell_k, yk, reserved=ctx.names, order=order, detail=ctx.detail)
+    r_k = local.result if cited is None else cited[0]
     sums = IndexSums(p.E, p.Eb, p.yb, p.tb, p.ell, p.y, p.t, p.k, p.N, p.wrt, p.network)
 
     blocks: list = [Text(prose(
         "The error is ", m(sp.Eq(E, Dot(1 / N, sp.Sum(Ek, (k, 1, N))), evaluate=False)), " with ",
         m(sp.Eq(Ek, ell_k, evaluate=False)), "; the parameters enter ", m(Ek), " only through "
         "the prediction ", m(yk), ". First the derivative of one term:"))]
-    # dE_k/dy_k, step by step (the expression engine's lines, on the k-th data point)
-    first = Line(D(Ek, yk, evaluate=False), D(ell_k, yk, evaluate=False),
-                 prose("definition of ", m(Ek)), (r_k, r_k))
-    blocks.append(Align(tuple(_continue(first, local.lines))))
+    # dE_k/dy_k, step by step (the expression engine's lines, on the k-th data point), or
+    # cited from the earlier part that derived it
+    if cited is not None:
+        blocks.append(Align((Line(D(Ek, yk, evaluate=False), r_k, cited[1],
+                                  (r_k, sp.diff(ell_k, yk))),)))
+    else:
+        first = Line(D(Ek, yk, evaluate=False), D(ell_k, yk, evaluate=False),
+                     prose("definition of ", m(Ek)), (r_k, r_k))
+        if standard and local.intermediates:
+            blocks.append(Text(where(local.intermediates, ctx.notation, order)))
+        blocks.append(Align(tuple(_continue(first, local.lines))))
 
     answers_rhs: sp.Expr
     if p.network is None:  # 2b: dy_k/dw stays symbolic
@@ -102,6 +113,8 @@ def run(ctx: Context) -> Solution:
             Line(None, Dot(1 / N, sp.Sum(Dot(r_k, dyk), (k, 1, N))),
                  prose(m(D(Ek, w, evaluate=False)), " above")),
         ]
+        if standard:  # both substitutions on one line
+            total = [total[0], Line(None, total[2].rhs, rules(total[1].rule, total[2].rule))]
         answers_rhs = sp.Sum(r_k * dyk, (k, 1, N)) / N
     else:  # 2c: dy_k/dw worked out from the network
         steps = _network_derivative(p, yk, m)
@@ -109,6 +122,8 @@ def run(ctx: Context) -> Solution:
         per = [Line(D(yk, w, evaluate=False), D(p.network, w, evaluate=False),
                     m(sp.Eq(yk, p.network)))]
         per += [Line(None, rhs, rule) for rhs, rule in steps]
+        if standard:  # the derivative of the prediction on one line
+            per = [Line(per[0].lhs, per[-1].rhs, rules(*(ln.rule for ln in per)))]
         blocks.append(Text(prose("The derivative of the prediction ", m(yk), _range_note(p, m),
                                  ":")))
         blocks.append(Align(tuple(instantiated(sums, per))))
@@ -138,6 +153,7 @@ def run(ctx: Context) -> Solution:
               "instances": [dict(zip(sums.keys, c, strict=False)) for c in sums.sizes],
               "checks": "instantiated"},
         claims=[Instances(sums, answers_rhs)],
+        derived=[Derived(ell_k, yk, r_k)],
     )
 
 

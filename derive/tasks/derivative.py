@@ -27,7 +27,7 @@ from derive.maths.display import TermOrder
 from derive.maths.functions import symbol
 from derive.sheet.model import Assignment
 from derive.sheet.parse import parse_expr
-from derive.steps import Align, Line, Math, Solution, Text, joined, prose
+from derive.steps import Align, Derived, Line, Math, Prose, Solution, Text, joined, prose
 from derive.tasks.spec import Context, task
 from derive.verify.claims import Answer
 
@@ -63,14 +63,18 @@ def run(ctx: Context) -> Solution:
         raise ctx.error(f"{ctx.params['of']} does not depend on {wrt_text}, neither directly "
                         "nor through the model", "wrt")
     if not through:
-        return solve(expr, var, lhs_name, ctx.names)
+        cited = ctx.cite(expr, var, ctx.notation, TermOrder(ctx.names))
+        if cited is not None:
+            return _cited(expr, var, lhs_name, *cited)
+        return solve(expr, var, lhs_name, ctx.names, ctx.detail, ctx.notation)
     composite = substitute(expr, through)
     if sum(1 for _ in sp.preorder_traversal(composite)) > COMPOSITE_LIMIT:
         names = ", ".join(a.name for a in through)
         raise ctx.error(f"{ctx.params['of']} depends on {wrt_text} through {names}; the "
                         "substituted expression is too large to differentiate in one piece: "
                         "use task = \"backprop\"", "wrt")
-    return solve_through(expr, composite, var, lhs_name, through, ctx.names, ctx.notation)
+    return solve_through(expr, composite, var, lhs_name, through, ctx.names, ctx.notation,
+                         ctx.detail)
 
 
 def path_definitions(model: Sequence[Assignment], expr: sp.Expr, var: sp.Symbol,
@@ -119,17 +123,44 @@ def substitute(expr: sp.Expr, definitions: Sequence[Assignment]) -> sp.Expr:
     return expr.xreplace(done)
 
 
-def solve(expr: sp.Expr, var: sp.Symbol, name: sp.Symbol | None, names=()) -> Solution:
+def solve(expr: sp.Expr, var: sp.Symbol, name: sp.Symbol | None, names=(),
+          detail: str = "full", notation=None) -> Solution:
     """The derivative solution of d(expr)/d(var); ``name`` is what the sheet calls ``expr``."""
     lhs = sp.Derivative(name if name is not None else expr, var, evaluate=False)
-    d = derivation(expr, var, lhs=lhs, reserved=names, order=TermOrder(names))
+    order = TermOrder(names)
+    d = derivation(expr, var, lhs=lhs, reserved=names, order=order, detail=detail)
     truth = sp.diff(expr, var)
     lines, answer = _one_fraction(list(d.lines), d.answer, truth)
+    blocks: list = [Align(tuple(lines))]
+    if detail == "standard" and d.intermediates:
+        blocks.insert(0, Text(where(d.intermediates, notation, order)))
     return Solution(
-        blocks=[Align(tuple(lines))],
+        blocks=blocks,
         answer=answer,
         data={"rules": d.rules},
         claims=[Answer("answer = sympy.diff", answer, truth)],
+        derived=[Derived(expr, var, answer)],
+    )
+
+
+def where(intermediates, notation, order) -> Prose:
+    """"With u_1 = cosh(y - t) and u_2 = y - t:", the intermediates a derivation's chain rule
+    names (at ``standard`` detail they have no lines of their own)."""
+    return prose("With ", joined([Math(sp.Eq(u, inner, evaluate=False), notation or {}, order)
+                                  for u, inner in intermediates], ", ", " and "), ":")
+
+
+def _cited(expr: sp.Expr, var: sp.Symbol, name: sp.Symbol | None, value: sp.Expr, note
+           ) -> Solution:
+    """d(expr)/d(var) cited from an earlier part: one line, checked against ``sympy.diff``."""
+    lhs = sp.Derivative(name if name is not None else expr, var, evaluate=False)
+    truth = sp.diff(expr, var)
+    return Solution(
+        blocks=[Align((Line(lhs, value, note, (value, truth)),))],
+        answer=value,
+        data={"rules": [note]},
+        claims=[Answer("answer = sympy.diff", value, truth)],
+        derived=[Derived(expr, var, value)],
     )
 
 
@@ -163,7 +194,8 @@ def _one_fraction(lines: list[Line], answer: sp.Expr, truth: sp.Expr
 
 
 def solve_through(expr: sp.Expr, composite: sp.Expr, var: sp.Symbol, name: sp.Symbol | None,
-                  through: Sequence[Assignment], names=(), notation=None) -> Solution:
+                  through: Sequence[Assignment], names=(), notation=None, detail: str = "full"
+                  ) -> Solution:
     """d(expr)/d(var) where ``expr`` reads model names that depend on ``var``: the definitions
     ``through`` substituted, the composite differentiated step by step."""
     order = TermOrder(names)
@@ -182,7 +214,7 @@ def solve_through(expr: sp.Expr, composite: sp.Expr, var: sp.Symbol, name: sp.Sy
                   f", {which}; substituting ",
                   joined([m(e) for e in defs], ", ", " and "), " gives ", result)
     lhs = sp.Derivative(shown, var, evaluate=False)
-    d = derivation(composite, var, lhs=lhs, reserved=names, order=order)
+    d = derivation(composite, var, lhs=lhs, reserved=names, order=order, detail=detail)
     truth = sp.diff(composite, var)
     lines, answer = _one_fraction(list(d.lines), d.answer, truth)
     named = _in_model_names(answer, through)
@@ -190,12 +222,16 @@ def solve_through(expr: sp.Expr, composite: sp.Expr, var: sp.Symbol, name: sp.Sy
         lines.append(Line(None, named, prose("in the model's names: ", joined(
             [m(e) for e in reversed(defs)])), (substitute(named, through), truth)))
         answer = named
+    blocks: list = [Text(intro + ":"), Align(tuple(lines))]
+    if detail == "standard" and d.intermediates:
+        blocks.insert(1, Text(where(d.intermediates, notation, order)))
     return Solution(
-        blocks=[Text(intro + ":"), Align(tuple(lines))],
+        blocks=blocks,
         answer=answer,
         data={"rules": d.rules, "substituted": [a.name for a in through]},
         claims=[Answer("answer = sympy.diff of the substituted expression",
                        substitute(answer, through), truth)],
+        derived=[Derived(composite, var, substitute(answer, through))],
     )
 
 

@@ -15,9 +15,16 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+import itertools
+
+import sympy as sp
+
 from derive.errors import InputError
 from derive.sheet.model import Assignment
-from derive.steps import Solution
+from derive.steps import Math, Note, Solution
+
+
+MAX_RENAMED = 5  # names of a cited result besides its variable (the renamings are tried all)
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,24 @@ class Context:
 
     def assignment(self, name: str) -> Assignment | None:
         return next((a for a in self.model if a.name == name), None)
+
+    def cite(self, expr: sp.Expr, var: sp.Symbol, notation=None, order=None
+             ) -> tuple[sp.Expr, Note] | None:
+        """d(expr)/d(var) when an earlier part of the sheet derived it, at ``standard`` detail:
+        the value and the rule note that cites it ("from 2a", with the renamed symbols:
+        "with y_k for y"); None otherwise (at ``full`` detail, always None). The part that
+        cites still claims the equality on its line, checked like any other."""
+        if self.detail != "standard":
+            return None
+        for name, sol in self.sheet_earlier.items():  # the first part that derived it
+            for d in sol.derived:
+                renaming = _renaming(d.expr, d.var, expr, var)
+                if renaming is None:
+                    continue
+                pairs = tuple(x for old, new in renaming.items() if old != new
+                              for x in (Math(new, notation, order), Math(old, notation, order)))
+                return d.value.xreplace(renaming), Note("cited", (name, *pairs))
+        return None
 
 
 @dataclass(frozen=True)
@@ -93,3 +118,23 @@ def task(
 def declared_in(module: ModuleType) -> list[TaskSpec]:
     """The tasks ``module`` declares, in the order it declares them."""
     return [spec for spec in DECLARED.values() if spec.run.__module__ == module.__name__]
+
+
+def _renaming(pattern: sp.Expr, pvar: sp.Symbol, expr: sp.Expr, var: sp.Basic
+              ) -> dict[sp.Basic, sp.Basic] | None:
+    """A one-to-one renaming of ``pattern``'s symbols (each to a name of ``expr``: a symbol or an
+    indexed name) that turns ``pattern`` into ``expr`` and ``pvar`` into ``var``; None when there
+    is none. Tried exhaustively, for a few names only."""
+    if not isinstance(var, sp.Symbol | sp.Indexed) or pvar not in pattern.free_symbols:
+        return None
+    others = sorted(pattern.free_symbols - {pvar}, key=lambda s: s.name)
+    indexed = expr.atoms(sp.Indexed)
+    inside = {s for a in indexed for s in a.free_symbols}
+    names = sorted((indexed | (expr.free_symbols - inside)) - {var}, key=sp.default_sort_key)
+    if len(others) != len(names) or len(names) > MAX_RENAMED:
+        return None
+    for image in itertools.permutations(names):
+        renaming = {pvar: var, **dict(zip(others, image, strict=True))}
+        if pattern.xreplace(renaming) == expr:
+            return renaming
+    return None
