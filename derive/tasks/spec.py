@@ -10,19 +10,17 @@ checks a title. The registry of every task is :data:`derive.tasks.REGISTRY`.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
-
-import itertools
 
 import sympy as sp
 
 from derive.errors import InputError
 from derive.sheet.model import Assignment
 from derive.steps import Math, Note, Solution
-
 
 MAX_RENAMED = 5  # names of a cited result besides its variable (the renamings are tried all)
 
