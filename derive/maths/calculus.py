@@ -384,6 +384,7 @@ def derivation(
     reserved: Iterable[str] = (),
     order: TermOrder | None = None,
     detail: str = "full",
+    chain_line: bool = True,
 ) -> Derivation:
     """Step-by-step d(expr)/d(var): one line per level of rules, then named simplifications.
 
@@ -392,8 +393,9 @@ def derivation(
     TA writes): no definition lines (the caller states the intermediates in a sentence, from
     ``intermediates``), the first level of rules (the chain rule) on one line, every further
     level and the substitution on the next (all on one line when the first level is not the
-    chain rule), and a plain "multiply out" only when no named
-    simplification follows (that one's line shows the result).
+    chain rule, or without ``chain_line``: then no line shows an intermediate), and a plain
+    "multiply out" only when no named simplification follows (that one's line shows the
+    result).
 
     Every line's ``check`` compares the line (pending derivatives taken by ``sympy.diff``,
     intermediates substituted back) with ``sympy.diff(expr, var)``.
@@ -444,12 +446,12 @@ def derivation(
             pending.clear()
             expansion = {p: _expand(s, hold, used) for p, s in current.items()}
             state = state.xreplace(expansion)
-            if not standard or (first and "chain rule" in used):
+            if not standard or (chain_line and first and "chain rule" in used):
                 break  # at "standard", the chain rule has a line of its own
         rule = rules(*dict.fromkeys(r for r in used if r))
         if standard and not pending and intermediates:
             state = back(state)  # the last levels and the substitution on one line
-            rule = rules(rule, substitute)
+            rule = rules(rule, substitute) if not first else rule  # no line showed a u_k
             substituted = True
         check = (check_value(state), truth)
         lines.append(Line(lhs if first else None, display(state), rule, check))
@@ -581,10 +583,12 @@ def local_derivative(
     reserved: Iterable[str] = (),
     order: TermOrder | None = None,
     detail: str = "full",
+    chain_line: bool = True,
 ) -> Local:
     """d(expr)/d(var), simplified by the named rewrites, with the rules that give it (and the
     lines of its derivation at ``detail``, see :func:`derivation`)."""
-    d = derivation(expr, var, reserved=reserved, order=order, detail=detail)
+    d = derivation(expr, var, reserved=reserved, order=order, detail=detail,
+                   chain_line=chain_line)
     used = [r for r in d.rules if r != "intermediate"
             and not (isinstance(r, Note) and r.kind == "substitute")]
     fallback = [RULE_TEXT.get(d.root.rule, d.root.rule)]

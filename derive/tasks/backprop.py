@@ -31,7 +31,7 @@ possible, else 20 significant digits).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import sympy as sp
 
@@ -87,7 +87,8 @@ def run(ctx: Context) -> Solution:
     graph = graph_for(ctx)
     loss, wrt = select(graph, ctx.params.get("loss"), ctx.params["wrt"], ctx.error)
     order = TermOrder(ctx.names)
-    solution, bp = _solve(graph, loss, wrt, order, ctx.notation)
+    solution, bp = _solve(graph, loss, wrt, order, ctx.notation, ctx.detail,
+                          lambda e, v: ctx.cite(e, v, ctx.notation, order))
     if "at" in ctx.params:  # numbers for the inputs and parameters: a numeric backward pass too
         _at(solution, bp, _at_values(ctx), order, ctx.notation)
     return solution
@@ -115,10 +116,15 @@ def graph_for(ctx: Context) -> Graph:
 
 # --- the solution ------------------------------------------------------------------------------
 class SheetMath:
-    """Formulas for sentences and rule notes, in the sheet's notation and term order."""
+    """Formulas for sentences and rule notes, in the sheet's notation and term order; with the
+    part's detail level and how it cites earlier results (``cite(expr, var)`` -> (value, note)
+    or None, :meth:`derive.tasks.spec.Context.cite`)."""
 
-    def __init__(self, order: TermOrder, notation: Mapping[str, str] | None):
+    def __init__(self, order: TermOrder, notation: Mapping[str, str] | None,
+                 detail: str = "full", cite: Callable | None = None):
         self.order, self.notation = order, dict(notation or {})
+        self.standard = detail == "standard"
+        self.cite = cite or (lambda e, v: None)
 
     def math(self, e: sp.Basic) -> Math:
         return Math(e, self.notation, self.order)
@@ -129,18 +135,24 @@ class SheetMath:
 
 
 def solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
-          notation: Mapping[str, str] | None = None) -> Solution:
+          notation: Mapping[str, str] | None = None, detail: str = "full") -> Solution:
     """Backward pass, lines, checks and data for ``wrt``."""
-    return _solve(graph, loss, wrt, order, notation)[0]
+    return _solve(graph, loss, wrt, order, notation, detail)[0]
 
 
 def _solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
-           notation: Mapping[str, str] | None) -> tuple[Solution, BackwardPass]:
+           notation: Mapping[str, str] | None, detail: str = "full",
+           cite: Callable | None = None) -> tuple[Solution, BackwardPass]:
+    """The solution at ``detail``: at "full", the chain-rule local derivatives step by step
+    first, each δ as definition, chain rule and value, each gradient as chain rule and local
+    derivative; at "standard", each δ and the first step of each gradient on one line (the
+    local derivatives' rules beside it, a derivative an earlier part derived cited), and every
+    tanh(z) written as the node that holds it (1 - a^2)."""
     bp = backward(graph, loss, wrt, order)
     closed = closed_forms(bp)
-    sheet = SheetMath(order, notation)
+    sheet = SheetMath(order, notation, detail, cite)
     blocks: list = [Text(_intro(bp, sheet))]
-    derived = _chain_rule_locals(bp)
+    derived = _chain_rule_locals(bp) if not sheet.standard else []
     if derived:
         blocks.append(Text("Local derivatives that need the chain rule, step by step:"))
         blocks.extend(Align(tuple(loc.lines)) for _, loc in derived)
@@ -179,7 +191,7 @@ def _solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
         data={
             "loss": loss,
             "wrt": list(bp.wrt),
-            "deltas": {d.node: _Named(graph)(d.result) for d in bp.deltas},
+            "deltas": {d.node: _Named(graph, sheet.standard)(d.result) for d in bp.deltas},
             "delta_symbols": {d.node: d.symbol.name for d in bp.deltas},
             "folded": dict(bp.folded),
             "skipped": list(bp.skipped),
@@ -215,7 +227,8 @@ def _intro(bp: BackwardPass, sheet: SheetMath) -> Prose:
 
 
 class _Named:
-    """σ(z) written as the activation's own name a, for every node ``a = sigmoid(z)``.
+    """σ(z) written as the activation's own name a, for every node ``a = sigmoid(z)`` (with
+    ``tanh``, also tanh(z) for every node ``a = tanh(z)``: 1 - tanh²(z) reads 1 - a²).
 
     A TA writes the logistic unit's derivative as a(1 − a) (Mazur's out(1 − out)), not
     σ(z)(1 − σ(z)) next to a y that already names σ(z_3); tanh keeps 1 − tanh²(z), as on the
@@ -223,10 +236,11 @@ class _Named:
     every such name written as σ(z) again (:meth:`unnamed`).
     """
 
-    def __init__(self, g: Graph):
+    def __init__(self, g: Graph, tanh: bool = False):
         self.graph = g
+        kinds = (sigmoid, sp.tanh) if tanh else (sigmoid,)
         self.to = {e: g.sym(a) for a, e in g.exprs.items()
-                   if isinstance(e, sigmoid) and isinstance(e.args[0], sp.Symbol)
+                   if isinstance(e, kinds) and isinstance(e.args[0], sp.Symbol)
                    and g.is_node(e.args[0].name)}
         self.back = {v: k for k, v in self.to.items()}
 
@@ -289,7 +303,10 @@ def _by_sympy(g: Graph, edges: Sequence[Edge], var: str) -> sp.Expr:
     return sp.Add(*(sp.diff(g.exprs[e.consumer], g.sym(var)) * e.upstream for e in edges))
 
 
-def _shown(e: Edge) -> sp.Expr:
+def _shown(e: Edge, standard: bool = False) -> sp.Expr:
+    """∂k/∂n · δ_k as shown; at standard detail a factor ∂k/∂n = 1 is left out."""
+    if standard and e.local.result == 1:
+        return e.upstream
     return e.local.result if e.upstream == 1 else Dot(e.local.result, e.upstream)
 
 
@@ -299,7 +316,7 @@ def _delta_lines(bp: BackwardPass, d, closed: Mapping[str, Closed], notes, sheet
     z, E, value = g.sym(d.node), g.sym(bp.loss), d.value
     by_sympy = _by_sympy(g, d.edges, d.source)
     chain = _sum([_leibniz(g, e, d.source, bp.loss) for e in d.edges])
-    shown = _sum([_shown(e) for e in d.edges])
+    shown = _sum([_shown(e, sheet.standard) for e in d.edges])
     locals_ = [e.local for e in d.edges]
     if d.activation:
         a = g.sym(d.activation)
@@ -307,18 +324,30 @@ def _delta_lines(bp: BackwardPass, d, closed: Mapping[str, Closed], notes, sheet
         shown = Dot(d.activation_local.result, shown)
         by_sympy = sp.diff(g.exprs[d.activation], z) * by_sympy
         locals_.insert(0, d.activation_local)
+    only_loss = len(d.edges) == 1 and d.edges[0].consumer == bp.loss and not d.activation
     lines = [Line(d.symbol, D(E, z, evaluate=False), Note("delta-definition"), None,
                   "definition", ":=")]
-    if not (len(d.edges) == 1 and d.edges[0].consumer == bp.loss and not d.activation):
+    if not only_loss:
         lines.append(Line(None, chain, "chain rule", (by_sympy, value)))
     check = (value, by_sympy)
     if d.node in closed:
         s, t = substituted(bp, closed[d.node].value, d.node), truth(bp, d.node)
         if s is not None and t is not None:
             check = (s, t)
-    named = _Named(g)
-    rule = rules(*_rules(locals_, notes), named.note(shown, sheet))
-    lines.append(Line(None, named(shown), rule, check))
+    named = _Named(g, sheet.standard)
+    reasons_ = _rules(locals_, notes)
+    if sheet.standard:  # one line: δ = its value, the chain rule and the local rules beside it
+        lines = []
+        cited = [_cited(g, e, d.source, bp.loss, sheet) for e in d.edges]
+        if any(cited):
+            reasons_ = [c for c in cited if c] + [r for e, c in zip(d.edges, cited, strict=True)
+                                                  if not c for r in e.local.rules]
+            if d.activation_local is not None:
+                reasons_ = [*d.activation_local.rules, *reasons_]
+        reasons_ = ([] if only_loss else ["chain rule"]) + [r for r in reasons_
+                                                             if r != "multiply out"]
+    rule = rules(*dict.fromkeys(reasons_), named.note(shown, sheet))
+    lines.append(Line(d.symbol if sheet.standard else None, named(shown), rule, check))
     if d.simplified is not None:
         a, f_z = g.sym(d.activation), g.exprs[d.activation]
         back = {a: f_z}
@@ -326,6 +355,15 @@ def _delta_lines(bp: BackwardPass, d, closed: Mapping[str, Closed], notes, sheet
                           rules(Math(sp.Eq(a, f_z, evaluate=False)), "simplify"),
                           (value.xreplace(back), d.simplified.xreplace(back))))
     return lines
+
+
+def _cited(g: Graph, e: Edge, var: str, loss: str, sheet: SheetMath) -> Note | None:
+    """The note citing an earlier part for the local derivative of edge ``e`` (the loss read
+    directly), when that part derived exactly this value; else None."""
+    if e.consumer != loss or isinstance(g.exprs[loss], sp.Add):
+        return None
+    found = sheet.cite(g.exprs[loss], g.sym(var))
+    return found[1] if found is not None and found[0] == e.local.result else None
 
 
 def _gradient_lines(bp: BackwardPass, gr, closed: Mapping[str, Closed], notes, sheet: SheetMath
@@ -353,6 +391,8 @@ def _gradient_lines(bp: BackwardPass, gr, closed: Mapping[str, Closed], notes, s
         lines = [Line(lhs, chain, "chain rule", (by_sympy, gr.value)),
                  Line(None, shown, rules(*_rules([e.local for e in gr.edges], notes)),
                       exact or (gr.value, by_sympy))]
+        if sheet.standard:  # the chain rule and the local derivatives on one line
+            lines = [Line(lhs, shown, rules("chain rule", lines[1].rule), lines[1].check)]
     if c is None:
         return lines, gr.value, "recurrence"
     used = _used_deltas(bp, gr.value)
@@ -360,7 +400,7 @@ def _gradient_lines(bp: BackwardPass, gr, closed: Mapping[str, Closed], notes, s
                                            if d.node in closed})
     mono = {m: e for m, e in monomials(g).items()  # never the target: dE/dh1 is about h1
             if m in c.value.free_symbols and m != w}
-    named = _Named(g)
+    named = _Named(g, sheet.standard)
     answer = named(sp.factor_terms(c.value.xreplace(mono)))
     names = named.note(c.value, sheet)  # σ(z) written as its node's name, said once
     why: list[Annotation] = [prose("substitute ", sheet.names(used))] if used else []

@@ -28,7 +28,7 @@ from derive.errors import InputError
 from derive.maths.backprop import backward, select, sheet_form, truth
 from derive.maths.calculus import local_derivative
 from derive.maths.display import Dot, TermOrder
-from derive.maths.functions import softplus
+from derive.maths.functions import sigmoid, softplus
 from derive.maths.graph import Graph, build_graph
 from derive.sheet.model import Assignment
 from derive.sheet.parse import parse_assignment
@@ -41,6 +41,7 @@ D = sp.Derivative
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 LIMIT = 400
 SOFTPLUS_RULE = Note("softplus-name")  # log(1 + e^u) = softplus(u)
+SIGMOID_EXP = Note("rewrite:sigmoid-exp")  # σ(v) = e^v/(1 + e^v)
 
 
 @task(
@@ -109,7 +110,7 @@ def run(ctx: Context) -> Solution:
         tie_derivs = {}
         blocks.append(Text("The derivatives of the ties:"))
         for w in tied:
-            lines, result = _tie_lines(graph.sym(w), ties[w], v, order)
+            lines, result = _tie_lines(graph.sym(w), ties[w], v, order, ctx.detail)
             blocks.append(Align(tuple(lines)))
             tie_derivs[w] = result
         value = sp.Add(*(grads[w] * tie_derivs[w] for w in tied))
@@ -228,11 +229,15 @@ def _softplus_form(expr: sp.Expr) -> sp.Expr:
     return expr.replace(lambda e: match(e) is not None, match)
 
 
-def _tie_lines(w: sp.Symbol, tie: sp.Expr, v: sp.Symbol, order: TermOrder
+def _tie_lines(w: sp.Symbol, tie: sp.Expr, v: sp.Symbol, order: TermOrder, detail: str = "full"
                ) -> tuple[list[Line], sp.Expr]:
-    """∂w/∂v, step by step: the tie, softplus named, then the expression engine's lines."""
+    """∂w/∂v, step by step: the tie, softplus named, then the expression engine's lines. At
+    ``standard`` detail: every rule on the first line, the tidying, and a sigmoid written out
+    as e^u/(1 + e^u) too."""
     truth_ = sp.diff(tie, v)
     rewritten = _softplus_form(tie)
+    if detail == "standard":
+        return _tie_lines_standard(w, tie, rewritten, v, order, truth_)
     local = local_derivative(rewritten, v, reserved=[w.name, v.name], order=order)
     head = [ln for ln in local.lines if ln.relation == ":="]
     rest = [ln for ln in local.lines if ln.relation != ":="]
@@ -244,4 +249,19 @@ def _tie_lines(w: sp.Symbol, tie: sp.Expr, v: sp.Symbol, order: TermOrder
     for i, ln in enumerate(rest):
         lines.append(Line(None, ln.rhs, ln.rule, ln.check, relation=ln.relation)
                      if i == 0 else ln)
+    return lines, local.result
+
+
+def _tie_lines_standard(w: sp.Symbol, tie: sp.Expr, rewritten: sp.Expr, v: sp.Symbol,
+                        order: TermOrder, truth_: sp.Expr) -> tuple[list[Line], sp.Expr]:
+    local = local_derivative(rewritten, v, reserved=[w.name, v.name], order=order,
+                             detail="standard", chain_line=False)
+    lines = list(local.lines)
+    first = lines[0]
+    named = rules(SOFTPLUS_RULE, first.rule) if rewritten != tie else first.rule
+    lines[0] = Line(D(w, v, evaluate=False), first.rhs, named, first.check)
+    exponential = local.result.replace(lambda e: isinstance(e, sigmoid),
+                                       lambda e: sp.exp(e.args[0]) / (1 + sp.exp(e.args[0])))
+    if exponential != local.result:
+        lines.append(Line(None, exponential, SIGMOID_EXP, (exponential, truth_)))
     return lines, local.result
