@@ -162,8 +162,48 @@ def test_a_wrong_cited_result_fails_verification():
     part = ex.parts[1]
     ctx = Context(file=sheet.file, exercise=ex.number, label=part.label, model=ex.model,
                   params=part.params, param_lines=part.param_lines, line=part.line,
-                  notation=ex.notation, names=ex.names, sheet_earlier={"2a": wrong})
+                  notation=ex.notation, names=ex.names, sheet_earlier={"2a": wrong},
+                  detail="standard")
     solution = REGISTRY[part.task].run(ctx)
     assert solution.lines()[0].rule.kind == "cited"
     with pytest.raises(VerificationFailure):
         verify_solution(solution, "2b")
+
+
+# --- rule labels name exactly what the step did (standard detail) --------------------------------
+def _rules_of(results, name):
+    from derive.render.prose import plain
+
+    return [plain(ln.rule) for r in results if r.name == name for ln in r.solution.lines()]
+
+
+def test_labels_name_the_node_that_reads_and_the_sign_cancellation(standard):
+    _, results = standard
+    rules_4b = " | ".join(_rules_of(results, "4b"))
+    assert "∂y/∂a4 = 1" in rules_4b and "∂a4/∂a4" not in rules_4b
+    rules_4d = _rules_of(results, "4d")
+    assert "the signs cancel" in rules_4d and "multiply out" not in rules_4d
+
+
+def test_min_is_not_called_the_max_rule():
+    import sympy as sp
+
+    from derive.maths.calculus import derivation
+    from derive.render.prose import plain
+
+    x = sp.Symbol("x")
+    d = derivation(sp.Min(0, x), x, detail="standard")
+    assert "min rule" in plain(d.lines[0].rule) and "max" not in plain(d.lines[0].rule)
+
+
+def test_delta_convention_has_no_jab_and_avoids_the_exercise_letters():
+    from derive.render.prose import plain
+    from derive.tasks.backprop import explain_graph
+
+    sol = explain_graph(["z = w*x", "a = tanh(z)", "f = (a - t)**2"], ["w"])
+    intro = plain(sol.blocks[0].text)
+    assert "as some solutions write" not in intro
+    assert "δ_j = ∂f/∂z_j" in intro and "g'(z_j)" in intro and "f'(" not in intro
+    sol = explain_graph(["z = w*a", "h = tanh(z)", "E = (h - t)**2"], ["w"])
+    intro = plain(sol.blocks[0].text)
+    assert "a_j" not in intro and "h_j = f(z_j)" in intro  # the input a keeps its letter

@@ -23,7 +23,7 @@ from derive.render.formats import (
     register_format,
     unregister_format,
 )
-from derive.sheet.load import bundled_sheet_path, load_sheet
+from derive.sheet.load import bundled_sheet_path, parse_sheet
 
 PACKAGE = Path(derive.__file__).parent
 
@@ -77,7 +77,8 @@ def test_an_unregistered_format_is_refused(tiny, tmp_path, capsys):
 
 
 def test_text_format_of_a_bundled_part():
-    sheet = load_sheet(bundled_sheet_path())
+    text = bundled_sheet_path().read_text().replace("[sheet]\n", '[sheet]\ndetail = "full"\n', 1)
+    sheet = parse_sheet(text, "sheet02.toml")  # every rule level: the intermediates on lines
     files = pipeline.render(sheet, pipeline.solve_sheet(sheet), ("text",))
     assert set(files) == {"solutions.txt"} | {f for f in files if f.startswith("figures/")}
     text = files["solutions.txt"]

@@ -339,7 +339,7 @@ def test_chain_rule_scalar_parameter_names_its_rules(network, rule):
     sol = _chain_rule_part(network, "b")
     rules = [markup(ln.rule) for ln in sol.lines()]
     assert "by sympy.diff" not in rules
-    assert any(r.startswith(rule) for r in rules), rules
+    assert any(rule in r for r in rules), rules
 
 # --- derivative: through the computation list --------------------------------------------------
 THROUGH = ["z = w*x + b", "y = tanh(z)", "E = (y - t)**2"]

@@ -444,7 +444,7 @@ def derivation(
         while pending:  # one level of rules; at "standard", every level after the first
             current = dict(pending)
             pending.clear()
-            expansion = {p: _expand(s, hold, used) for p, s in current.items()}
+            expansion = {p: _expand(s, hold, used, standard) for p, s in current.items()}
             state = state.xreplace(expansion)
             if not standard or (chain_line and first and "chain rule" in used):
                 break  # at "standard", the chain rule has a line of its own
@@ -485,9 +485,32 @@ def derivation(
         value = shorter[0]
     if standard and len(steps) > 1 and steps[0][1] == "multiply out":
         steps = steps[1:]  # the named simplification's line shows the product multiplied out
+    elif standard and steps and steps[0][1] == "multiply out":
+        steps[0] = (steps[0][0], tidy_label(lines[-1].rhs, steps[0][0]))
     for new, rule in steps:
         tidy(new, rule)
     return Derivation(expr, var, root, lines, value, intermediates)
+
+
+SIGNS_CANCEL = "the signs cancel"
+ONES_DROPPED = "drop the factors 1"
+
+
+def tidy_label(shown: sp.Expr, new: sp.Expr) -> Annotation:
+    """What a "multiply out" step from the displayed product ``shown`` to ``new`` did, named
+    exactly: "the signs cancel" (−1 · σ(−v) · (−1) = σ(−v)), "drop the factors 1", or
+    "multiply out" when something is multiplied out."""
+    def factors(e: sp.Expr) -> list[sp.Expr]:
+        return [g for f in e.args for g in factors(f)] if isinstance(e, Dot) else [e]
+
+    if isinstance(shown, Dot):
+        flat = factors(shown)
+        numbers = [f for f in flat if f.is_Number]
+        rest = sp.Mul(*(f for f in flat if not f.is_Number))
+        if numbers and all(abs(f) == 1 for f in numbers) and sp.Mul(*numbers) == 1 \
+                and rest == new:
+            return SIGNS_CANCEL if any(f == -1 for f in numbers) else ONES_DROPPED
+    return "multiply out"
 
 
 def _doit(e: sp.Expr) -> sp.Expr:
@@ -514,13 +537,18 @@ def _back_substitution(intermediates):
     return back
 
 
-def _expand(step: Step, hold: Callable[[Step], sp.Symbol], used: list[Inline]) -> sp.Expr:
-    """One level of ``step``: its result in terms of held (pending) substeps."""
+def _expand(step: Step, hold: Callable[[Step], sp.Symbol], used: list[Inline],
+            exact_labels: bool = False) -> sp.Expr:
+    """One level of ``step``: its result in terms of held (pending) substeps. With
+    ``exact_labels`` (standard detail), a min is named "min rule", not "max rule"."""
     r = step.rule
     if r in ("constant", "variable", "linear", "power", "exponential", "elementary", "sympy.diff"):
         used.append(step.formula or RULE_TEXT.get(r, ""))
         return step.result
-    used.append(RULE_TEXT.get(r, step.formula))
+    if exact_labels and r == "max" and isinstance(step.expr, sp.Min):
+        used.append("min rule")
+    else:
+        used.append(RULE_TEXT.get(r, step.formula))
     subs = step.substeps
     if r == "sum":
         return sp.Add(*(hold(s) for s in subs), evaluate=False)

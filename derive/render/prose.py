@@ -135,6 +135,9 @@ _constant("exponential-rule", r"$(a^u)' = a^u \log a$", "(a^u)' = a^u*log(a)")
 _constant("logarithmic-rule", r"$u^v = e^{v \log u}$", "u^v = exp(v*log(u))")
 note_form("variable-rule", lambda v: rf"$\partial {tex(v)}/\partial {tex(v)} = 1$",
           lambda v: f"∂{text(v)}/∂{text(v)} = 1")
+note_form("unit-derivative",  # (k, n): node k reads n with coefficient 1
+          lambda k, n: rf"$\partial {tex(k)}/\partial {tex(n)} = 1$",
+          lambda k, n: f"∂{text(k)}/∂{text(n)} = 1")
 note_form("linear-in", lambda v: f"linear in ${tex(v)}$", lambda v: f"linear in {text(v)}")
 note_form("substitute",  # the intermediates u_1, u_2, ... substituted back
           lambda *us: "substitute " + ", ".join(f"${name_latex(u.name)}$" for u in us),
@@ -159,18 +162,30 @@ note_form(
                "δ_n = Σ_k ∂k/∂n δ_k over the nodes k that read n."),
 )
 note_form(
-    "delta-convention-folded",  # (loss): activations folded into the δ of their pre-activation
-    lambda E: (r"We write $\delta_j = \partial " + tex(E) + r"/\partial z_j$ for the derivative "
-               "of the error with respect to a pre-activation (not "
-               r"$\partial " + tex(E) + r"/\partial a_j$, as some solutions write); "
-               r"backpropagation computes "
-               r"$\delta_j = f'(z_j) \sum_k w_{jk} \delta_k$, where $k$ runs over the nodes "
-               r"that read $a_j = f(z_j)$."),
-    lambda E: (f"We write δ_j = ∂{text(E)}/∂z_j for the derivative of the error with respect to a "
-               f"pre-activation (not ∂{text(E)}/∂a_j, as some solutions write); backpropagation "
-               "computes δ_j = f'(z_j) Σ_k w_jk δ_k, where k runs over the nodes that read "
-               "a_j = f(z_j)."),
+    "delta-convention-folded",  # (loss, a, f, z): activations folded into the δ of their
+    # pre-activation, in the letters of the activation a_j = f(z_j) the exercise leaves free
+    lambda E, a="a", f="f", z="z": (
+        rf"We write $\delta_j = \partial {tex(E)}/\partial {_letter(z)}_j$ for the derivative "
+        "of the error with respect to a pre-activation; backpropagation computes "
+        rf"$\delta_j = {_letter(f)}'({_letter(z)}_j) \sum_k w_{{jk}} \delta_k$, where $k$ "
+        rf"runs over the nodes that read ${_letter(a)}_j = {_letter(f)}({_letter(z)}_j)$."),
+    lambda E, a="a", f="f", z="z": (
+        f"We write δ_j = ∂{text(E)}/∂{_plain_letter(z)}_j for the derivative of the error with "
+        f"respect to a pre-activation; backpropagation computes δ_j = {_plain_letter(f)}'"
+        f"({_plain_letter(z)}_j) Σ_k w_jk δ_k, where k runs over the nodes that read "
+        f"{_plain_letter(a)}_j = {_plain_letter(f)}({_plain_letter(z)}_j)."),
 )
+
+
+def _letter(name: str) -> str:
+    """A convention letter in LaTeX (``phi`` -> ``\\varphi``)."""
+    return r"\varphi" if name == "phi" else name
+
+
+def _plain_letter(name: str) -> str:
+    return "φ" if name == "phi" else name
+
+
 note_form(  # (part name, new, old, new, old, ...): a result of an earlier part, renamed
     "cited",
     lambda name, *pairs: f"from {name}" + _renamed(pairs, tex, "$"),

@@ -49,7 +49,7 @@ from derive.maths.backprop import (
     truth,
 )
 from derive.maths.display import Dot, TermOrder
-from derive.maths.functions import sigmoid
+from derive.maths.functions import BY_NAME
 from derive.maths.graph import Graph, build_graph
 from derive.sheet.model import Assignment
 from derive.sheet.modelcheck import check_model
@@ -207,8 +207,11 @@ def _intro(bp: BackwardPass, sheet: SheetMath) -> Prose:
     g = bp.graph
     E = g.sym(bp.loss)
     targets = sheet.names([g.sym(w) for w in bp.wrt])
-    convention = "delta-convention-folded" if bp.folded else "delta-convention"
-    parts: list[Inline] = [Note(convention, (E,)), " "]
+    if bp.folded:
+        note = Note("delta-convention-folded", (E, *convention_letters(g, bp.loss)))
+    else:
+        note = Note("delta-convention", (E,))
+    parts: list[Inline] = [note, " "]
     owners = [g.sym(d.node) for d in bp.deltas]
     if owners:
         parts += ["Only the nodes on a path from ", targets, " to ", sheet.math(E), " need a δ, "
@@ -226,6 +229,24 @@ def _intro(bp: BackwardPass, sheet: SheetMath) -> Prose:
     return prose(*parts)
 
 
+NAMED_UNITS = ("sigmoid",)  # catalogue units whose value a node's name replaces at every detail
+LETTERS = {"a": ("a", "h", "o"), "f": ("f", "g", "phi"), "z": ("z", "s", "u")}
+
+
+def convention_letters(g: Graph, loss: str) -> tuple[str, str, str]:
+    """The letters of the δ convention's activation a_j, function f and pre-activation z_j,
+    each the first of its candidates that the exercise does not use otherwise: not the name of
+    the loss or of a leaf (an input ``a``, a loss ``f``), nor a leaf's letter with an index
+    (inputs ``a1``, ``a2``)."""
+    taken = {loss} | set(g.leaves)
+    stems = {m.group(1) for n in g.leaves if (m := re.match(r"^([A-Za-z]+)_?\d+$", n))}
+    chosen: list[str] = []
+    for key in ("a", "f", "z"):
+        chosen.append(next((c for c in LETTERS[key] if c not in taken and c not in stems
+                            and c not in chosen), LETTERS[key][0]))
+    return chosen[0], chosen[1], chosen[2]
+
+
 class _Named:
     """σ(z) written as the activation's own name a, for every node ``a = sigmoid(z)`` (with
     ``tanh``, also tanh(z) for every node ``a = tanh(z)``: 1 - tanh²(z) reads 1 - a²).
@@ -238,7 +259,7 @@ class _Named:
 
     def __init__(self, g: Graph, tanh: bool = False):
         self.graph = g
-        kinds = (sigmoid, sp.tanh) if tanh else (sigmoid,)
+        kinds = tuple(BY_NAME[n].cls for n in (NAMED_UNITS + (("tanh",) if tanh else ())))
         self.to = {e: g.sym(a) for a, e in g.exprs.items()
                    if isinstance(e, kinds) and isinstance(e.args[0], sp.Symbol)
                    and g.is_node(e.args[0].name)}
@@ -338,12 +359,10 @@ def _delta_lines(bp: BackwardPass, d, closed: Mapping[str, Closed], notes, sheet
     reasons_ = _rules(locals_, notes)
     if sheet.standard:  # one line: δ = its value, the chain rule and the local rules beside it
         lines = []
-        cited = [_cited(g, e, d.source, bp.loss, sheet) for e in d.edges]
-        if any(cited):
-            reasons_ = [c for c in cited if c] + [r for e, c in zip(d.edges, cited, strict=True)
-                                                  if not c for r in e.local.rules]
-            if d.activation_local is not None:
-                reasons_ = [*d.activation_local.rules, *reasons_]
+        reasons_ = list(d.activation_local.rules) if d.activation_local is not None else []
+        for e in d.edges:
+            cited = _cited(g, e, d.source, bp.loss, sheet)
+            reasons_ += [cited] if cited is not None else _exact_rules(g, e)
         reasons_ = ([] if only_loss else ["chain rule"]) + [r for r in reasons_
                                                              if r != "multiply out"]
     rule = rules(*dict.fromkeys(reasons_), named.note(shown, sheet))
@@ -355,6 +374,13 @@ def _delta_lines(bp: BackwardPass, d, closed: Mapping[str, Closed], notes, sheet
                           rules(Math(sp.Eq(a, f_z, evaluate=False)), "simplify"),
                           (value.xreplace(back), d.simplified.xreplace(back))))
     return lines
+
+
+def _exact_rules(g: Graph, e: Edge) -> list[Inline]:
+    """The rules of edge ``e``'s local derivative, ∂k/∂n = 1 named with the node k that reads
+    n (∂y/∂a_4 = 1, where the step engine saw only the term a_4 of y)."""
+    return [Note("unit-derivative", (g.sym(e.consumer), r.args[0]))
+            if isinstance(r, Note) and r.kind == "variable-rule" else r for r in e.local.rules]
 
 
 def _cited(g: Graph, e: Edge, var: str, loss: str, sheet: SheetMath) -> Note | None:
@@ -392,7 +418,9 @@ def _gradient_lines(bp: BackwardPass, gr, closed: Mapping[str, Closed], notes, s
                  Line(None, shown, rules(*_rules([e.local for e in gr.edges], notes)),
                       exact or (gr.value, by_sympy))]
         if sheet.standard:  # the chain rule and the local derivatives on one line
-            lines = [Line(lhs, shown, rules("chain rule", lines[1].rule), lines[1].check)]
+            exact = [r for e in gr.edges for r in _exact_rules(g, e) if r != "multiply out"]
+            lines = [Line(lhs, shown, rules("chain rule", *dict.fromkeys(exact)),
+                          lines[1].check)]
     if c is None:
         return lines, gr.value, "recurrence"
     used = _used_deltas(bp, gr.value)

@@ -40,7 +40,8 @@ class Context:
     names: tuple[str, ...] = ()  # the exercise's quantities in order of first appearance
     # solutions of the exercise's earlier parts, by label (a task may build on them)
     earlier: dict[str, Solution] = field(default_factory=dict)
-    detail: str = "standard"  # "standard" (what a TA writes) or "full" (every rule level)
+    detail: str = "full"  # "full" (every rule level) or "standard" (what a TA writes): a
+    # sheet part gets its own (the sheet default is "standard")
     # solutions of every earlier part of the sheet, by name ("2a"): results a task may cite
     sheet_earlier: dict[str, Solution] = field(default_factory=dict)
 
