@@ -207,3 +207,24 @@ def test_delta_convention_has_no_jab_and_avoids_the_exercise_letters():
     sol = explain_graph(["z = w*a", "h = tanh(z)", "E = (h - t)**2"], ["w"])
     intro = plain(sol.blocks[0].text)
     assert "a_j" not in intro and "h_j = f(z_j)" in intro  # the input a keeps its letter
+
+
+# --- no skipped key step: the cancellation of sigmoid with cross-entropy -------------------------
+@pytest.fixture(scope="module")
+def bce():
+    sheet = load_sheet(Path(__file__).parent / "sheets" / "bce_sigmoid_221.toml")
+    return {r.name: r.solution for r in solve_sheet(sheet)}
+
+
+def test_sigmoid_cross_entropy_cancellation_is_a_named_step(bce):
+    from derive.render.prose import plain
+
+    lines = bce["2b"].lines()
+    rules = [plain(ln.rule) for ln in lines]
+    assert "multiply y*(1 - y) into each term: y and 1 - y cancel" in rules
+    assert not any(r.endswith("simplify") for r in rules)
+    k = rules.index("multiply y*(1 - y) into each term: y and 1 - y cancel")
+    assert str(lines[k + 1].rhs) in ("-t + y", "y - t") and lines[k + 1].verdict.ok
+    rules_1b = [plain(ln.rule) for ln in bce["1b"].lines()]
+    assert "cancel sigmoid(z) and 1 - sigmoid(z)" in rules_1b
+    assert rules_1b[-1] == "multiply out and collect"

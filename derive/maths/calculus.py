@@ -483,13 +483,38 @@ def derivation(
     if shorter is not None:
         steps.append(shorter)
         value = shorter[0]
-    if standard and len(steps) > 1 and steps[0][1] == "multiply out":
+    cancelled = cancelled_factors(lines[-1].rhs) if standard and steps \
+        and steps[0][1] == "multiply out" else ()
+    if cancelled:  # the cancellation is a step of its own: σ(z) and 1 - σ(z) cancel
+        steps[0] = (steps[0][0], Note("cancel", cancelled))
+    elif standard and len(steps) > 1 and steps[0][1] == "multiply out":
         steps = steps[1:]  # the named simplification's line shows the product multiplied out
     elif standard and steps and steps[0][1] == "multiply out":
         steps[0] = (steps[0][0], tidy_label(lines[-1].rhs, steps[0][0]))
     for new, rule in steps:
         tidy(new, rule)
     return Derivation(expr, var, root, lines, value, intermediates)
+
+
+def cancelled_factors(shown: sp.Expr) -> tuple[sp.Expr, ...]:
+    """The factors that cancel in the displayed products of ``shown`` (a product, or a sum of
+    products, shown factor by factor): each base that is both a factor and a denominator of
+    one product (``1/σ(z) · (1 - σ(z)) σ(z)``: σ(z)), in order of appearance."""
+    def flat(e: sp.Expr) -> list[sp.Expr]:
+        if isinstance(e, Dot | sp.Mul):
+            return [g for f in e.args for g in flat(f)]
+        return [e]
+
+    out: list[sp.Expr] = []
+    products = [t for t in sp.Add.make_args(shown) if not isinstance(t, sp.Add)]
+    for product in products:
+        factors = flat(product)
+        numerators = {f.base if f.is_Pow and f.exp.is_positive else f for f in factors
+                      if not (f.is_Pow and f.exp.is_negative)}
+        for f in factors:
+            if f.is_Pow and f.exp == -1 and f.base in numerators and f.base not in out:
+                out.append(f.base)
+    return tuple(out)
 
 
 SIGNS_CANCEL = "the signs cancel"

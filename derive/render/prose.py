@@ -138,6 +138,16 @@ note_form("variable-rule", lambda v: rf"$\partial {tex(v)}/\partial {tex(v)} = 1
 note_form("unit-derivative",  # (k, n): node k reads n with coefficient 1
           lambda k, n: rf"$\partial {tex(k)}/\partial {tex(n)} = 1$",
           lambda k, n: f"∂{text(k)}/∂{text(n)} = 1")
+note_form("multiply-in-cancel",  # (prefactor, cancelled factors...): a(1 − a) into each term
+          lambda p, *bs: (f"multiply ${tex(p)}$ into each term: "
+                          + " and ".join(f"${tex(b)}$" for b in bs) + " cancel"
+                          + ("s" if len(bs) == 1 else "")),
+          lambda p, *bs: (f"multiply {text(p)} into each term: "
+                          + " and ".join(text(b) for b in bs) + " cancel"
+                          + ("s" if len(bs) == 1 else "")))
+note_form("cancel",  # (factors...): common factors of a product cancelled
+          lambda *bs: "cancel " + " and ".join(f"${tex(b)}$" for b in bs),
+          lambda *bs: "cancel " + " and ".join(text(b) for b in bs))
 note_form("linear-in", lambda v: f"linear in ${tex(v)}$", lambda v: f"linear in {text(v)}")
 note_form("substitute",  # the intermediates u_1, u_2, ... substituted back
           lambda *us: "substitute " + ", ".join(f"${name_latex(u.name)}$" for u in us),

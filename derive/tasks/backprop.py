@@ -229,6 +229,9 @@ def _intro(bp: BackwardPass, sheet: SheetMath) -> Prose:
     return prose(*parts)
 
 
+# the step engine's tidying names: not rules of a δ's line (its next line shows the tidying)
+TIDYING = ("multiply out", "factor out common factors", "multiply out and collect",
+           "multiply out, collect, factor out", "the signs cancel", "drop the factors 1")
 NAMED_UNITS = ("sigmoid",)  # catalogue units whose value a node's name replaces at every detail
 LETTERS = {"a": ("a", "h", "o"), "f": ("f", "g", "phi"), "z": ("z", "s", "u")}
 
@@ -364,16 +367,50 @@ def _delta_lines(bp: BackwardPass, d, closed: Mapping[str, Closed], notes, sheet
             cited = _cited(g, e, d.source, bp.loss, sheet)
             reasons_ += [cited] if cited is not None else _exact_rules(g, e)
         reasons_ = ([] if only_loss else ["chain rule"]) + [r for r in reasons_
-                                                             if r != "multiply out"]
+                                                             if r not in TIDYING]
     rule = rules(*dict.fromkeys(reasons_), named.note(shown, sheet))
     lines.append(Line(d.symbol if sheet.standard else None, named(shown), rule, check))
     if d.simplified is not None:
         a, f_z = g.sym(d.activation), g.exprs[d.activation]
         back = {a: f_z}
-        lines.append(Line(None, d.simplified,
-                          rules(Math(sp.Eq(a, f_z, evaluate=False)), "simplify"),
-                          (value.xreplace(back), d.simplified.xreplace(back))))
+        cancelled = _cancellation(d, g) if sheet.standard else None
+        if cancelled is not None:  # the cancellation students must learn, as its own step
+            terms, prefactor, bases = cancelled
+            lines.append(Line(None, terms, Note("multiply-in-cancel", (
+                sheet.math(prefactor), *(sheet.math(b) for b in bases))),
+                (value.xreplace(back), _plain(terms).xreplace(back))))
+            lines.append(Line(None, d.simplified, "multiply out and collect",
+                              (_plain(terms).xreplace(back), d.simplified.xreplace(back))))
+        else:
+            lines.append(Line(None, d.simplified,
+                              rules(Math(sp.Eq(a, f_z, evaluate=False)), "simplify"),
+                              (value.xreplace(back), d.simplified.xreplace(back))))
     return lines
+
+
+def _cancellation(d, g: Graph) -> tuple[sp.Expr, sp.Expr, tuple[sp.Expr, ...]] | None:
+    """δ = f'(z) · Σ_i s_i with f'(z) written in the activation's name (a(1 − a)) multiplied into
+    each term s_i, where it cancels a denominator: −t(1 − y) − (t − 1) y from
+    y(1 − y) · (−(t/y + (t − 1)/(1 − y))). Returns (the terms, f'(z), the cancelled factors), or
+    None when nothing cancels."""
+    a, f_z = g.sym(d.activation), g.exprs[d.activation]
+    prefactor = d.activation_local.result.xreplace({f_z: a})
+    inner = sp.Add(*(e.value for e in d.edges)).xreplace({f_z: a})
+    coefficient, rest = inner.as_coeff_Mul()
+    terms = [coefficient * t for t in sp.Add.make_args(rest)]
+    if len(terms) < 2:
+        return None
+    factors = {b for f in sp.Mul.make_args(prefactor)
+               for b in [f.base if f.is_Pow and f.exp.is_positive else f] if not b.is_Number}
+    bases = []
+    for t in terms:
+        for f in sp.Mul.make_args(t):
+            if f.is_Pow and f.exp.is_negative and f.base in factors and f.base not in bases:
+                bases.append(f.base)
+    if not bases:
+        return None
+    products = [prefactor * t for t in terms]
+    return sp.Add(*products, evaluate=False), prefactor, tuple(bases)
 
 
 def _exact_rules(g: Graph, e: Edge) -> list[Inline]:
