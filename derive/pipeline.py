@@ -71,6 +71,7 @@ def solve_sheet(sheet: Sheet, progress: Callable[[str], None] | None = None
                 earlier=dict(earlier),
                 detail=part.detail,
                 sheet_earlier=dict(on_sheet),
+                facts=ex.facts,
             )
             solution = spec.run(ctx)
             if ex.drawn is not None and part.task in NUMERIC_TASKS:  # a variant: its numbers

@@ -228,3 +228,57 @@ def test_sigmoid_cross_entropy_cancellation_is_a_named_step(bce):
     rules_1b = [plain(ln.rule) for ln in bce["1b"].lines()]
     assert "cancel sigmoid(z) and 1 - sigmoid(z)" in rules_1b
     assert rules_1b[-1] == "multiply out and collect"
+
+
+# --- named quantities: the exercise's own nodes, and declared facts -----------------------------
+def _solved(stem):
+    sheet = load_sheet(Path(__file__).parent / "sheets" / f"{stem}.toml")
+    return {r.name: r.solution for r in solve_sheet(sheet)}
+
+
+def _latex_rows(solution):
+    from derive.render.notation import latex
+
+    return [latex(ln.rhs) for ln in solution.lines()]
+
+
+def test_softmax_cross_entropy_gives_p_minus_t():
+    import sympy as sp
+
+    from derive.render.prose import markup
+
+    sol = _solved("softmax_ce")["1a"]
+    p1, t1 = sp.symbols("p1 t1", real=True)
+    assert sol.answer == p1 - t1
+    last = sol.lines()[-1]
+    assert markup(last.rule) == "$t_{1} + t_{2} + t_{3} = 1$" and last.verdict.ok
+    assert not any(ln.rhs.has(sp.exp) for ln in sol.lines()[4:])  # e^{z_i}/S written as p_i
+    assert "given t1 + t2 + t3 = 1" in " ".join(v.what for v in sol.verdicts)
+
+
+def test_rnn_deltas_are_stated_through_the_hidden_states():
+    import sympy as sp
+
+    sol = _solved("rnn_unrolled")["1a"]
+    h1, h2, h3, r, y, t = sp.symbols("h1 h2 h3 r y t", real=True)
+    from derive.maths.display import Dot
+
+    def plain(e):
+        return e.replace(lambda x: isinstance(x, Dot), lambda x: sp.Mul(*x.args))
+
+    deltas = {str(ln.lhs): plain(ln.rhs) for ln in sol.lines()
+              if ln.lhs is not None and str(ln.lhs).startswith("delta")}
+    assert deltas["delta_h2"] == r * (1 - h3**2) * sp.Symbol("delta3", real=True)
+    assert deltas["delta_h1"] == r * (1 - h2**2) * sp.Symbol("delta_h2", real=True)
+    for answer in sol.answers.values():
+        assert not answer.has(sp.tanh) and (y - t) in sp.Mul.make_args(answer)
+
+
+def test_a_fact_must_be_an_equality():
+    from derive.errors import InputError
+
+    text = (Path(__file__).parent / "sheets" / "softmax_ce.toml").read_text()
+    with pytest.raises(InputError) as e:
+        parse_sheet(text.replace('facts = ["t1 + t2 + t3 = 1"]', 'facts = ["t1 + t2 + t3"]'),
+                    "softmax.toml")
+    assert "equalities" in e.value.message and e.value.line == 10

@@ -18,6 +18,7 @@ The format (documented in the README):
     text = '''statement, $math$ and *emphasis*'''
     model = ["z3 = x1*w13 + x2*w23", "a3 = tanh(z3)", "E = log(cosh(y - t))"]
     notation = { relu = "rho" }    # optional, overrides the sheet's
+    facts = ["t1 + t2 + t3 = 1"]   # optional: equalities the derivations may use
 
     [[exercise.part]]
     label = "a"                    # optional: a, b, c, ... by position
@@ -48,12 +49,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import sympy as sp
+
 from derive.errors import InputError, is_control
 from derive.render.markup import check_markup
 from derive.render.notation import NOTATION_CHOICES
 from derive.sheet.model import DETAIL_LEVELS, Assignment, Exercise, Part, Sheet, sources, strings
 from derive.sheet.modelcheck import check_exercise, huge_numbers, long_integer_line
-from derive.sheet.parse import parse_assignment
+from derive.sheet.parse import parse_assignment, parse_expr
 from derive.sheet.variants import read_variants
 from derive.tasks import REGISTRY, TASK_NAMES
 
@@ -66,7 +69,7 @@ LABEL_RE = re.compile(r"^[a-z0-9]{1,8}$")
 SHEET_KEYS = {"id": str, "title": str, "course": str, "date": str, "notation": dict,
               "detail": str}
 EXERCISE_KEYS = {"title": str, "text": str, "model": list, "notation": dict, "part": list,
-                 "variants": dict}
+                 "variants": dict, "facts": list}
 PART_KEYS = {"label": str, "points": (int, float), "text": str, "hint": str, "task": str,
              "tolerance": (int, float), "detail": str}
 
@@ -406,6 +409,23 @@ class _Loader:
                            (*path, "detail"))
         return value
 
+    def fact(self, src: Any, path: tuple) -> sp.Eq:
+        """One entry of an exercise's ``facts``: an equality such as ``"t1 + t2 + t3 = 1"``."""
+        line = self.where.get(path, self.where.get(path[:-1]))
+        if not isinstance(src, str) or src.count("=") != 1:
+            raise InputError("facts entries must be equalities such as \"t1 + t2 + t3 = 1\"",
+                             file=self.file, line=line)
+        sides = []
+        for side in src.split("="):
+            try:
+                sides.append(parse_expr(side.strip()))
+            except InputError as e:
+                raise e.at(self.file, line) from None
+        fact = sp.Eq(*sides, evaluate=False)
+        if not fact.free_symbols or sides[0] == sides[1]:
+            raise InputError(f"fact {src!r} says nothing", file=self.file, line=line)
+        return fact
+
     def exercise(self, i: int, ex: Any, notation: dict[str, str]) -> Exercise:
         path = ("exercise", i)
         if not isinstance(ex, dict):
@@ -442,6 +462,8 @@ class _Loader:
         for j, lab in enumerate(labels):
             if lab in labels[:j]:
                 raise self.err(f"part label {lab!r} is used twice", (*path, "part", j, "label"))
+        facts = tuple(self.fact(src, (*path, "facts", k))
+                      for k, src in enumerate(ex.get("facts", [])))
         names = _names_in_order(sources(model, parts))
         check_exercise(model, parts, local, names, self.file)  # in order, real, printed 1:1
         variants = None
@@ -461,6 +483,7 @@ class _Loader:
             line=self.where.get(path),
             names=names,
             variants=variants,
+            facts=facts,
         )
 
     def part(self, i: int, j: int, p: Any) -> Part:

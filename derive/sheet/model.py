@@ -55,6 +55,8 @@ class Exercise:
     names: tuple[str, ...] = ()  # quantities in order of first appearance (for term order)
     variants: Variants | None = None  # the declared variant parameters, if any
     drawn: Drawn | None = None  # in a variant of the sheet: the values drawn for it
+    # facts the derivations may use, as equalities (one-hot targets: t1 + t2 + t3 = 1)
+    facts: tuple[sp.Eq, ...] = ()
 
     @property
     def points(self) -> int | float:

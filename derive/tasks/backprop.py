@@ -74,6 +74,7 @@ from derive.verify.claims import Answer, AtRandomPoints, Gradients
 
 D = sp.Derivative
 LIST = (str, list)
+SIMPLIFY_CANCEL = 200  # tree nodes: larger answers are not tried for cancelled fractions
 SHOWN_PRODUCT = 30  # tree nodes: longer closed forms are shown collected, not factor by factor
 
 
@@ -88,7 +89,7 @@ def run(ctx: Context) -> Solution:
     loss, wrt = select(graph, ctx.params.get("loss"), ctx.params["wrt"], ctx.error)
     order = TermOrder(ctx.names)
     solution, bp = _solve(graph, loss, wrt, order, ctx.notation, ctx.detail,
-                          lambda e, v: ctx.cite(e, v, ctx.notation, order))
+                          lambda e, v: ctx.cite(e, v, ctx.notation, order), ctx.facts)
     if "at" in ctx.params:  # numbers for the inputs and parameters: a numeric backward pass too
         _at(solution, bp, _at_values(ctx), order, ctx.notation)
     return solution
@@ -121,10 +122,13 @@ class SheetMath:
     or None, :meth:`derive.tasks.spec.Context.cite`)."""
 
     def __init__(self, order: TermOrder, notation: Mapping[str, str] | None,
-                 detail: str = "full", cite: Callable | None = None):
+                 detail: str = "full", cite: Callable | None = None, facts=()):
         self.order, self.notation = order, dict(notation or {})
         self.standard = detail == "standard"
         self.cite = cite or (lambda e, v: None)
+        self.facts: tuple[sp.Eq, ...] = tuple(facts)  # the exercise's declared facts
+        self.under: dict[str, dict] = {}  # target -> the facts' solutions its answer used
+        self.facts_used: dict[str, list[sp.Eq]] = {}
 
     def math(self, e: sp.Basic) -> Math:
         return Math(e, self.notation, self.order)
@@ -142,7 +146,7 @@ def solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
 
 def _solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
            notation: Mapping[str, str] | None, detail: str = "full",
-           cite: Callable | None = None) -> tuple[Solution, BackwardPass]:
+           cite: Callable | None = None, facts=()) -> tuple[Solution, BackwardPass]:
     """The solution at ``detail``: at "full", the chain-rule local derivatives step by step
     first, each δ as definition, chain rule and value, each gradient as chain rule and local
     derivative; at "standard", each δ and the first step of each gradient on one line (the
@@ -150,7 +154,7 @@ def _solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
     tanh(z) written as the node that holds it (1 - a^2)."""
     bp = backward(graph, loss, wrt, order)
     closed = closed_forms(bp)
-    sheet = SheetMath(order, notation, detail, cite)
+    sheet = SheetMath(order, notation, detail, cite, facts)
     blocks: list = [Text(_intro(bp, sheet))]
     derived = _chain_rule_locals(bp) if not sheet.standard else []
     if derived:
@@ -178,7 +182,11 @@ def _solve(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder,
         if t is None or s is None:
             numeric.append(gr.wrt)
         else:
-            checks.append(Answer(f"d{loss}/d{gr.wrt} = sympy.diff of the substituted loss", s, t))
+            under = sheet.under.get(gr.wrt, {})  # an answer that used a declared fact
+            given = "".join(f" given {sp.sstr(f.lhs)} = {sp.sstr(f.rhs)}"
+                            for f in sheet.facts_used.get(gr.wrt, []))
+            checks.append(Answer(f"d{loss}/d{gr.wrt} = sympy.diff of the substituted loss"
+                                 + given, s.subs(under), t.subs(under)))
     if numeric:
         checks.append(AtRandomPoints(bp, tuple(numeric)))
     kind = "numeric" if len(numeric) == len(bp.wrt) else "symbolic+numeric" if numeric else \
@@ -252,7 +260,9 @@ def convention_letters(g: Graph, loss: str) -> tuple[str, str, str]:
 
 class _Named:
     """σ(z) written as the activation's own name a, for every node ``a = sigmoid(z)`` (with
-    ``tanh``, also tanh(z) for every node ``a = tanh(z)``: 1 - tanh²(z) reads 1 - a²).
+    ``tanh``, at standard detail: also tanh(z) for every node ``a = tanh(z)``, so that
+    1 - tanh²(z) reads 1 - a², and both for any argument, not only a node: the hidden state
+    h_3 = tanh(u x_3 + r h_2) of a recurrent network).
 
     A TA writes the logistic unit's derivative as a(1 − a) (Mazur's out(1 − out)), not
     σ(z)(1 − σ(z)) next to a y that already names σ(z_3); tanh keeps 1 − tanh²(z), as on the
@@ -264,21 +274,52 @@ class _Named:
         self.graph = g
         kinds = tuple(BY_NAME[n].cls for n in (NAMED_UNITS + (("tanh",) if tanh else ())))
         self.to = {e: g.sym(a) for a, e in g.exprs.items()
-                   if isinstance(e, kinds) and isinstance(e.args[0], sp.Symbol)
-                   and g.is_node(e.args[0].name)}
+                   if isinstance(e, kinds) and (tanh or (isinstance(e.args[0], sp.Symbol)
+                                                        and g.is_node(e.args[0].name)))}
         self.back = {v: k for k, v in self.to.items()}
+        self.said = {k: sp.Eq(v, k, evaluate=False) for k, v in self.to.items()}
+        if tanh:  # a ratio node p = e^z / S: e^z written p S, so that e^z/S reads p
+            for a, e in g.exprs.items():
+                factor = _one_function_factor(g, e)
+                if factor is not None and factor not in self.to:
+                    self.to[factor] = g.sym(a) * factor / e
+                    self.back[g.sym(a)] = e
+                    self.said[factor] = sp.Eq(g.sym(a), e, evaluate=False)
 
     def __call__(self, e: sp.Expr) -> sp.Expr:
         return e.xreplace(self.to) if self.to else e
 
     def unnamed(self, *sides: sp.Expr) -> tuple[sp.Expr, ...]:
-        """A check with every such name written as σ(z) again, on both sides."""
-        return tuple(e.xreplace(self.back) for e in sides)
+        """A check with every such name written as σ(z) again, on both sides (repeatedly, when
+        one name's value reads another: h_3 = tanh(u x_3 + r h_2))."""
+        out = []
+        for e in sides:
+            for _ in range(len(self.back) + 1):
+                new = e.xreplace(self.back)
+                if new == e:
+                    break
+                e = new
+            out.append(e)
+        return tuple(out)
 
     def note(self, before: sp.Expr, sheet: SheetMath) -> Prose | str:
         """``a = σ(z)`` for each name the rewrite of ``before`` used, "" when none."""
-        used = [(v, k) for k, v in self.to.items() if before.has(k)]
-        return joined([sheet.math(sp.Eq(v, k, evaluate=False)) for v, k in used]) if used else ""
+        used = [self.said[k] for k in self.to if before.has(k)]
+        return joined([sheet.math(eq) for eq in used]) if used else ""
+
+
+def _one_function_factor(g: Graph, e: sp.Expr) -> sp.Expr | None:
+    """F, when ``e`` is a product F · (nodes' powers) with F a function call of the leaves
+    (p = exp(z)/S: exp(z)); else None."""
+    if not isinstance(e, sp.Mul):
+        return None
+    calls = [f for f in e.args if isinstance(f, sp.Function)]
+    rest = [f for f in e.args if f not in calls]
+    if len(calls) != 1 or not all(
+            (f.is_Symbol and g.is_node(f.name)) or (f.is_Pow and f.base.is_Symbol
+                                                   and g.is_node(f.base.name)) for f in rest):
+        return None
+    return calls[0]
 
 
 def _plain(e: sp.Expr) -> sp.Expr:
@@ -456,8 +497,9 @@ def _gradient_lines(bp: BackwardPass, gr, closed: Mapping[str, Closed], notes, s
                       exact or (gr.value, by_sympy))]
         if sheet.standard:  # the chain rule and the local derivatives on one line
             exact = [r for e in gr.edges for r in _exact_rules(g, e) if r != "multiply out"]
-            lines = [Line(lhs, shown, rules("chain rule", *dict.fromkeys(exact)),
-                          lines[1].check)]
+            named = _Named(g, True)
+            lines = [Line(lhs, named(shown), rules("chain rule", *dict.fromkeys(exact),
+                                                   named.note(shown, sheet)), lines[1].check)]
     if c is None:
         return lines, gr.value, "recurrence"
     used = _used_deltas(bp, gr.value)
@@ -479,7 +521,70 @@ def _gradient_lines(bp: BackwardPass, gr, closed: Mapping[str, Closed], notes, s
                    if mono else "collect common factors" if answer != named(c.value) else "")
         lines.append(Line(None, answer, rules(*why, names),
                           named.unnamed(answer, substituted_value.xreplace(mono))))
+    cancelled = _cancelled(answer) if sheet.standard else None
+    if cancelled is not None:  # y(1 - y)(t/y + (t - 1)/(1 - y)) -> y - t
+        value, prefactor, bases = cancelled
+        lines.append(Line(None, value, Note("multiply-in-cancel", (
+            sheet.math(prefactor), *(sheet.math(b) for b in bases))),
+            named.unnamed(value, answer)))
+        answer = value
+    for fact in sheet.facts if sheet.standard else ():
+        used = _by_fact(answer, fact)
+        if used is not None:  # p1 (t1 + t2 + t3) - t1 = p1 - t1, the targets being one-hot
+            value, (sym, val) = used
+            lines.append(Line(None, value, sheet.math(fact),
+                              tuple(e.subs(sym, val) for e in named.unnamed(value, answer))))
+            answer = value
+            sheet.under[gr.wrt] = {**sheet.under.get(gr.wrt, {}), sym: val}
+            sheet.facts_used.setdefault(gr.wrt, []).append(fact)
     return lines, answer, "closed"
+
+
+def _by_fact(answer: sp.Expr, fact: sp.Eq) -> tuple[sp.Expr, tuple[sp.Symbol, sp.Expr]] | None:
+    """``answer`` made shorter by the declared ``fact`` (solved for one of its symbols that the
+    answer holds, which the result then no longer holds), with that solution; else None."""
+    for sym in sorted(fact.free_symbols & answer.free_symbols, key=lambda x: x.name,
+                      reverse=True):
+        solved = sp.solve(fact, sym)
+        if len(solved) != 1:
+            continue
+        value = answer.subs(sym, solved[0])
+        best = min((sp.expand(value), sp.factor(value)), key=trees.size)
+        if not best.has(sym) and trees.size(best) < trees.size(answer):
+            return best, (sym, solved[0])
+    return None
+
+
+def _cancelled(answer: sp.Expr) -> tuple[sp.Expr, sp.Expr, tuple[sp.Expr, ...]] | None:
+    """``answer`` with each sum of fractions in it multiplied by the factors that cancel its
+    denominators, and cancelled: y(1 − y)(t/y + (t − 1)/(1 − y)) -> y − t (the sigmoid's
+    derivative against the cross-entropy's), with the factors multiplied in and the
+    denominators they cancel (of the first such sum); None when nothing cancels."""
+    if not isinstance(answer, sp.Mul) or trees.size(answer) > SIMPLIFY_CANCEL:
+        return None
+    coeff, factors = answer.as_coeff_mul()
+    factors = list(factors)
+    used: list[tuple[sp.Expr, tuple[sp.Expr, ...]]] = []
+    for S in list(factors):
+        if not isinstance(S, sp.Add) or S not in factors:
+            continue
+        dens = {f.base for term in S.args for f in sp.Mul.make_args(term)
+                if f.is_Pow and f.exp.is_negative}
+        partners = [f for f in factors if f is not S and (f in dens or (
+            f.is_Pow and f.exp.is_positive and f.base in dens))]
+        if not partners:
+            continue
+        new = sp.factor(sp.cancel(S * sp.Mul(*partners)))
+        if trees.size(new) >= trees.size(S) + sum(trees.size(f) for f in partners):
+            continue
+        if coeff.is_negative and isinstance(new, sp.Add):  # −(t − y) as (y − t)
+            new, coeff = -new, -coeff
+        factors = [f for f in factors if f is not S and f not in partners] + [new]
+        used.append((sp.Mul(*partners), tuple(b for b in dens if any(
+            f == b or (f.is_Pow and f.base == b) for f in partners))))
+    if not used:
+        return None
+    return coeff * sp.Mul(*factors), used[0][0], used[0][1]
 
 
 def _used_deltas(bp: BackwardPass, value: sp.Expr) -> list[sp.Symbol]:

@@ -44,6 +44,7 @@ class Context:
     # sheet part gets its own (the sheet default is "standard")
     # solutions of every earlier part of the sheet, by name ("2a"): results a task may cite
     sheet_earlier: dict[str, Solution] = field(default_factory=dict)
+    facts: tuple[sp.Eq, ...] = ()  # the exercise's declared facts (t1 + t2 + t3 = 1)
 
     @property
     def stem(self) -> str:
