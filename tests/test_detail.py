@@ -282,3 +282,19 @@ def test_a_fact_must_be_an_equality():
         parse_sheet(text.replace('facts = ["t1 + t2 + t3 = 1"]', 'facts = ["t1 + t2 + t3"]'),
                     "softmax.toml")
     assert "equalities" in e.value.message and e.value.line == 10
+
+
+def test_chain_rule_with_weight_decay_adds_the_direct_term():
+    import sympy as sp
+
+    from derive.maths.functions import index, indexed_base
+
+    sols = _solved("weight_decay")
+    c, w = sp.symbols("c w", real=True)
+    k, i = index("k"), index("i")
+    N = sp.Symbol("N", integer=True, positive=True)
+    y, t = indexed_base("y"), indexed_base("t")
+    assert sols["1a"].answer == sp.Sum((y[k] - t[k]) * sp.Derivative(y[k], w), (k, 1, N)) / N \
+        + c * w
+    assert sols["1b"].answer.has(c * indexed_base("w")[i])
+    assert all(ln.verdict.ok for s in sols.values() for ln in s.lines() if ln.check is not None)

@@ -142,6 +142,10 @@ def run(ctx: Context) -> Solution:
             term, how = shorter
             total.append(Line(None, Dot(1 / N, sp.Sum(term, (k, 1, N))), how))
         answers_rhs = sp.Sum(term, (k, 1, N)) / N
+    direct = _direct_term(p)
+    if direct != 0:  # the loss also reads the parameter itself (weight decay c/2 w^2)
+        per, total, answers_rhs = _with_direct_term(p, m, per, total, r_k, dyk, direct)
+        blocks[-1] = Align(tuple(instantiated(sums, per)))
     blocks.append(Text(prose("Summing over the data set, with ",
                              m(sp.Eq(D(E, Ek, evaluate=False), 1 / N, evaluate=False)), ":")))
     blocks.append(Align(tuple(instantiated(sums, total))))
@@ -155,6 +159,45 @@ def run(ctx: Context) -> Solution:
         claims=[Instances(sums, answers_rhs)],
         derived=[Derived(ell_k, yk, r_k)],
     )
+
+
+def _direct_term(p: _Problem) -> sp.Expr:
+    """∂ℓ/∂w with the output and the target held: the derivative of the terms of the loss that
+    read the parameter itself (c/2 w^2 -> c w; Σ_j w_j^2 -> 2 w_i), 0 when there are none."""
+    w = p.wrt
+    reads = any(a.base == w.base for a in p.ell.atoms(sp.Indexed)) if isinstance(
+        w, sp.Indexed) else p.ell.has(w)
+    if not reads:
+        return sp.S.Zero
+    ell = _rename_dummy(p.ell, w.indices[0]) if isinstance(w, sp.Indexed) else p.ell
+    return _in_range(sp.diff(ell, w).doit(), p)
+
+
+def _with_direct_term(p: _Problem, m, per, total, r_k, dyk, direct):
+    """The per-sample and total lines when the loss also depends on the parameter directly:
+    ∂E_k/∂w = ∂E_k/∂y_k · ∂y_k/∂w + ∂ℓ/∂w, and the N equal terms of the sum add up."""
+    k, N, w, E, Ek, yk = p.k, p.N, p.wrt, p.E, p.Eb[p.k], p.yb[p.k]
+    also = prose(m(Ek), " also depends on ", m(w), " directly")
+    if p.network is None:
+        dy = D(yk, w, evaluate=False)
+        per = [Line(D(Ek, w, evaluate=False),
+                    sp.Add(Dot(D(Ek, yk, evaluate=False), dy), direct, evaluate=False),
+                    rules("chain rule", also)),
+               Line(None, sp.Add(Dot(r_k, dy), direct, evaluate=False),
+                    prose(m(D(Ek, yk, evaluate=False)), " above"))]
+    first = Line(D(E, w, evaluate=False),
+                 sp.Sum(Dot(D(E, Ek, evaluate=False), D(Ek, w, evaluate=False)), (k, 1, N)),
+                 prose("chain rule over the ", m(N), " terms of ", m(E)))
+    total = [first,
+             Line(None, Dot(1 / N, sp.Sum(sp.Add(Dot(r_k, dyk), direct, evaluate=False),
+                                          (k, 1, N))),
+                  rules(m(sp.Eq(D(E, Ek, evaluate=False), 1 / N, evaluate=False)),
+                        prose(m(D(Ek, w, evaluate=False)), " above" if p.network is None
+                              else " by the chain rule, with both factors above", "; ", also))),
+             Line(None, sp.Add(Dot(1 / N, sp.Sum(Dot(r_k, dyk), (k, 1, N))), direct,
+                               evaluate=False),
+                  prose("the ", m(N), " equal terms ", m(direct / N), " add up to ", m(direct)))]
+    return per, total, sp.Sum(r_k * dyk, (k, 1, N)) / N + direct
 
 
 def _continue(first: Line, lines) -> list[Line]:
@@ -190,6 +233,7 @@ class _Problem:
             ell, loss_name = a.expr, a.name
         else:
             ell = _parse(ctx, parse_expr, loss, "loss")
+        ell = _canonical(ell, self.k)  # a regulariser's sum over the weights: integer indices
         found = {s.name: s for s in ell.free_symbols}
         if out not in found:
             raise ctx.error(f"the loss {sp.sstr(ell)} does not contain the output {out}",
