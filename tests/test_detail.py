@@ -298,3 +298,15 @@ def test_chain_rule_with_weight_decay_adds_the_direct_term():
         + c * w
     assert sols["1b"].answer.has(c * indexed_base("w")[i])
     assert all(ln.verdict.ok for s in sols.values() for ln in s.lines() if ln.check is not None)
+
+
+def test_explain_takes_the_detail_level(capsys):
+    from derive import cli
+
+    assert cli.main(["explain", "log(cosh(y - t))", "--wrt", "y", "--detail", "full"]) == 0
+    full = capsys.readouterr().out
+    assert cli.main(["explain", "log(cosh(y - t))", "--wrt", "y"]) == 0
+    standard = capsys.readouterr().out
+    assert "u_1 := cosh(y - t)" in full and "u_1 := " not in standard
+    assert standard.count("\n") < full.count("\n")
+    assert cli.main(["explain", "x**2", "--wrt", "x", "--detail", "terse"]) == 2
