@@ -105,12 +105,23 @@ def _paragraphs_tex(text: str) -> str:
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
 _ONE_CHAR_ARG = re.compile(r"(\\[A-Za-z]+)\{([A-Za-z0-9])\}_")
 _OPENER = re.compile(r"(?<![A-Za-z0-9\\])_")
+_CONTROL = re.compile(r"\\(?:[A-Za-z]+|.)(?=([A-Za-z])?)", re.S)
+_BRACES = {r"\{": r"\lbrace", r"\}": r"\rbrace"}
+
+
+def _brace_words(m: re.Match) -> str:
+    word = _BRACES.get(m.group(0))
+    if word is None:
+        return m.group(0)
+    return word + (" " if m.group(1) else "")
 
 
 def md_math(tex: str) -> str:
     """Math LaTeX that survives Markdown parsers which do not know about math (MkDocs without
     arithmatex, many previewers) and still means the same to MathJax.
 
+    * ``\\{`` and ``\\}`` become ``\\lbrace`` and ``\\rbrace``: GitHub reads ``\\{`` as an
+      escaped brace and drops the backslash, which leaves a group instead of a brace;
     * ``_`` after a non-alphanumeric (``\\mathbf{x}_k``, ``)_``) could open emphasis that a later
       ``w_{13}`` closes: ``\\mathbf{x}_k`` becomes ``\\mathbf x_k``, other cases get a zero kern
       (``\\kern0em_``), so every ``_`` follows a letter or digit (never an emphasis opener);
@@ -122,6 +133,7 @@ def md_math(tex: str) -> str:
       space (``&amp;`` is no entity then). Backticks and ``@`` never reach here (the math
       checker refuses them), so no code span or e-mail link either.
     """
+    tex = _CONTROL.sub(_brace_words, tex)
     tex = _ONE_CHAR_ARG.sub(r"\1 \2_", tex)
     tex = _OPENER.sub(r"\\kern0em_", tex)
     for char, macro in (("*", r"\ast"), ("<", r"\lt"), (">", r"\gt"), ("|", r"\vert")):
