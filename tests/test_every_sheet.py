@@ -42,6 +42,8 @@ def test_markdown_math_spans_are_found():
     (r"\{x_1 \lt 1\} \cup \{a\}", r"\lbrace x_1 \lt 1\rbrace \cup \lbrace a\rbrace"),
     (r"\left\{x\right\}", r"\left\lbrace x\right\rbrace"),
     (r"a \\{b}", r"a \\{b}"),  # a row break before a group stays as it is
+    (r"\text{for}\: z \, \!x\;y",
+     r"\text{for}\mskip4mu{} z \thinspace \negthinspace x\mskip5mu{}y"),
 ])
 def test_escaped_braces_become_words_github_keeps(tex, md):
     assert md_math(tex) == md
@@ -49,13 +51,14 @@ def test_escaped_braces_become_words_github_keeps(tex, md):
 
 def test_no_escaped_brace_in_any_markdown_math(derived):
     """GitHub drops the backslash of ``\\{`` in math: the set braces of region descriptions and
-    of statements (``t \\in \\{0, 1\\}``) must be written ``\\lbrace``/``\\rbrace``."""
+    of statements (``t \\in \\{0, 1\\}``) must be written ``\\lbrace``/``\\rbrace``, and the
+    spaces ``\\,``, ``\\:`` (``\\text{for}\\: z``) as control words."""
     seen = 0
     for stem, (_, _, files) in derived.items():
         for name in ("solutions.md", "exercises.md"):
             for span in math_spans(files[name]):
                 seen += 1
-                assert not re.search(r"(?<!\\)(\\\\)*\\[{}]", span), (stem, name, span)
+                assert not re.search(r"(?<!\\)(\\\\)*\\[{},;:!]", span), (stem, name, span)
     assert seen > 1000
     braces = sum(files["solutions.md"].count(r"\lbrace") for _, _, files in derived.values())
     assert braces >= 10  # the sets are still there, as words

@@ -106,22 +106,26 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>#|])")
 _ONE_CHAR_ARG = re.compile(r"(\\[A-Za-z]+)\{([A-Za-z0-9])\}_")
 _OPENER = re.compile(r"(?<![A-Za-z0-9\\])_")
 _CONTROL = re.compile(r"\\(?:[A-Za-z]+|.)(?=([A-Za-z])?)", re.S)
-_BRACES = {r"\{": r"\lbrace", r"\}": r"\rbrace"}
+# control symbols GitHub reads as Markdown escapes (it drops the backslash), as control words
+_AS_WORDS = {r"\{": r"\lbrace", r"\}": r"\rbrace", r"\,": r"\thinspace",
+             r"\!": r"\negthinspace", r"\:": r"\mskip4mu{}", r"\;": r"\mskip5mu{}"}
 
 
 def _brace_words(m: re.Match) -> str:
-    word = _BRACES.get(m.group(0))
+    word = _AS_WORDS.get(m.group(0))
     if word is None:
         return m.group(0)
-    return word + (" " if m.group(1) else "")
+    return word + (" " if m.group(1) and word[-1].isalpha() else "")
 
 
 def md_math(tex: str) -> str:
     """Math LaTeX that survives Markdown parsers which do not know about math (MkDocs without
     arithmatex, many previewers) and still means the same to MathJax.
 
-    * ``\\{`` and ``\\}`` become ``\\lbrace`` and ``\\rbrace``: GitHub reads ``\\{`` as an
-      escaped brace and drops the backslash, which leaves a group instead of a brace;
+    * ``\\{`` and ``\\}`` become ``\\lbrace`` and ``\\rbrace``, the spaces ``\\,``, ``\\!``,
+      ``\\:``, ``\\;`` become ``\\thinspace``, ``\\negthinspace`` and ``\\mskip``: GitHub reads
+      ``\\{`` as an escaped brace and drops the backslash (a group instead of a brace, a comma
+      instead of a thin space);
     * ``_`` after a non-alphanumeric (``\\mathbf{x}_k``, ``)_``) could open emphasis that a later
       ``w_{13}`` closes: ``\\mathbf{x}_k`` becomes ``\\mathbf x_k``, other cases get a zero kern
       (``\\kern0em_``), so every ``_`` follows a letter or digit (never an emphasis opener);
