@@ -10,8 +10,10 @@ import sympy as sp
 from derive.maths.functions import leaky_relu, relu, symbol
 from derive.maths.geometry import Conditions, SetOf
 from derive.maths.network import Nonlinearity, Z, activation, nonlinearity
+from derive.render.figures.labels import label
 from derive.render.notation import latex, sympy_str
 from derive.render.prose import markup, plain
+from derive.sheet.parse import parse_expr
 from derive.steps import Math, Note, prose
 
 X1, X2, Y = symbol("x1"), symbol("x2"), symbol("y")
@@ -63,3 +65,20 @@ def test_notes_of_networks_and_regions():
                                  Math(y(X1, X2))))
     assert markup(chain) == "$y(x_{2}, x_{1}) = y(- x_{1}, - x_{2}) = y(x_{1}, x_{2})$"
     assert plain(chain) == "y(x2, x1) = y(-x1, -x2) = y(x1, x2)"
+
+
+# --- Greek names print as letters ---------------------------------------------------------------
+@pytest.mark.parametrize("name, tex, text", [
+    ("lambda_", r"\lambda", "λ"), ("lambda_1", r"\lambda_{1}", "λ1"), ("alpha", r"\alpha", "α"),
+    ("beta_", r"\beta", "β"), ("Upsilon", r"\Upsilon", "Υ"), ("x_", r"\mathrm{x_}", "x_"),
+])
+def test_greek_names_print_as_letters(name, tex, text):
+    assert latex(symbol(name)) == tex
+    assert "".join(r.text for p in label(symbol(name)).parts for r in p.runs) == text
+
+
+def test_a_greek_letter_of_a_formula_prints_as_itself():
+    expr = parse_expr("λ/2*w**2*π")
+    assert sorted(latex(expr).split()) == sorted(r"\frac{1}{2} \lambda \pi w^{2}".split())
+    assert "λ" in "".join(r.text for p in label(expr).parts for r in p.runs)
+    assert "π" in "".join(r.text for p in label(expr).parts for r in p.runs)

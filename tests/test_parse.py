@@ -191,7 +191,7 @@ HOSTILE = [
     ("exp(exp(exp(100)))", "too large"),
     ("\x00", "U+0000"),
     ("x\n+ y", "U+000A"),
-    ("x + \u03b1", "U+03B1"),
+    ("x + \u00b5", "U+00B5"),  # the micro sign (Greek mu, U+03BC, is a letter)
     ("x if y else z", "conditional"),
     ("x < y", "comparison"),
     ("a and b", "and"),
@@ -462,3 +462,27 @@ def test_two_way_piecewise_prints_as_heaviside_and_parses_back(cond: str) -> Non
 def test_heaviside_with_another_value_at_zero_is_refused() -> None:
     with pytest.raises(InputError, match=r"0 at 0 .*Heaviside\(x, 0\)"):
         parse_expr("Heaviside(x, 1/2)")
+
+
+# --- Greek letters ------------------------------------------------------------------------------
+@pytest.mark.parametrize("text, expected", [
+    ("λ/2*w**2", symbol("lambda_") * symbol("w") ** 2 / 2),
+    ("lambda_ * w", symbol("lambda_") * symbol("w")),
+    ("α*x + β", symbol("alpha") * symbol("x") + symbol("beta")),
+    ("2*π", 2 * sp.pi),
+    ("λ1 + Δw", symbol("lambda_1") + symbol("Deltaw")),
+])
+def test_greek_letters_stand_for_their_names(text: str, expected: sp.Expr) -> None:
+    assert parse_expr(text) == expected
+
+
+def test_greek_letters_in_an_assignment() -> None:
+    assert parse_assignment("J = L + λ/2*w**2") == (
+        "J", symbol("L") + symbol("lambda_") * symbol("w") ** 2 / 2)
+    assert parse_assignment("σ1 = 1/(1 + exp(-z))")[0] == "sigma1"
+
+
+@pytest.mark.parametrize("char", ["Α", "ο", "ς", "ϕ", "µ", "ж"])
+def test_other_letters_are_refused(char: str) -> None:
+    with pytest.raises(InputError, match="only printable ASCII and Greek letters"):
+        parse_expr(f"x + {char}")

@@ -27,7 +27,8 @@ from derive.maths.functions import CATALOGUE
 GREEK = {
     "alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa",
     "lambda", "mu", "nu", "xi", "pi", "rho", "sigma", "tau", "upsilon", "phi", "chi", "psi",
-    "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Phi", "Psi", "Omega",
+    "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi",
+    "Omega",
 }
 _NAME = re.compile(r"^([A-Za-z]+?)_?(\d+)$")
 _SPLIT = re.compile(r"^([A-Za-z]+)_([A-Za-z0-9]+)$")
@@ -42,15 +43,24 @@ _NAMED = {f.cls: f.tex for f in CATALOGUE if f.tex is not None and not f.notatio
 
 def name_latex(name: str) -> str:
     """``w13`` -> ``w_{13}``, ``x1`` -> ``x_{1}``, ``delta3`` -> ``\\delta_{3}``,
-    ``E_k`` -> ``E_{k}``; the δ of a node, ``delta_<node>``, carries the node as it prints:
+    ``E_k`` -> ``E_{k}``, ``lambda_`` -> ``\\lambda`` (a Greek name with Python's trailing
+    underscore, as ``lambda`` must be written); the δ of a node, ``delta_<node>``, carries the
+    node as it prints:
     ``delta_neth1`` -> ``\\delta_{\\mathrm{neth}_{1}}``, ``delta_z3`` -> ``\\delta_{z_{3}}``."""
     if name.startswith("delta_") and len(name) > len("delta_"):
         return rf"\delta_{{{name_latex(name[len('delta_'):])}}}"
+    name = plain_name(name)
     m = _NAME.match(name) or _SPLIT.match(name)
     if m:
         head, sub = m.groups()
         return f"{_head_latex(head)}_{{{sub}}}"
     return _head_latex(name)
+
+
+def plain_name(name: str) -> str:
+    """A Greek name without the trailing underscore that keeps it from a Python keyword
+    (``lambda_`` -> ``lambda``); every other name as it is."""
+    return name[:-1] if name.endswith("_") and name[:-1] in GREEK else name
 
 
 def _head_latex(head: str) -> str:

@@ -56,7 +56,7 @@ from derive.render.markup import check_markup
 from derive.render.notation import NOTATION_CHOICES
 from derive.sheet.model import DETAIL_LEVELS, Assignment, Exercise, Part, Sheet, sources, strings
 from derive.sheet.modelcheck import check_exercise, huge_numbers, long_integer_line
-from derive.sheet.parse import parse_assignment, parse_expr
+from derive.sheet.parse import ascii_formula, parse_assignment, parse_expr
 from derive.sheet.variants import read_variants
 from derive.tasks import REGISTRY, TASK_NAMES
 
@@ -551,7 +551,7 @@ _NAME_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 def _names_in_order(sources: list[str]) -> tuple[str, ...]:
     seen: dict[str, None] = {}
     for src in sources:
-        for m in _NAME_TOKEN.finditer(src):
+        for m in _NAME_TOKEN.finditer(ascii_formula(src)):
             seen.setdefault(m.group(0), None)
     return tuple(seen)
 

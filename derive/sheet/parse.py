@@ -5,7 +5,9 @@ is walked against an explicit whitelist that builds SymPy objects directly (eval
 so a result equals what SymPy produces for the same formula). Nothing is ever passed to ``eval``,
 ``sympify`` or ``sympy.parse_expr``.
 
-Accepted grammar (one line of printable ASCII; spaces and tabs are allowed)::
+Accepted grammar (one line of printable ASCII and Greek letters; spaces and tabs are allowed;
+each Greek letter stands for its ASCII name, ``λ`` for ``lambda_``, ``α`` for ``alpha``, ``π``
+for ``pi``: :data:`GREEK_LETTERS`)::
 
     expr    := expr ("+" | "-" | "*" | "/") expr | expr "**" expr | ("-" | "+") expr
              | "(" expr ")" | number | name | "pi" | call | name "[" index ("," index)* "]"
@@ -69,8 +71,8 @@ from derive.errors import InputError
 from derive.maths.functions import CATALOGUE, index, indexed_base, leaky_relu, symbol
 from derive.sheet.reals import real_problem
 
-__all__ = ["FUNCTION_NAMES", "NAME_RE", "RESERVED_NAMES", "NotRealError", "is_valid_name",
-           "parse_assignment", "parse_expr"]
+__all__ = ["FUNCTION_NAMES", "GREEK_LETTERS", "NAME_RE", "RESERVED_NAMES", "NotRealError",
+           "ascii_formula", "is_valid_name", "parse_assignment", "parse_expr"]
 
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 """A sheet name (use ``fullmatch``); :func:`is_valid_name` also excludes reserved names."""
@@ -121,6 +123,14 @@ _FORBIDDEN = {
     ast.YieldFrom: "'yield' is not allowed",
 }
 _BAD_ATOMS = (sp.zoo, sp.nan, sp.oo, -sp.oo)
+# Greek letters a sheet may write in a formula, and the ASCII names they stand for: λ is
+# ``lambda_`` (``lambda`` is a Python keyword), π the constant pi, the rest their names (α is
+# ``alpha``); Greek capitals that look like Latin ones, omicron and final sigma are refused
+GREEK_LETTERS = dict(zip(
+    "αβγδεζηθικλμνξπρστυφχψωΓΔΘΛΞΠΣΥΦΨΩ",
+    ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda_ mu nu xi pi rho sigma tau "
+     "upsilon phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi "
+     "Omega").split(), strict=True))
 _ASSIGN_EQ = re.compile(r"(?<![=!<>])=(?!=)")
 _LONG_LITERAL = re.compile(r"(?<![\w.])\d[\d_]{" + str(MAX_LITERAL_DIGITS) + ",}")
 
@@ -139,7 +149,7 @@ def is_valid_name(name: str) -> bool:
 def parse_expr(text: str, *, max_length: int = 10_000) -> sp.Expr:
     """Parse one expression into SymPy; raise :class:`InputError` (no file/line) when it is bad."""
     _prescan(text, max_length)
-    text = text.strip()  # Python would call leading blanks an indentation error
+    text = ascii_formula(text.strip())  # Python would call leading blanks an indentation error
     tree = _ast_parse(text, "eval")
     assert isinstance(tree, ast.Expression)
     return check_real(check_size(_Converter(text).run(tree.body), text), text)
@@ -148,7 +158,7 @@ def parse_expr(text: str, *, max_length: int = 10_000) -> sp.Expr:
 def parse_assignment(text: str, *, max_length: int = 10_000) -> tuple[str, sp.Expr]:
     """Parse ``"name = expr"`` and return the name and the right-hand side."""
     _prescan(text, max_length)
-    text = text.strip()
+    text = ascii_formula(text.strip())
     tree = _ast_parse(text, "exec")
     assert isinstance(tree, ast.Module)
     where = _Converter(text)
@@ -250,7 +260,7 @@ def _prescan(text: str, max_length: int) -> None:
     for column, char in enumerate(text, 1):
         if char == "#":
             raise InputError(_located(text, column, "comments ('#') are not allowed here"))
-        if char == "\t" or " " <= char <= "~":
+        if char == "\t" or " " <= char <= "~" or char in GREEK_LETTERS:
             if char in "([{":
                 depth += 1
                 if depth > MAX_NESTING:
@@ -261,9 +271,16 @@ def _prescan(text: str, max_length: int) -> None:
             continue
         kind = "control character" if not char.isprintable() or ord(char) < 128 else "character"
         raise InputError(_located(
-            text, column, f"{kind} U+{ord(char):04X} is not allowed (only printable ASCII)"))
+            text, column, f"{kind} U+{ord(char):04X} is not allowed (only printable ASCII and "
+                          "Greek letters)"))
     if not text.strip():
         raise InputError("empty expression")
+
+
+def ascii_formula(text: str) -> str:
+    """The formula with each Greek letter written as its ASCII name (``λ w`` -> ``lambda_ w``,
+    ``αx`` -> ``alphax``): the names a sheet can also type, and what error columns count."""
+    return "".join(GREEK_LETTERS.get(c, c) for c in text)
 
 
 def _statement_kind(stmt: ast.stmt) -> str:

@@ -20,7 +20,7 @@ from sympy.printing.str import StrPrinter
 
 from derive.maths.display import TermOrder
 from derive.maths.functions import leaky_relu, relu, sigmoid, softplus
-from derive.render.notation import escape_tex, latex
+from derive.render.notation import escape_tex, latex, plain_name
 
 FONT_PT = 10.0
 EM = FONT_PT / 72.27 * 2.54  # one em in cm
@@ -32,8 +32,8 @@ _NAME = re.compile(r"^([A-Za-z]+?)_?(\d+)$")
 _SPLIT = re.compile(r"^([A-Za-z]+)_([A-Za-z0-9]+)$")
 _GREEK_CHAR = dict(zip(
     "alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi pi rho sigma tau "
-    "upsilon phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Phi Psi Omega".split(),
-    "αβγδεζηθικλμνξπρστυφχψωΓΔΘΛΞΠΣΦΨΩ", strict=True))
+    "upsilon phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega".split(),
+    "αβγδεζηθικλμνξπρστυφχψωΓΔΘΛΞΠΣΥΦΨΩ", strict=True))
 RELU_TEXT = {"rho": "ρ", "relu": "ReLU", "max": "max"}
 
 
@@ -70,8 +70,9 @@ class RunsPrinter(StrPrinter):
         return self.term_order.order(expr.args)
 
     def _print_Symbol(self, expr) -> str:
-        m = _NAME.match(expr.name) or _SPLIT.match(expr.name)
-        head, sub = m.groups() if m else (expr.name, "")
+        name = plain_name(expr.name)
+        m = _NAME.match(name) or _SPLIT.match(name)
+        head, sub = m.groups() if m else (name, "")
         text = _GREEK_CHAR.get(head, head)
         if len(text) == 1 and text.isascii():
             text = _IT[0] + text + _IT[1]
@@ -88,6 +89,9 @@ class RunsPrinter(StrPrinter):
 
     def _print_Rational(self, expr) -> str:
         return f"{expr.p}/{expr.q}"
+
+    def _print_Pi(self, expr) -> str:
+        return "π"
 
     def _print_Relational(self, expr) -> str:
         op = {"==": "=", "<=": "≤", ">=": "≥", "!=": "≠"}.get(expr.rel_op, expr.rel_op)
