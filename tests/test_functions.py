@@ -176,3 +176,39 @@ def test_the_check_passes_single_uses(source):
 def test_by_name_and_by_class_index_the_catalogue():
     assert BY_NAME["erf"].cls is sp.erf and BY_CLASS[sp.erf].name == "erf"
     assert len(BY_NAME) == len(CATALOGUE)
+
+
+# --- a learnable leaky-ReLU slope ---------------------------------------------------------------
+@pytest.mark.parametrize("f", [f for f in CATALOGUE if f.partials], ids=lambda f: f.name)
+def test_each_partial_is_the_difference_quotient(f):
+    """∂f/∂(argument k) of the catalogue against a central difference of the elementary form."""
+    u = symbol("u")
+    args = [u, *(symbol(f"a{k}") for k in range(2, f.nargs + 1))]
+    for k, partial in enumerate(f.partials, start=1):
+        for point in ((sp.Rational(7, 10), SLOPE), (sp.Rational(-13, 10), sp.Rational(3, 10))):
+            at = dict(zip(args, point, strict=False))
+            h = sp.Rational(1, 10**12)
+            up = f.elementary(*[at[v] + (h if i == k else 0) for i, v in enumerate(args)])
+            down = f.elementary(*[at[v] - (h if i == k else 0) for i, v in enumerate(args)])
+            quotient = sp.N((up - down) / (2 * h), 30)
+            mine = sp.N(partial(*[at[v] for v in args]), 30)
+            assert abs(mine - quotient) < 1e-9, (f.name, k, point)
+            assert sp.diff(f.cls(*args), args[k]).subs(at) == partial(*args).subs(at)
+
+
+def test_a_symbolic_slope_parses_and_differentiates():
+    a, z = symbol("a"), symbol("z")
+    e = parse_expr("leaky_relu(w*x + b, a)")
+    assert e == BY_NAME["leaky_relu"].cls(w * x + b, a)
+    with pytest.raises(Exception, match="slope must be a number"):
+        parse_expr("leaky_relu(x, 2)")
+    with pytest.raises(Exception, match="slope must be a number"):
+        parse_expr("leaky_relu(x, a + 1)")
+    d = calculus.derivation(parse_expr("(leaky_relu(z, a) - t)**2/2"), a)
+    truth = (BY_NAME["leaky_relu"].cls(z, a) - symbol("t")) * sp.Piecewise((0, z > 0), (z, True))
+    for zv in (sp.Rational(3, 2), sp.Rational(-5, 4)):
+        at = {z: zv, a: SLOPE, symbol("t"): sp.Rational(1, 3)}
+        assert sp.N((d.answer - truth).subs(at)) == 0
+    sol = verify_solution(Solution(blocks=[Align(tuple(d.lines))], answer=d.answer,
+                                   claims=[Answer("answer", d.answer, truth)]), "slope")
+    assert all(ln.verified_by for ln in sol.lines())

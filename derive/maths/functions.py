@@ -18,8 +18,9 @@ Conventions (also stated on the sheets):
 * ``softplus(x) = log(1 + exp(x))``, ``softplus' = sigmoid``.
 * ``relu(x) = max(0, x)``, ``relu'(x) = H(x)`` with ``H(0) = 0`` (the subgradient most libraries
   use).
-* ``leaky_relu(x, a) = max(x, a x)`` for ``0 <= a < 1``; its derivative is 1 for x > 0 and a
-  otherwise.
+* ``leaky_relu(x, a) = max(x, a x)`` for ``0 <= a < 1`` (a number, or a symbol taken to be in
+  [0, 1): a learnable slope); its derivative is 1 for x > 0 and a otherwise, its derivative with
+  respect to the slope 0 for x > 0 and x otherwise.
 * ``erf(x) = 2/sqrt(pi) * integral_0^x e^{-t^2} dt`` (SymPy's), ``erf'(x) = 2/sqrt(pi) e^{-x^2}``;
   exact GELU is ``x (1 + erf(x/sqrt(2)))/2``.
 """
@@ -144,7 +145,7 @@ class leaky_relu(_Activation):  # noqa: N801
         x, a = self.args
         if argindex == 1:
             return _leaky_slope(x, a)
-        return sp.Piecewise((0, x > 0), (x, True))
+        return _leaky_by_slope(x, a)
 
     def _eval_rewrite_as_Max(self, x, a, **kwargs):
         return sp.Max(x, a * x)
@@ -156,6 +157,11 @@ class leaky_relu(_Activation):  # noqa: N801
 def _leaky_slope(x: sp.Expr, a: sp.Expr) -> sp.Expr:
     """leaky_relu'(x): 1 for x > 0, a otherwise."""
     return sp.Piecewise((1, x > 0), (a, True))
+
+
+def _leaky_by_slope(x: sp.Expr, a: sp.Expr) -> sp.Expr:
+    """∂ leaky_relu(x, a)/∂a: 0 for x > 0, x otherwise."""
+    return sp.Piecewise((0, x > 0), (x, True))
 
 
 def _leaky_elementary(x: sp.Expr, a: sp.Expr) -> sp.Expr:
@@ -186,6 +192,7 @@ class Function:
     build: Callable[..., sp.Expr] | None = None  # what a parsed call builds (default: cls)
     nargs: int = 1
     derivative: Callable[..., sp.Expr] | None = None  # f'(u, *other arguments), None: sympy.diff
+    partials: tuple[Callable[..., sp.Expr], ...] = ()  # ∂f/∂(argument 2, 3, ...)(u, *others)
     rule: Phrase = ()  # the derivative rule as the step engine annotates it
     numeric: Callable[..., object] | None = None  # mpmath values of the arguments -> the value
     compares: bool = False  # numeric compares its (real) arguments: complex ones are not sure
@@ -270,6 +277,7 @@ CATALOGUE: tuple[Function, ...] = (
              notations={"rho": r"\rho", "relu": r"\operatorname{ReLU}", "max": "max"},
              activation="relu", brings=("relu", "Heaviside"), spoken="ReLU"),
     Function("leaky_relu", leaky_relu, ("leaky_relu",), nargs=2, derivative=_leaky_slope,
+             partials=(_leaky_by_slope,),
              rule=(_f(r"\operatorname{LReLU}'(u) = 1", "leaky_relu'(u) = 1"), " for ",
                    _f("u > 0"), ", ", _f("a"), " otherwise"),
              numeric=lambda x, a: x if x > 0 else a * x, compares=True, zero_at_zero=True,

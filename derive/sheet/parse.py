@@ -17,7 +17,7 @@ for ``pi``: :data:`GREEK_LETTERS`)::
     call    := f "(" expr ")"     for f in exp log ln sqrt sin cos tan sinh cosh tanh
                                   abs Heaviside sigmoid softplus relu erf
                                   (the one-argument names of derive.maths.functions.CATALOGUE)
-             | "leaky_relu(" expr "," slope ")"        (slope a number with 0 <= a < 1)
+             | "leaky_relu(" expr "," slope ")"        (slope a number with 0 <= a < 1, or a name)
              | ("max" | "min") "(" expr ("," expr)+ ")"
              | "Heaviside(" expr ", 0)"                (SymPy's spelling of Heaviside(x))
              | "sign(" expr ")" | "DiracDelta(" expr ["," n] ")"   (as derivatives print them)
@@ -556,8 +556,9 @@ class _Converter:
                             f"(at most {MAX_GROWTH_ARGUMENT} in absolute value)")
         if name == "leaky_relu":
             slope = args[1]
-            if not (slope.is_Rational and 0 <= slope < 1):
-                self.fail(node.args[1], "the leaky_relu slope must be a number a with 0 <= a < 1")
+            if not (slope.is_Rational and 0 <= slope < 1 or slope.is_Symbol):
+                self.fail(node.args[1], "the leaky_relu slope must be a number a with 0 <= a < 1 "
+                                        "or a name (a symbolic slope, taken to be in [0, 1))")
             return self._build(node, leaky_relu, *args)
         if name == "sign":
             return self._build(node, sp.sign, args[0])
