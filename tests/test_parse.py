@@ -210,7 +210,7 @@ HOSTILE = [
     ("max(x)", "at least 2"),
     ("leaky_relu(x)", "2 arguments"),
     ("leaky_relu(x, 1)", "slope"),
-    ("leaky_relu(x, a)", "slope"),
+    ("leaky_relu(x, a + 1)", "slope"),
     ("1j", "complex"),
     ("True", "not allowed"),
     ("None", "not allowed"),
