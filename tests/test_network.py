@@ -116,3 +116,26 @@ def test_json_fields():
                                   "f": "relu(z)", "bias": "0",
                                   "weights": {"x1": "1", "x2": "1"}}
     assert sp.Rational(data["neurons"][3]["bias"]) == 1
+
+
+# --- a regularised objective J = L + s -----------------------------------------------------------
+def test_a_regularised_objective_is_a_loss_node_reading_the_loss():
+    model = [parse_assignment(s) for s in (
+        "z = w1*x1 + w2*x2 + b", "y = sigmoid(z)", "L = (y - t)**2/2",
+        "J = L + λ/2*(w1**2 + w2**2)")]
+    net = build_network(model, "J")
+    assert [n.name for n in net.neurons] == ["y"]
+    assert [(c.name, c.sources, c.layer) for c in net.losses] == [
+        ("L", ("t", "y"), 2), ("J", ("L",), 3)]
+    assert net.targets == ("t",)
+    check_network(net, model, "J")
+    assert build_network(model, "y").losses == net.losses  # the losses that read y, J included
+
+
+def test_a_regulariser_written_into_the_loss_belongs_to_the_loss_node():
+    model = [parse_assignment(s) for s in (
+        "h = tanh(u*x + d)", "y = v*h + c", "E = (y - t)**2/2 + lambda_/2*v**2")]
+    net = build_network(model, "E")
+    (loss,) = net.losses
+    assert loss.sources == ("t", "y") and net.targets == ("t",)  # v and lambda_ are parameters
+    check_network(net, model, "E")

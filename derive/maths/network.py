@@ -15,7 +15,11 @@ Conventions
   ReLU units.
 * In a computation list, ``z = <affine>`` read only by ``a = f(z)`` is one neuron (the z/a pair);
   any other affine assignment is a linear (identity) neuron. A quantity that is neither (``E =
-  log(cosh(y - t))``) is a loss node; the free symbols only it reads (``t``) are targets.
+  log(cosh(y - t))``) is a loss node; the free symbols only it reads (``t``) are targets. A
+  quantity that reads a loss node is a loss node too (a regularised objective ``J = L + s``), and
+  the terms of a loss that read no node (the regulariser ``s = λ/2 (w1² + w2²)``, also when it is
+  written into ``E = (y - t)**2/2 + s``) belong to the loss node: their symbols are parameters,
+  not sources or targets.
 * Inputs are the ``inputs`` given, else the free symbols whose names start with ``x``, else all free
   symbols. Assignments that do not depend on the inputs (``w13 = log(1 + exp(v))``) define
   parameters and stay symbols.
@@ -363,9 +367,9 @@ def build_network(
             terms = b.affine(e)
         except InputError as err:
             reads = {s.name for s in e.free_symbols}
-            if n == of and not include_loss or not (reads & b.units) - set(b.inputs) or (
-                reads & set(b.inputs)
-            ):
+            if n == of and not include_loss or not (reads & (b.units | b.losses)) - set(
+                b.inputs
+            ) or (reads & set(b.inputs)):
                 raise InputError(f"{n} = {sp.sstr(e)} is not a network: {err.message}") from None
             losses.append((n, e))  # reads neurons (not inputs) but is none: a loss
             b.losses.add(n)
@@ -413,7 +417,11 @@ def _finish(b: _Builder, losses: list[tuple[str, sp.Expr]]) -> Network:
     targets: list[str] = []
     loss_nodes = []
     for name, e in losses:
-        srcs = sorted((s.name for s in e.free_symbols), key=_natural)
+        # the terms that read no node (a regulariser s in J = L + s) are the loss node's own:
+        # their parameters are neither sources nor targets
+        read = [symbol(s) for s in nodes]
+        data = sp.expand(e, deep=False).as_independent(*read, as_Add=True)[1]
+        srcs = sorted((s.name for s in data.free_symbols), key=_natural)
         targets += [s for s in srcs if s not in nodes and s not in targets]
         depth = 1 + max((nodes.get(s, 0) for s in srcs), default=0)
         nodes[name] = depth

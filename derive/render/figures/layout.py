@@ -175,6 +175,14 @@ def _inner(n, notation, order) -> Label:
     return label(n.activation.formula, notation=notation, order=order)
 
 
+def _bias_label(bias: sp.Expr, b: sp.Symbol, notation, order) -> Label:
+    """A number as ``b = 1/2``; a symbolic bias by itself (``b``, ``b_3``, ``-c``), never
+    ``b = b``."""
+    if bias.is_number:
+        return label(sp.Eq(b, bias, evaluate=False), notation=notation, order=order)
+    return label(bias, notation=notation, order=order)
+
+
 def _graph(net: Network, notation: dict[str, str], order: TermOrder) -> _Graph:
     specs: dict[str, _Spec] = {}
     for x in net.inputs:
@@ -184,7 +192,7 @@ def _graph(net: Network, notation: dict[str, str], order: TermOrder) -> _Graph:
         kind = "output" if n.name in net.outputs else "neuron"
         specs[n.name] = _Spec(
             n.name, kind, n.layer, _inner(n, notation, order),
-            above=label(sp.Eq(b, n.bias, evaluate=False), notation=notation, order=order),
+            above=_bias_label(n.bias, b, notation, order),
             below=label(symbol(n.name), notation=notation))
     depth = max((n.layer for n in net.neurons), default=0)
     for loss in net.losses:
@@ -283,8 +291,13 @@ def _extent(s: _Spec) -> tuple[float, float]:
 
 
 def _positions(g: _Graph, gap: float) -> dict[str, tuple[float, float]]:
-    """Columns ``gap`` apart; in a column, nodes stacked with room for their texts, centred."""
+    """Columns ``gap`` apart (farther where wide nodes, such as loss boxes, need the room); in a
+    column, nodes stacked with room for their texts, centred."""
     at: dict[str, tuple[float, float]] = {}
+    half = [max((g.specs[v].width / 2 for v in col), default=0.0) for col in g.columns]
+    xs = [0.0]
+    for c in range(1, len(g.columns)):
+        xs.append(xs[-1] + max(gap, half[c - 1] + half[c] + 0.8))
     for c, col in enumerate(g.columns):
         ys, y = [], 0.0
         for k, v in enumerate(col):
@@ -297,11 +310,11 @@ def _positions(g: _Graph, gap: float) -> dict[str, tuple[float, float]]:
             ys.append(y)
         shift = -(ys[0] + ys[-1]) / 2 if ys else 0.0
         for v, yv in zip(col, ys, strict=True):
-            at[v] = (c * gap, yv + shift)
+            at[v] = (xs[c], yv + shift)
     for c, col in enumerate(g.columns):  # a lone loss node sits level with its sources
         if len(col) == 1 and g.specs[col[0]].kind == "loss":
             srcs = [at[a][1] for a, b, _ in g.edges if b == col[0]]
-            at[col[0]] = (c * gap, sum(srcs) / len(srcs))
+            at[col[0]] = (xs[c], sum(srcs) / len(srcs))
     return at
 
 
