@@ -3,14 +3,17 @@ the Markdown that GitHub renders, and the figures' layout."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
 from derive.pipeline import derive_files
+from derive.render.figures.layout import Diagram, label_clashes, network_diagram, region_plot
 from derive.render.markup import md_math
 from derive.sheet.load import bundled_sheet_path, load_sheet
+from derive.steps import Figure, NetworkDrawing
 
 SHEETS = [bundled_sheet_path(), *sorted((Path(__file__).parent / "sheets").glob("*.toml"))]
 MATH = re.compile(r"\$\$(.+?)\$\$|\$(.+?)\$", re.S)
@@ -63,3 +66,51 @@ def test_no_escaped_brace_in_any_markdown_math(derived):
     braces = sum(files["solutions.md"].count(r"\lbrace") for _, _, files in derived.values())
     assert braces >= 10  # the sets are still there, as words
 
+
+
+# --- figures ------------------------------------------------------------------------------------
+def _layouts(derived):
+    for stem, (_, results, _) in derived.items():
+        for r in results:
+            for block in r.solution.blocks if r.solution else ():
+                if isinstance(block, Figure):
+                    m = block.model
+                    if isinstance(m, NetworkDrawing):
+                        yield stem, block.stem, network_diagram(m.net, m.notation, m.names)
+                    else:
+                        yield stem, block.stem, region_plot(m.analysis, m.classes, m.notation)
+
+
+def test_no_figure_label_overlaps_another_or_crosses_an_edge(derived):
+    """Checked on the layout model of every figure of every test sheet."""
+    layouts = list(_layouts(derived))
+    assert len(layouts) >= 20
+    assert {type(d).__name__ for _, _, d in layouts} == {"Diagram", "Plot"}
+    problems = [(stem, fig, p) for stem, fig, d in layouts for p in label_clashes(d)]
+    assert not problems, problems
+
+
+def test_the_clash_check_sees_overlaps_and_edges(derived):
+    stem, fig, d = next(x for x in _layouts(derived) if isinstance(x[2], Diagram))
+    first, second = d.edges[0].text, next(e.text for e in d.edges[1:] if e.text)
+    moved = dataclasses.replace(d, edges=(dataclasses.replace(d.edges[0], text=first),
+                                          dataclasses.replace(d.edges[1], text=dataclasses.replace(
+                                              second, at=first.at)), *d.edges[2:]))
+    assert any("overlaps" in p for p in label_clashes(moved))
+    small = dataclasses.replace(d, frame=dataclasses.replace(d.frame, x1=d.frame.x1 - 2))
+    assert any("crosses the figure's edge" in p for p in label_clashes(small))
+
+
+def test_a_symbolic_bias_is_labelled_by_itself(derived):
+    """A bias that is a symbol reads b (or b_3), never b = b; a number reads b = 1/2."""
+    seen = set()
+    for _, _, d in _layouts(derived):
+        if not isinstance(d, Diagram):
+            continue
+        for n in d.nodes:
+            for t in n.texts:
+                tex = "".join(p.tex for p in t.label.parts)
+                assert not re.fullmatch(r"b = (b|b_\{\d+\})", tex), tex
+                seen.add("symbol" if "=" not in tex and tex.startswith("b") else
+                         "number" if tex.startswith("b = ") else "other")
+    assert {"symbol", "number"} <= seen

@@ -545,11 +545,13 @@ def region_plot(a: Analysis, classes: dict[str, str], notation: dict[str, str] |
     texts: list[tuple[Label, tuple[float, float]]] = []
     k = math.ceil(x0 / step)
     right = 0.0  # half the width of the last tick label at the right end
+    # x tick labels sit below the half height of the y tick labels (the two at the corner apart)
+    drop = max(TICK + 0.08, label(sp.Integer(0), notation=notation).height / 2 + 0.05)
     while k * step <= x1:
         x = float(k * step - x0) * s
         ticks.append(((x, 0.0), (x, -TICK)))
         lab = label(sp.Rational(k * step), notation=notation)
-        texts.append((lab, (x, -TICK - 0.08 - lab.height / 2)))
+        texts.append((lab, (x, -drop - lab.height / 2)))
         right = max(0.0, x + lab.width / 2 - w)
         k += 1
     k = math.ceil(y0 / step)
@@ -563,8 +565,8 @@ def region_plot(a: Analysis, classes: dict[str, str], notation: dict[str, str] |
         k += 1
     lab_x1, lab_x2 = label(xs[0], notation=notation), label(xs[1], notation=notation)
     texts.append((lab_x1, (w + max(right, TICK) + 0.15 + lab_x1.width / 2,
-                           -TICK - 0.08 - lab_x1.height / 2)))
-    texts.append((lab_x2, (-TICK - 0.08 - left / 2, h + 0.15 + lab_x2.height / 2)))
+                           -drop - lab_x1.height / 2)))
+    texts.append((lab_x2, (-TICK - 0.08 - left / 2, h + drop + lab_x2.height / 2)))
     # geometry
     areas = [(r.sign, [[cm(p) for p in ring] for wr in r.window for ring in (wr.outer, *wr.holes)])
              for r in a.regions if r.window]
@@ -672,3 +674,38 @@ def _dist(pt, p, q) -> float:
     n = dx * dx + dy * dy
     t = 0.0 if n == 0 else max(0.0, min(1.0, ((pt[0] - p[0]) * dx + (pt[1] - p[1]) * dy) / n))
     return math.hypot(pt[0] - p[0] - t * dx, pt[1] - p[1] - t * dy)
+
+
+# --- checks -------------------------------------------------------------------------------------
+def _text_box(t: Text) -> Box:
+    """A placed text's box in cm (y up)."""
+    w, h = t.label.width, t.label.height
+    x = t.at.x + w / 2 if t.anchor == "start" else t.at.x
+    return _box(x, t.at.y, w, h)
+
+
+def label_clashes(figure: Diagram | Plot) -> list[str]:
+    """What is wrong with a figure's labels, from its layout: two labels that overlap, a label
+    over a node, a label or node that crosses the figure's edge. Empty when the layout is clean."""
+    frame = figure.frame
+    if isinstance(figure, Diagram):
+        texts = [(f"weight {e.text.label.parts[0].tex}", e.text) for e in figure.edges if e.text]
+        texts += [(f"{n.id}: {t.label.parts[0].tex}", t) for n in figure.nodes for t in n.texts]
+        solids = [(f"node {n.id}", _box(n.at.x, n.at.y, n.width, n.height)) for n in figure.nodes]
+    else:
+        texts = [(t.label.parts[0].tex, t) for t in figure.texts]
+        texts += [(f"legend {s.text.label.parts[0].tex}", s.text) for s in figure.legend]
+        solids = []
+    boxes = [(name, _text_box(t)) for name, t in texts]
+    problems = [f"{a} overlaps {b}" for (a, p), (b, q) in _pairs(boxes) if _boxes_overlap(p, q)]
+    problems += [f"{a} covers {b}" for a, p in boxes for b, q in solids if _boxes_overlap(p, q)]
+    eps = 1e-6
+    for name, b in boxes + solids:
+        if b[0] < frame.x0 - eps or b[2] > frame.x1 + eps or b[1] < frame.y0 - eps \
+                or b[3] > frame.y1 + eps:
+            problems.append(f"{name} crosses the figure's edge")
+    return problems
+
+
+def _pairs(items):
+    return [(a, b) for i, a in enumerate(items) for b in items[i + 1:]]
