@@ -186,6 +186,7 @@ class RegionDrawing:
     classes: dict[str, str]
     notation: dict[str, str] = field(default_factory=dict)
     title: str = ""
+    points: tuple[tuple[Any, Any], ...] = ()  # the exercise's data points (x1, x2), marked
 
 
 @dataclass(frozen=True)

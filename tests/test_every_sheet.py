@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from derive.pipeline import derive_files
+from derive.render.figures.draw import draw
 from derive.render.figures.layout import Diagram, label_clashes, network_diagram, region_plot
 from derive.render.markup import md_math
 from derive.sheet.load import bundled_sheet_path, load_sheet
@@ -78,7 +79,8 @@ def _layouts(derived):
                     if isinstance(m, NetworkDrawing):
                         yield stem, block.stem, network_diagram(m.net, m.notation, m.names)
                     else:
-                        yield stem, block.stem, region_plot(m.analysis, m.classes, m.notation)
+                        yield stem, block.stem, region_plot(m.analysis, m.classes, m.notation,
+                                                            m.points)
 
 
 def test_no_figure_label_overlaps_another_or_crosses_an_edge(derived):
@@ -114,3 +116,33 @@ def test_a_symbolic_bias_is_labelled_by_itself(derived):
                 seen.add("symbol" if "=" not in tex and tex.startswith("b") else
                          "number" if tex.startswith("b = ") else "other")
     assert {"symbol", "number"} <= seen
+
+
+# --- region figures: threshold, class names, data points ------------------------------------------
+def test_a_threshold_reaches_the_legend_and_the_alt_text(derived):
+    sheet, results, files = derived["regions_threshold"]
+    (plot,) = [d for stem, _, d in _layouts({"regions_threshold": derived["regions_threshold"]})]
+    legend = [t.text.label for t in plot.legend]
+    tex = ["".join(p.tex for p in lab.parts) for lab in legend]
+    assert r"XOR false: y < \frac{1}{2}" in tex and r"XOR true: y > \frac{1}{2}" in tex
+    assert r"decision boundary y = \frac{1}{2}" in tex
+    md = files["solutions.md"]
+    assert "![Decision regions in the window; the boundary y = 1/2 is thick" in md
+    assert "XOR false (2 connected parts, unbounded):" in md  # as written, not "Xor false"
+    assert "y < 0" not in md and "y \\lt 0" not in md
+
+
+def test_data_points_are_marked_inside_the_window(derived):
+    _, results, _ = derived["regions_threshold"]
+    (plot,) = [d for _, _, d in _layouts({"regions_threshold": derived["regions_threshold"]})]
+    assert len(plot.points) == 4
+    assert any(s.kind == "point" for s in plot.legend)
+    (figure,) = [b for r in results for b in r.solution.blocks if isinstance(b, Figure)]
+    model = figure.model
+    assert model.points == ((0, 0), (1, 1), (1, 0), (0, 1))
+    outside = region_plot(model.analysis, model.classes, model.notation, [(5, 5), (0, 0)])
+    assert len(outside.points) == 1
+    (lo, hi) = (plot.lo, plot.hi)
+    assert all(lo.x <= q.x <= hi.x and lo.y <= q.y <= hi.y for q in plot.points)
+    svg = draw(model).svg
+    assert svg.count("<circle") == 5  # four points and the legend's mark

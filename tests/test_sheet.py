@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import pytest
 
 from derive.errors import InputError
@@ -137,3 +139,41 @@ def test_an_exercise_writes_its_model_then_its_parameter_strings_in_order():
     assert ex.sources == ["a = tanh(z)", "E = (a - t)**2", "E", "a", "a", "z", "t"]
     assert ex.names == ("a", "tanh", "z", "E", "t")
     assert strings({"x": [1, "u", {"k": ("v", True)}], "y": "w"}) == ["u", "v", "w"]
+
+
+# --- data points of a decision-boundary part ------------------------------------------------------
+DATA_POINTS_SHEET = """[sheet]
+id = "pts"
+title = "Points"
+
+[[exercise]]
+title = "XOR"
+model = ["y = relu(x1 + x2) - 2*relu(x1 + x2 - 1) - 0.5"]
+
+[[exercise.part]]
+task = "{task}"
+of = "y"
+points = {points}
+"""
+
+
+def test_data_points_of_a_decision_boundary_part_are_exact(tmp_path):
+    path = tmp_path / "pts.toml"
+    path.write_text(DATA_POINTS_SHEET.format(task="decision-boundary",
+                                             points="[[0, 0], [1, 0.5]]"))
+    (part,) = load_sheet(str(path)).exercises[0].parts
+    assert part.params["points"] == ((0, 0), (1, Fraction(1, 2)))
+    assert part.points is None  # no marks
+
+
+@pytest.mark.parametrize("task, points, message", [
+    ("network", "[[0, 0]]", "read only by decision-boundary parts"),
+    ("decision-boundary", "[[0, 0, 1]]", "list of 1 to 200 data points"),
+    ("decision-boundary", "[]", "list of 1 to 200 data points"),
+    ("decision-boundary", '[["a", 0]]', "list of 1 to 200 data points"),
+])
+def test_bad_data_points_are_refused(tmp_path, task, points, message):
+    path = tmp_path / "pts.toml"
+    path.write_text(DATA_POINTS_SHEET.format(task=task, points=points))
+    with pytest.raises(InputError, match=message):
+        load_sheet(str(path))

@@ -22,12 +22,13 @@ import sympy as sp
 from derive import __version__
 from derive.maths.display import TermOrder, product_pairs
 from derive.render.figures.draw import Drawing, draw
+from derive.render.figures.labels import RunsPrinter, runs_of
 from derive.render.linebreak import break_expr, text_width, width
-from derive.render.markup import parse_markup, to_math, to_md, to_tex
+from derive.render.markup import to_math, to_md, to_tex
 from derive.render.notation import SheetPrinter, escape_tex, sympy_str
-from derive.render.prose import markup
+from derive.render.prose import markup, plain
 from derive.sheet.model import Exercise, Sheet
-from derive.steps import Align, Figure, Solution, Table, Text
+from derive.steps import Align, Figure, Math, Prose, Solution, Table, Text
 
 if TYPE_CHECKING:
     from derive.steps import PartResult
@@ -111,15 +112,14 @@ def _cell(cell: Any, p: Printer) -> dict[str, str]:
     return {"math": "", "tex": to_tex(text), "md": to_md(text)}
 
 
-def _alt_text(markup: str) -> str:
-    """A figure's caption as plain text for Markdown alt text (math without its markup)."""
-    out = []
-    for seg in parse_markup(markup):
-        text = seg.content
-        if seg.kind in ("math", "display"):
-            text = re.sub(r"\\[A-Za-z]+|[{}_^\\]", "", text)
-        out.append(text)
-    return re.sub(r"[\[\]]", "", " ".join("".join(out).split()))
+def _alt_text(caption) -> str:
+    """A figure's caption as plain text for Markdown alt text: its math as the figure's labels
+    write it (``y = 1/2``, never the LaTeX of ``\\frac{1}{2}`` stripped to ``12``)."""
+    parts = caption.parts if isinstance(caption, Prose) else (caption,)
+    text = "".join(
+        "".join(r.text for r in runs_of(RunsPrinter(p.notation, p.order).doprint(p.expr)))
+        if isinstance(p, Math) else plain(p) for p in parts)
+    return re.sub(r"[\[\]]", "", " ".join(text.split()))
 
 
 def _block_view(block, p: Printer, drawings: dict[int, Drawing]) -> dict[str, Any]:
@@ -144,7 +144,7 @@ def _block_view(block, p: Printer, drawings: dict[int, Drawing]) -> dict[str, An
             "kind": "figure",
             "tikz": drawing.tikz.strip(),
             "svg": f"figures/{block.stem}.svg",
-            "alt": _alt_text(markup(block.caption)) or f"Figure {block.stem}",
+            "alt": _alt_text(block.caption) or f"Figure {block.stem}",
             "caption_tex": to_tex(markup(block.caption)),
             "caption_md": to_md(markup(block.caption)),
         }

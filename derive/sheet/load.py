@@ -46,6 +46,7 @@ import os
 import re
 import stat
 import tomllib
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -70,8 +71,12 @@ SHEET_KEYS = {"id": str, "title": str, "course": str, "date": str, "notation": d
               "detail": str}
 EXERCISE_KEYS = {"title": str, "text": str, "model": list, "notation": dict, "part": list,
                  "variants": dict, "facts": list}
-PART_KEYS = {"label": str, "points": (int, float), "text": str, "hint": str, "task": str,
+PART_KEYS = {"label": str, "points": (int, float, list), "text": str, "hint": str, "task": str,
              "tolerance": (int, float), "detail": str}
+# the tasks whose parts may give data points (points = [[x1, x2], ...]) instead of marks: the
+# task finds them in its parameters as "points" (exact numbers)
+DATA_POINT_TASKS = ("decision-boundary",)
+MAX_DATA_POINTS = 200
 
 
 # --- locating keys ------------------------------------------------------------------------------
@@ -518,6 +523,9 @@ class _Loader:
             raise self.err("tolerance (relative, of a numeric answer) must be a number between 0 "
                            "and 1, such as 1e-3", (*path, "tolerance"))
         points = p.get("points")
+        if isinstance(points, list):
+            params["points"] = self.data_points(points, task, (*path, "points"))
+            points = None
         if points is not None and not (math.isfinite(points) and 0 <= points <= 1000):
             raise self.err("points must be a number between 0 and 1000", (*path, "points"))
         return Part(
@@ -532,6 +540,22 @@ class _Loader:
             tolerance=float(tolerance) if tolerance is not None else None,
             detail=self.detail_level(p, path, self.detail),
         )
+
+
+    def data_points(self, value: list, task: str, path: tuple) -> tuple[tuple[Fraction, ...], ...]:
+        """``points = [[0, 0], [1, 1]]`` on a decision-boundary part: the exercise's data points
+        (exact, from the digits as written), marked in its figure."""
+        if task not in DATA_POINT_TASKS:
+            raise self.err("points must be a number (the marks); a list of data points "
+                           "[[x1, x2], ...] is read only by " + ", ".join(DATA_POINT_TASKS)
+                           + " parts", path)
+        if not value or len(value) > MAX_DATA_POINTS or not all(
+                isinstance(q, list) and len(q) == 2 and all(
+                    isinstance(c, int | float) and not isinstance(c, bool) and math.isfinite(c)
+                    and abs(c) <= 10**6 for c in q) for q in value):
+            raise self.err(f"points must be a list of 1 to {MAX_DATA_POINTS} data points "
+                           "[x1, x2] of numbers (at most 10^6 in absolute value)", path)
+        return tuple(tuple(Fraction(str(c)) for c in q) for q in value)
 
 
 def _default_label(j: int) -> str:

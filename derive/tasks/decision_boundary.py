@@ -9,6 +9,8 @@ the ``network`` task, and optionally
 * ``classes``: names of the two classes, ``{ negative = "class 1", positive = "class 2" }`` or
   ``["class 1", "class 2"]`` (the first is where y < 0); default as on the seed sheet;
 * ``threshold``: classify by the sign of ``y - threshold`` (default 0);
+* ``points = [[x1, x2], ...]`` (in place of the marks): the exercise's data points, marked in the
+  figure;
 * ``inputs``, ``output``: as for ``network``.
 
 The solution: the pieces (activation patterns) with their conditions and the affine y on each,
@@ -60,7 +62,8 @@ def run(ctx: Context) -> Solution:
         raise ctx.error(e.message, where if where in ctx.params else key) from None
     classes = _classes(ctx)
     return solve(a, classes, ctx.notation, ctx.stem,
-                 [Regions(a, expanded(model, of, set())), Recomputes(net, model, of)])
+                 [Regions(a, expanded(model, of, set())), Recomputes(net, model, of)],
+                 points=tuple(ctx.params.get("points", ())))
 
 
 def _number(value: Any, what: str) -> Fraction:
@@ -121,7 +124,8 @@ def _output(y: Affine, threshold: Fraction, x: tuple) -> sp.Expr:
     return y.expr(x) + sp.Rational(threshold.numerator, threshold.denominator)
 
 
-def solve(a: Analysis, classes: dict[str, str], notation, stem: str, claims=()) -> Solution:
+def solve(a: Analysis, classes: dict[str, str], notation, stem: str, claims=(), points=()
+          ) -> Solution:
     x = a.symbols
     ysym = symbol(a.output)
     name = {NEG: classes["negative"], POS: classes["positive"], ZERO: "neither class"}
@@ -166,11 +170,11 @@ def solve(a: Analysis, classes: dict[str, str], notation, stem: str, claims=()) 
         if not parts:
             if sign != ZERO:  # a class without points is said so, not left out
                 never = sp.Ge(ysym, cut) if sign == NEG else sp.Le(ysym, cut)
-                blocks.append(Text(prose(f"{name[sign].capitalize()} is empty: ",
+                blocks.append(Text(prose(f"{name[sign]} is empty: ",
                                          Math(never, notation), " everywhere.")))
             continue
         if any(not g for r in parts for g in r.groups):  # a group without conditions
-            blocks.append(Text(prose(f"{name[sign].capitalize()} (unbounded): the whole plane, ",
+            blocks.append(Text(prose(f"{name[sign]} (unbounded): the whole plane, ",
                                      Math(sp.S.Reals**2, notation), ".")))
             continue
         form = SetOf(*(Conditions(*(s.relation(x) for s in g)) for r in parts for g in r.groups))
@@ -182,7 +186,7 @@ def solve(a: Analysis, classes: dict[str, str], notation, stem: str, claims=()) 
         bounded = [("unbounded" if r.unbounded else "bounded") for r in parts]
         shape = (f"{len(parts)} connected parts, " if len(parts) > 1 else "") + ", ".join(
             dict.fromkeys(bounded))
-        blocks.append(Text(prose(f"{name[sign].capitalize()} ({shape}): ", Math(form, notation),
+        blocks.append(Text(prose(f"{name[sign]} ({shape}): ", Math(form, notation),
                                  f"{extra}.")))
     if a.boundary:
         rows = []
@@ -191,7 +195,8 @@ def solve(a: Analysis, classes: dict[str, str], notation, stem: str, claims=()) 
             rows.append((sp.Eq(rel.lhs, rel.rhs, evaluate=False), _point(seg.p), _point(seg.q)))
         blocks.append(Table(("boundary line", "from", "to"), tuple(rows),
                             caption="Segments of the decision boundary inside the window."))
-    drawing = RegionDrawing(a, classes, notation, title=f"decision regions of {a.output}")
+    drawing = RegionDrawing(a, classes, notation, title=f"decision regions of {a.output}",
+                            points=points)
     blocks.append(Figure(stem, drawing, caption=prose(
         "Decision regions in the window; the boundary ", Math(sp.Eq(ysym, cut), notation),
         " is thick, boundaries between linear pieces are dashed.")))

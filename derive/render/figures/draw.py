@@ -72,9 +72,10 @@ def network_figure(net, notation: dict[str, str] | None = None, names=(), title:
 
 
 def regions_figure(analysis, classes: dict[str, str], notation: dict[str, str] | None = None,
-                   title: str = "") -> tuple[str, str]:
-    """``(tikz, svg)`` drawings of a :class:`derive.maths.regions.Analysis`."""
-    p = region_plot(analysis, classes, notation)
+                   title: str = "", points=()) -> tuple[str, str]:
+    """``(tikz, svg)`` drawings of a :class:`derive.maths.regions.Analysis` (with the data
+    ``points`` marked)."""
+    p = region_plot(analysis, classes, notation, points)
     return render("regions", p=p, colors=COLORS, font_family=FONT_FAMILY,
                   title=title or "decision regions")
 
@@ -95,5 +96,5 @@ def draw(model: NetworkDrawing | RegionDrawing | CircuitDrawing) -> Drawing:
         return Drawing(*network_figure(model.net, model.notation, model.names, model.title))
     if isinstance(model, RegionDrawing):
         return Drawing(*regions_figure(model.analysis, model.classes, model.notation,
-                                       model.title))
+                                       model.title, model.points))
     raise TypeError(f"no drawing for figure model {model!r}")

@@ -12,7 +12,8 @@ covers a node, a bias or a name; labels prefer spots that no other edge crosses.
 exists the columns move apart and the placement is tried again.
 
 Region plots (:func:`region_plot`): the window with equal scales on both axes, class regions
-filled, the boundary y = 0 thick, piece boundaries dashed, mirror axes dotted, ticks, and a legend.
+filled, the boundary y = threshold thick, piece boundaries dashed, mirror axes dotted, ticks, and
+a legend.
 """
 
 from __future__ import annotations
@@ -522,11 +523,13 @@ class Plot:
     ticks: tuple[Seg, ...]
     texts: tuple[Text, ...]  # tick labels, axis names, region names
     legend: tuple[Swatch, ...]
+    points: tuple[P, ...] = ()  # the exercise's data points inside the window, marked
 
 
-def region_plot(a: Analysis, classes: dict[str, str], notation: dict[str, str] | None = None
-                ) -> Plot:
-    """The figure of a region analysis; ``classes`` names the negative/positive classes."""
+def region_plot(a: Analysis, classes: dict[str, str], notation: dict[str, str] | None = None,
+                points: Sequence[tuple] = ()) -> Plot:
+    """The figure of a region analysis; ``classes`` names the negative/positive classes; the
+    data ``points`` (x1, x2) inside the window are marked (a point outside it is not drawn)."""
     notation = notation or {}
     (x0, x1), (y0, y1) = a.window.x1, a.window.x2
     s = PLOT / float(max(x1 - x0, y1 - y0))
@@ -537,7 +540,9 @@ def region_plot(a: Analysis, classes: dict[str, str], notation: dict[str, str] |
 
     xs = [symbol(n) for n in a.inputs]
     y_sym = symbol(a.output)
-    rel = {"negative": sp.Lt(y_sym, 0), "positive": sp.Gt(y_sym, 0), "zero": sp.Eq(y_sym, 0)}
+    cut = sp.Rational(a.threshold.numerator, a.threshold.denominator)  # y < cut, y > cut
+    rel = {"negative": sp.Lt(y_sym, cut), "positive": sp.Gt(y_sym, cut),
+           "zero": sp.Eq(y_sym, cut, evaluate=False)}
     name = {"negative": classes["negative"], "positive": classes["positive"], "zero": ""}
     # texts outside the window: ticks and axis names, then the legend to the right
     step = nice_step(max(x1 - x0, y1 - y0) / 6)
@@ -600,6 +605,11 @@ def region_plot(a: Analysis, classes: dict[str, str], notation: dict[str, str] |
             parts = (f"{name[sign]}: ", rel[sign]) if name[sign] else ("neither class: ", rel[sign])
             entries.append((sign, label(*parts, notation=notation)))
     entries.append(("boundary", label("decision boundary ", rel["zero"], notation=notation)))
+    marked = [cm(q) for q in points
+              if x0 <= q[0] <= x1 and y0 <= q[1] <= y1]
+    if marked:
+        entries.append(("point", label("data point" if len(marked) == 1 else "data points",
+                                       notation=notation)))
     if edges:
         entries.append(("edge", label("boundary between linear pieces", notation=notation)))
     if mirrors:
@@ -620,6 +630,8 @@ def region_plot(a: Analysis, classes: dict[str, str], notation: dict[str, str] |
     legend = []
     for kind, p, q, lab, xy in legend_geo:
         filled = kind in ("negative", "positive", "zero")
+        if kind == "point":  # one mark in the middle of the swatch
+            p = q = ((p[0] + q[0]) / 2, p[1])
         legend.append(Swatch(kind, frame.p(p[0], p[1] + 0.3 if filled else p[1]), frame.p(*q),
                              0.6 * PX_PER_CM, 0.3 * PX_PER_CM, _text(frame, lab, xy,
                                                                      anchor="start")))
@@ -629,7 +641,8 @@ def region_plot(a: Analysis, classes: dict[str, str], notation: dict[str, str] |
               for sign, rings in areas),
         tuple(map(seg, axes)), tuple(map(seg, edges)), tuple(map(seg, mirrors)),
         tuple(map(seg, boundary)), tuple(map(seg, ticks)),
-        tuple(_text(frame, lab, xy) for lab, xy in texts), tuple(legend))
+        tuple(_text(frame, lab, xy) for lab, xy in texts), tuple(legend),
+        tuple(frame.p(*q) for q in marked))
 
 
 def _long(f, x0, x1, y0, y1):
