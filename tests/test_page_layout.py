@@ -54,18 +54,20 @@ def test_no_page_but_the_last_is_more_than_40_percent_empty(pages):
 
 
 @pytest.mark.tex
-def test_an_answer_and_its_verification_line_share_a_page(pages):
+@pytest.mark.xfail(strict=True, reason="relu-regions page 10 starts with the verification line "
+                   "of a part that ends in a figure and its caption (a break above the line)")
+def test_a_verification_line_never_starts_a_page(pages):
+    """The verification line stays on the page of the answer's last row (an answer longer than
+    a page breaks between its rows): no page begins with it."""
     seen = 0
     for sheet, pgs in pages.items():
-        open_answer = None
         for number, (_, words) in enumerate(pgs, 1):
-            for _, w in words:
-                if w == "Answer.":
-                    open_answer = number
-                elif w == "verified:" and open_answer is not None:
-                    assert open_answer == number, (sheet, open_answer, number)
-                    open_answer, seen = None, seen + 1
-    assert seen > 10
+            seen += sum(w == "verified:" for _, w in words)
+            if number > 1 and words:
+                top = min(y for y, _ in words)
+                first_line = [w for y, w in words if y - top < 4]
+                assert "verified:" not in first_line, (sheet, number)
+    assert seen > 30
 
 
 @pytest.mark.tex

@@ -158,8 +158,8 @@ def test_symmetries_are_stated_with_the_networks_own_output_name(text, stated):
 
 
 @pytest.mark.parametrize(("text", "empty", "whole"), [
-    ("relu(x1) + relu(x2) - relu(x1 + x2) + 1/2", "Class 1", "Class 2"),  # y >= 1/2
-    ("-relu(x1) - relu(x2) - 1", "Class 2", "Class 1"),  # y <= -1
+    ("relu(x1) + relu(x2) - relu(x1 + x2) + 1/2", "class 1", "class 2"),  # y >= 1/2
+    ("-relu(x1) - relu(x2) - 1", "class 2", "class 1"),  # y <= -1
 ])
 def test_a_class_covering_the_plane_is_the_whole_plane_and_the_other_is_empty(
         text, empty, whole):
@@ -176,7 +176,7 @@ def test_a_class_without_points_is_said_to_be_empty():
     (y = 0 where x1 <= -|x2|)."""
     _, texts = _write_up("relu(x1 + x2) + relu(x1 - x2)")
     prose = " ".join(texts)
-    assert r"Class 1 is empty: $y \geq 0$ everywhere." in prose
+    assert r"class 1 is empty: $y \geq 0$ everywhere." in prose
     assert "whole plane" not in prose
 
 
