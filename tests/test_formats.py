@@ -15,6 +15,8 @@ import derive
 from derive import cli, pipeline
 from derive.errors import InputError
 from derive.io.manifest import OUTPUT_NAME, load_manifest
+from derive.maths.display import TermOrder
+from derive.maths.functions import symbol
 from derive.render.formats import (
     FORMATS,
     Format,
@@ -23,7 +25,9 @@ from derive.render.formats import (
     register_format,
     unregister_format,
 )
+from derive.render.text import term
 from derive.sheet.load import bundled_sheet_path, parse_sheet
+from derive.sheet.parse import parse_expr
 
 PACKAGE = Path(derive.__file__).parent
 
@@ -165,3 +169,10 @@ def test_only_the_text_formats_names_are_plain_text_outputs(name, ours):
     """A forged manifest listing a user's notes.txt with its real hash must not make it derive's
     (it would be deleted by the next build): .txt outputs are the text format's names only."""
     assert bool(OUTPUT_NAME.match(name)) is ours
+
+
+@pytest.mark.parametrize(("name", "shown"), [("lambda_", "λ"), ("alpha1", "α1"), ("Omega", "Ω"),
+                                             ("sigma", "σ"), ("lam", "lam"), ("w13", "w13")])
+def test_text_prints_greek_names_as_letters_the_parser_reads_back(name, shown):
+    assert term(symbol(name), TermOrder()) == shown
+    assert parse_expr(shown) == symbol(name)

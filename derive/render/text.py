@@ -4,7 +4,7 @@ It prints the solution model directly, with no LaTeX anywhere: words as they are
 statements as the sheet writes them; :class:`~derive.steps.Math`, :class:`~derive.steps.Note` and
 :class:`~derive.steps.Prose` through :func:`derive.render.prose.plain`; formulas in SymPy syntax
 in the exercise's term order, except Leibniz derivatives and deltas, which read as a reader
-writes them (``∂E/∂w``, ``δ_3``: :class:`TextPrinter`); derivation lines as
+writes them (``∂E/∂w``, ``δ_3``, Greek names as letters: :class:`TextPrinter`); derivation lines as
 ``lhs = rhs    [rule]    (its verdict's label)``, a part's checks by the full account of its
 :class:`~derive.verify.summary.Summary`; tables as aligned columns; figures as their
 caption and the file name of the drawing.
@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import sympy as sp
 
 from derive.maths.display import TermOrder
-from derive.render.notation import SheetStrPrinter
+from derive.render.notation import GREEK, SheetStrPrinter
 from derive.render.prose import plain
 from derive.render.registry import Document, Format, register_format
 from derive.render.view import Printer, points_text
@@ -26,6 +26,14 @@ from derive.steps import Align, Figure, Line, Math, Solution, Table, Text
 
 if TYPE_CHECKING:
     from derive.steps import PartResult
+
+# Greek names as their letters (the parser reads the letter back as the name): alpha -> α
+_LOWER = ("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu nu xi omicron pi rho "
+          "sigmaf sigma tau upsilon phi chi psi omega").split()
+LETTERS = {n: chr(0x3B1 + k) for k, n in enumerate(_LOWER)}
+LETTERS |= {n.capitalize(): chr(0x391 + k) for k, n in enumerate(_LOWER)
+            if n.capitalize() in GREEK}
+_GREEK_NAME = re.compile(r"([A-Za-z]+)_?(\d*)")
 
 INDENT = "  "
 RULE_GAP = "    "  # between a derivation line, its rule and its verification
@@ -46,7 +54,12 @@ class TextPrinter(SheetStrPrinter):
     def _print_Symbol(self, expr):
         name = super()._print_Symbol(expr)
         m = re.fullmatch(r"delta_?(\w+)", name)
-        return f"δ_{m.group(1)}" if m else name
+        if m:
+            return f"δ_{m.group(1)}"
+        g = _GREEK_NAME.fullmatch(name)
+        if g and g.group(1) in GREEK and g.group(1) in LETTERS:  # lambda_ -> λ, alpha1 -> α1
+            return LETTERS[g.group(1)] + g.group(2)
+        return name
 
     def _print_Equality(self, expr):
         return f"{self._print(expr.lhs)} = {self._print(expr.rhs)}"
