@@ -580,8 +580,10 @@ def _cancelled(answer: sp.Expr) -> tuple[sp.Expr, sp.Expr, tuple[sp.Expr, ...]] 
         if coeff.is_negative and isinstance(new, sp.Add):  # −(t − y) as (y − t)
             new, coeff = -new, -coeff
         factors = [f for f in factors if f is not S and f not in partners] + [new]
-        used.append((sp.Mul(*partners), tuple(b for b in dens if any(
-            f == b or (f.is_Pow and f.base == b) for f in partners))))
+        # the cancelled denominators in the order their partners stand (never a set's order,
+        # which follows Python's salted hash)
+        used.append((sp.Mul(*partners), tuple(dict.fromkeys(
+            f if f in dens else f.base for f in partners))))
     if not used:
         return None
     return coeff * sp.Mul(*factors), used[0][0], used[0][1]
