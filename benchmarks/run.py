@@ -100,26 +100,11 @@ def child(row: str, *args: str) -> dict:
 
 # --- the work measured in a child process ---------------------------------------------------------
 def mlp(depth: int, width: int):
-    """x1..x_width -> ``depth`` tanh layers of ``width`` units (no biases) -> y = sum v_i a_i;
-    E = log(cosh(y - t))."""
-    import sympy as sp
-
-    from derive.maths.functions import symbol
-    from derive.sheet.model import Assignment
-
-    out, prev = [], [symbol(f"x{i}") for i in range(1, width + 1)]
-    for layer in range(1, depth + 1):
-        cur = []
-        for j in range(1, width + 1):
-            z = sp.Add(*(symbol(f"w{layer}_{i}_{j}") * p for i, p in enumerate(prev, 1)))
-            out.append(Assignment(f"z{layer}_{j}", z, "", None))
-            out.append(Assignment(f"a{layer}_{j}", sp.tanh(symbol(f"z{layer}_{j}")), "", None))
-            cur.append(symbol(f"a{layer}_{j}"))
-        prev = cur
-    y = sp.Add(*(symbol(f"v{i}") * p for i, p in enumerate(prev, 1)))
-    out.append(Assignment("y", y, "", None))
-    out.append(Assignment("E", sp.log(sp.cosh(symbol("y") - symbol("t"))), "", None))
-    return out
+    """The tests' deep tanh network (``tests/conftest.tanh_mlp``): ``depth`` tanh layers of
+    ``width`` units, no biases, y = sum v_i a_i, E = log(cosh(y - t))."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    conftest = importlib.import_module("conftest")
+    return conftest.tanh_mlp(depth, width)
 
 
 def child_mlp(depth: str, width: str) -> dict:

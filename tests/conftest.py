@@ -13,7 +13,11 @@ import sys
 from pathlib import Path
 
 import pytest
+import sympy as sp
 from hypothesis import HealthCheck, settings
+
+from derive.maths.functions import symbol
+from derive.sheet.model import Assignment
 
 # CI runs the property tests derandomized, so a run is reproducible; locally they explore.
 settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True,
@@ -64,3 +68,21 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 600
         timeout=timeout,
         env=env,
     )
+
+
+def tanh_mlp(depth: int, width: int) -> list[Assignment]:
+    """x1..x_width -> ``depth`` tanh layers of ``width`` units (no biases) -> y = sum v_i a_i;
+    E = log(cosh(y - t)): the deep network of the speed tests and the benchmark table."""
+    out, prev = [], [symbol(f"x{i}") for i in range(1, width + 1)]
+    for layer in range(1, depth + 1):
+        cur = []
+        for j in range(1, width + 1):
+            z = sp.Add(*(symbol(f"w{layer}_{i}_{j}") * p for i, p in enumerate(prev, 1)))
+            out.append(Assignment(f"z{layer}_{j}", z, "", None))
+            out.append(Assignment(f"a{layer}_{j}", sp.tanh(symbol(f"z{layer}_{j}")), "", None))
+            cur.append(symbol(f"a{layer}_{j}"))
+        prev = cur
+    out.append(Assignment("y", sp.Add(*(symbol(f"v{i}") * p for i, p in enumerate(prev, 1))),
+                          "", None))
+    out.append(Assignment("E", sp.log(sp.cosh(symbol("y") - symbol("t"))), "", None))
+    return out
