@@ -389,3 +389,13 @@ def test_a_task_name_belongs_to_one_module(monkeypatch):
     task_spec.task("probe-task", summary="a probe")(run)
     assert [s.name for s in task_spec.declared_in(probe)] == ["probe-task"]
     assert "probe-task" not in derive.tasks.REGISTRY  # only the listed modules are registered
+
+
+def test_verification_never_imports_the_printers():
+    """verify/ decides verdicts; wording them is the printers' job (derive.render)."""
+    verify = PACKAGE / "verify"
+    for path in sorted(verify.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        names += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert not [n for n in names if n.startswith("derive.render")], path.name

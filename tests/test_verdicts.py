@@ -24,7 +24,7 @@ from derive.pipeline import render, solve_sheet
 from derive.sheet.load import bundled_sheet_path, load_sheet
 from derive.sheet.model import Assignment
 from derive.sheet.parse import parse_assignment
-from derive.steps import Align, Solution
+from derive.steps import Align, Line, Math, Note, Solution, rules
 from derive.tasks import REGISTRY
 from derive.verify import gradients
 from derive.verify.claims import (
@@ -282,3 +282,13 @@ def test_equality_and_numeric_no_longer_import_each_other():
                for rel, tree in _modules("derive/verify")}
     assert "derive.verify.equality" not in imports["derive/verify/numeric.py"]
     assert "derive.verify.points" in imports["derive/verify/numeric.py"]
+
+
+def test_a_wrong_line_names_its_rule_in_the_failure():
+    """The failure message of a wrong line says which step it is, in words (no printer needed)."""
+    x = sp.Symbol("x", real=True)
+    wrong = Line(None, x + 1, rules("chain rule", Math(x), Note("tanh_prime")), check=(x, x + 1))
+    with pytest.raises(VerificationFailure, match=r"step 'chain rule; x; tanh_prime' does not "
+                                                  r"verify: x != x \+ 1"):
+        verify_solution(Solution(blocks=[Align((wrong,))]), where="2a")
+

@@ -15,8 +15,7 @@ from dataclasses import replace
 import sympy as sp
 
 from derive.errors import VerificationFailure
-from derive.render.prose import markup
-from derive.steps import Align, Line, Solution
+from derive.steps import Align, Line, Math, Note, Prose, Solution, reasons
 from derive.verify import gradients, instances
 from derive.verify.claims import (
     Answer,
@@ -59,6 +58,20 @@ def verify_solution(solution: Solution, where: str = "") -> Solution:
                    summary=summarize(verdicts))
 
 
+def _rule_words(rule) -> str:
+    """A rule annotation in words for an error message: strings as they are, formulas in SymPy
+    syntax, a fixed phrase by its kind (the printers' wording is not needed to find the step)."""
+    def words(item) -> str:
+        if isinstance(item, Prose):
+            return "".join(words(p) for p in item.parts)
+        if isinstance(item, Math):
+            return sp.sstr(item.expr)
+        if isinstance(item, Note):
+            return item.kind
+        return str(item)
+    return "; ".join(words(r) for r in reasons(rule))
+
+
 def _line(line: Line, where: str, verdicts: list[Verdict]) -> Line:
     if line.check is None:
         verdict = NOTHING_TO_CHECK
@@ -67,7 +80,7 @@ def _line(line: Line, where: str, verdicts: list[Verdict]) -> Line:
             else line.check
         verdict = check_equal(a, b)
         if not verdict.ok:
-            raise VerificationFailure(f"{where}: step {markup(line.rule)!r} does not verify: "
+            raise VerificationFailure(f"{where}: step {_rule_words(line.rule)!r} does not verify: "
                                       f"{sp.sstr(a)} != {sp.sstr(b)}")
         verdict = replace(verdict, kind=STEP)
     verdicts.append(verdict)
