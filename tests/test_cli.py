@@ -142,6 +142,10 @@ def test_explain_text_prints_steps():
     proc = run_cli("explain", "log(cosh(y - t))", "--wrt", "y")
     assert proc.returncode == 0
     assert "chain rule" in proc.stdout and "tanh(y - t)" in proc.stdout
+    # equations read as equations, and each line says how it was checked
+    assert "With u_1 = cosh(y - t) and u_2 = y - t:" in proc.stdout, proc.stdout
+    assert "Eq(" not in proc.stdout
+    assert "(✓ symbolic: identical)" in proc.stdout
 
 
 def test_explain_text_of_a_computation_list_reads_as_text():

@@ -62,10 +62,10 @@ def markup(item: Any) -> str:
     return _text(item, lambda m: "$" + latex(m.expr, m.notation, m.order) + "$", "markup")
 
 
-def plain(item: Any) -> str:
-    """Plain text (SymPy syntax for math) for a string, :class:`Math`, :class:`Note`,
-    :class:`Prose` or :class:`Rules`."""
-    return _text(item, lambda m: sympy_str(m.expr, m.order), "plain")
+def plain(item: Any, math: Callable[[Math], str] | None = None) -> str:
+    """Plain text for a string, :class:`Math`, :class:`Note`, :class:`Prose` or :class:`Rules`:
+    each :class:`Math` through ``math`` (default: SymPy syntax in its term order)."""
+    return _text(item, math or (lambda m: sympy_str(m.expr, m.order)), "plain")
 
 
 def _text(item: Any, math: Callable[[Math], str], form: str) -> str:

@@ -2,10 +2,11 @@
 
 It prints the solution model directly, with no LaTeX anywhere: words as they are; titles and
 statements as the sheet writes them; :class:`~derive.steps.Math`, :class:`~derive.steps.Note` and
-:class:`~derive.steps.Prose` through :func:`derive.render.prose.plain`; formulas in SymPy syntax
-in the exercise's term order, except Leibniz derivatives and deltas, which read as a reader
-writes them (``∂E/∂w``, ``δ_3``, Greek names as letters: :class:`TextPrinter`); derivation lines as
-``lhs = rhs    [rule]    (its verdict's label)``, a part's checks by the full account of its
+:class:`~derive.steps.Prose` through :func:`words` (:func:`derive.render.prose.plain` with
+formulas through :class:`TextPrinter`); formulas in SymPy syntax in the exercise's term order,
+except equations, Leibniz derivatives and deltas, which read as a reader writes them (``u_1 =
+cosh(y - t)``, ``∂E/∂w``, ``δ_3``, Greek names as letters: :class:`TextPrinter`); derivation
+lines as ``lhs = rhs    [rule]    (✓ how it was checked)``, a part's checks by the full account of its
 :class:`~derive.verify.summary.Summary`; tables as aligned columns; figures as their
 caption and the file name of the drawing.
 """
@@ -76,12 +77,23 @@ def term(expr: sp.Basic, order: TermOrder) -> str:
     return TextPrinter(order).doprint(order.orient(expr))
 
 
+def words(item, order: TermOrder) -> str:
+    """A sentence, rule or caption as terminal text: its formulas through :class:`TextPrinter`
+    (``u_1 = cosh(y - t)``, ``∂E/∂w``), its fixed phrases in their plain form."""
+    return plain(item, lambda m: term(m.expr, m.order or order))
+
+
+def check_text(verdict) -> str:
+    """How a line was checked, for the terminal: ``✓ symbolic: identical``."""
+    return f"✓ {verdict.method}" + (f": {verdict.detail}" if verdict.detail else "")
+
+
 def _cell(cell, order: TermOrder) -> str:
     """A table cell: a formula (a SymPy object, or a :class:`Math` alone) through
     :class:`TextPrinter`, anything else through :func:`plain`."""
     if isinstance(cell, Math):
         return term(cell.expr, cell.order or order)
-    return term(cell, order) if isinstance(cell, sp.Basic) else plain(cell)
+    return term(cell, order) if isinstance(cell, sp.Basic) else words(cell, order)
 
 
 def align_text(lines: tuple[Line, ...], order: TermOrder) -> list[str]:
@@ -89,20 +101,20 @@ def align_text(lines: tuple[Line, ...], order: TermOrder) -> list[str]:
     out = []
     for ln in lines:
         lhs = term(ln.lhs, order) if ln.lhs is not None else ""
-        rule = plain(ln.rule)
+        rule = words(ln.rule, order)
         out.append(f"{INDENT}{lhs} {ln.relation} {term(ln.rhs, order)}"
                    + (f"{RULE_GAP}[{rule}]" if rule else "")
-                   + (f"{RULE_GAP}({ln.verdict.label})" if ln.verdict is not None else ""))
+                   + (f"{RULE_GAP}({check_text(ln.verdict)})" if ln.verdict is not None else ""))
     return out
 
 
 def table_text(table: Table, order: TermOrder) -> list[str]:
     """A table: its caption (with a colon unless it ends in a full stop), then the header and
     the rows in columns as wide as their widest cell."""
-    rows = [[plain(h) for h in table.header]] + [[_cell(c, order) for c in row]
+    rows = [[words(h, order) for h in table.header]] + [[_cell(c, order) for c in row]
                                                  for row in table.rows]
     widths = [max(len(r[k]) for r in rows if k < len(r)) for k in range(max(map(len, rows)))]
-    caption = plain(table.caption)
+    caption = words(table.caption, order)
     out = [caption if caption.endswith((".", ":")) else caption + ":"] if caption else []
     for r in rows:
         out.append(INDENT + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False))
@@ -115,13 +127,13 @@ def solution_text(sol: Solution, order: TermOrder) -> list[str]:
     out: list[str] = []
     for block in sol.blocks:
         if isinstance(block, Text):
-            out.append(plain(block.text))
+            out.append(words(block.text, order))
         elif isinstance(block, Align):
             out.extend(align_text(block.lines, order))
         elif isinstance(block, Table):
             out.extend(table_text(block, order))
         elif isinstance(block, Figure):
-            caption = plain(block.caption)
+            caption = words(block.caption, order)
             out.append(f"Figure{': ' + caption if caption else ''} (figures/{block.stem}.svg)")
         else:
             raise TypeError(f"unknown block {block!r}")
