@@ -6,8 +6,8 @@ statements as the sheet writes them; :class:`~derive.steps.Math`, :class:`~deriv
 formulas through :class:`TextPrinter`); formulas in SymPy syntax in the exercise's term order,
 except equations, Leibniz derivatives and deltas, which read as a reader writes them (``u_1 =
 cosh(y - t)``, ``∂E/∂w``, ``δ_3``, Greek names as letters: :class:`TextPrinter`); derivation
-lines as ``lhs = rhs    [rule]    (✓ how it was checked)``, a part's checks by the full account of its
-:class:`~derive.verify.summary.Summary`; tables as aligned columns; figures as their
+lines as ``lhs = rhs    [rule]    (✓ how it was checked)``, a part's checks by the full account
+of its :class:`~derive.verify.summary.Summary`; tables as aligned columns; figures as their
 caption and the file name of the drawing.
 """
 
