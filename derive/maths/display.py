@@ -17,7 +17,8 @@ under :mod:`derive.maths` or :mod:`derive.tasks` needs the printers.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 
 import sympy as sp
 from sympy.core.mul import _keep_coeff
@@ -64,25 +65,159 @@ def negate(term: sp.Basic) -> sp.Basic:
         return Dot(-first, *rest)
     return -term
 
+# --- the forms a sheet writes --------------------------------------------------------------------
+SHORT_DENOMINATORS = (2, 4, 8)
+"""A decimal the sheet writes prints as a fraction when its denominator is one of these (halves,
+quarters, eighths: ``0.5`` -> ½, ``0.25`` -> ¼, ``1.5`` -> 3/2); any other prints as written
+(``0.1``, ``0.05``, ``0.044715``)."""
+
+
+@dataclass(frozen=True)
+class WrittenForms:
+    """How a sheet writes its formulas, recorded by the parser (:func:`derive.sheet.parse.
+    written_forms`) and followed by every printer.
+
+    * ``sums``: the terms of each sum the sheet writes (keyed by the set of its terms, as SymPy
+      builds the sum) in written order: ``1 + exp(v)`` -> ``(1, exp(v))``;
+    * ``products``: the factors other than numbers of each product it writes, in written order
+      (keyed the same way, so ``x1*w13`` also orders ``2*x1*w13``): ``(x1, w13)``;
+    * ``decimals``: the text of each decimal it writes, by its exact value: ``8943/200000`` ->
+      ``"0.044715"``;
+    * ``factored``: each sum it writes as a positive number times a sum, which SymPy multiplies
+      out (keyed by the terms of the product): ``0.7978845608*(x + 0.044715*x**3)``;
+    * ``numbers_first``: whether the sheet writes the constant of a sum first (``1 - relu(x1)``)
+      rather than last (``x1 + x2 - 1``); decided by :func:`settle_numbers`.
+
+    Lookups are by structural equality only (never by iterating a set), so the order does not
+    depend on hashing.
+    """
+
+    sums: dict[frozenset, tuple[sp.Basic, ...]] = field(default_factory=dict)
+    products: dict[frozenset, tuple[sp.Basic, ...]] = field(default_factory=dict)
+    decimals: dict[sp.Rational, str] = field(default_factory=dict)
+    factored: dict[frozenset, tuple[sp.Rational, sp.Add]] = field(default_factory=dict)
+    numbers_first: bool = False
+
+    def sum_order(self, terms: Iterable[sp.Basic]) -> tuple[sp.Basic, ...] | None:
+        """The terms in the order the sheet writes this sum, or None when it writes no such sum."""
+        return self.sums.get(frozenset(terms)) if self.sums else None
+
+    def product_order(self, factors: Iterable[sp.Basic]) -> tuple[sp.Basic, ...] | None:
+        """The factors (numbers excluded) in the order the sheet writes this product, or None."""
+        if not self.products:
+            return None
+        return self.products.get(frozenset(f for f in factors if not f.is_Number))
+
+    def decimal(self, number: sp.Basic) -> str | None:
+        """The text of ``number`` as the sheet writes it (``-0.044715`` for ``-8943/200000``), or
+        None: not a decimal the sheet writes, or a short fraction (:data:`SHORT_DENOMINATORS`)."""
+        if not self.decimals or not isinstance(number, sp.Rational) or number.q == 1 \
+                or number.q in SHORT_DENOMINATORS:
+            return None
+        text = self.decimals.get(abs(number))
+        if text is None:
+            return None
+        return "-" + text if number < 0 else text
+
+    def factor(self, terms: Iterable[sp.Basic]) -> tuple[sp.Rational, sp.Add] | None:
+        """``(c, s)`` when the sheet writes the sum of ``terms`` as ``c * s``, else None."""
+        return self.factored.get(frozenset(terms)) if self.factored else None
+
+    def arrange(self, terms: list[sp.Basic]) -> list[sp.Basic]:
+        """``terms`` with those of the written sum that shares most of them (at least two; the
+        first such sum when several do) in written order, in the places they hold."""
+        if not self.sums or len(terms) < 2:
+            return terms
+        have = set(terms)
+        best: tuple[sp.Basic, ...] = ()
+        for written in self.sums.values():
+            shared = tuple(t for t in written if t in have)
+            if len(shared) > len(best):
+                best = shared
+        if len(best) < 2:
+            return terms
+        chosen = set(best)
+        ranked = iter(best)
+        return [next(ranked) if t in chosen else t for t in terms]
+
+    def number_ends(self) -> tuple[int, int]:
+        """How many written sums start with a number, and how many end with one."""
+        first = sum(1 for w in self.sums.values() if w[0].is_number and not w[-1].is_number)
+        last = sum(1 for w in self.sums.values() if w[-1].is_number and not w[0].is_number)
+        return first, last
+
+
+def settle_numbers(forms: Sequence[WrittenForms]) -> list[WrittenForms]:
+    """The written forms of a sheet's exercises with ``numbers_first`` decided: by the
+    exercise's own sums that have a number at one end (more start with it than end with it),
+    else by all the sheet's."""
+    ends = [f.number_ends() for f in forms]
+    total = (sum(a for a, _ in ends), sum(b for _, b in ends))
+    out = []
+    for f, (first, last) in zip(forms, ends, strict=True):
+        if first == last:
+            first, last = total
+        out.append(replace(f, numbers_first=first > last))
+    return out
+
+
+class Names(tuple):
+    """An exercise's names in order of first appearance (a tuple of strings), carrying its
+    :class:`WrittenForms`: a :class:`TermOrder` built from it prints as the sheet writes."""
+
+    written: WrittenForms
+
+    def __new__(cls, names: Iterable[str] = (), written: WrittenForms | None = None):
+        """``names`` as a tuple with ``written`` (by default the forms ``names`` carries, if it
+        is itself a :class:`Names`; else none)."""
+        if written is None:
+            written = names.written if isinstance(names, Names) else WrittenForms()
+        self = super().__new__(cls, names)
+        self.written = written
+        return self
+
+    def __reduce__(self):
+        return (Names, (tuple(self), self.written))
+
+
 # --- orientation and term order ----------------------------------------------------------------
 _EVEN = (sp.cosh, sp.cos, sp.sech, sp.sec)
+_MAX_REWRITTEN_FACTORS = 4  # a product is multiplied out to compare it with the sheet's sums
 _ODD = (sp.sinh, sp.tanh, sp.sin, sp.tan, sp.asinh, sp.atanh, sp.asin, sp.atan)
 
 
 class TermOrder:
     """Orders terms and orients arguments the way the sheet writes them.
 
-    ``rank`` maps names to the position of their first appearance in the sheet. Terms print in
-    that order (numbers last), a sum never starts with a minus when it has a positive term, and
-    ``cosh(t - y)`` prints as ``cosh(y - t)`` when the sheet introduced ``y`` first (odd
-    functions take the sign outside: ``tanh(t - y) = -tanh(y - t)``).
+    A sum or product the sheet writes (:class:`WrittenForms`, carried by the exercise's
+    :class:`Names`) prints in its written order: ``log(1 + exp(v))``, ``L + λ/2 (w1² + w2²)``,
+    ``x1 w13``. Other sums: the terms of one the sheet writes keep their written order among
+    themselves, the rest follow ``rank``, the position of a name's first appearance in the sheet;
+    numbers go first when the sheet writes its constants first (``1 - relu(x1)``), else last. A
+    sum never starts with a minus when it has a positive term, and ``cosh(t - y)`` prints as
+    ``cosh(y - t)`` when the sheet writes ``y - t`` (or, writing neither, introduced ``y`` first;
+    odd functions take the sign outside: ``tanh(t - y) = -tanh(y - t)``).
     """
 
-    def __init__(self, names: Iterable[str] = (), products: Iterable[tuple[str, str]] = ()):
+    def __init__(self, names: Iterable[str] = (), products: Iterable[tuple[str, str]] = (),
+                 written: WrittenForms | None = None):
+        if written is None:
+            written = names.written if isinstance(names, Names) else WrittenForms()
+        self.written = written
         self.rank = {}
         for n in names:
             self.rank.setdefault(n, len(self.rank))
         self.kind_rank = _kind_order(self.rank, products)
+        self._number_rank = -1 if written.numbers_first else 10**9
+
+    def decimal(self, number: sp.Basic) -> str | None:
+        """The text of a decimal the sheet writes for ``number`` (see
+        :meth:`WrittenForms.decimal`), or None."""
+        return self.written.decimal(number)
+
+    def product_order(self, factors: Iterable[sp.Basic]) -> tuple[sp.Basic, ...] | None:
+        """The factors other than numbers as the sheet writes their product, or None."""
+        return self.written.product_order(factors)
 
     def factor_key(self, factor: sp.Basic):
         """Sort key of a plain factor (``w_{13}``, ``x_{1}^{2}``, ``x_{i}^{(k)}``) in a product:
@@ -98,10 +233,17 @@ class TermOrder:
         for ind in term.atoms(sp.Indexed):
             names.append(ind.base.name)
         ranks = [self.rank.get(n, len(self.rank) + 1) for n in names]
-        return (min(ranks) if ranks else 10**9, sp.count_ops(term), sp.default_sort_key(term))
+        first = min(ranks) if ranks else (self._number_rank if term.is_number else 10**9)
+        return (first, sp.count_ops(term), sp.default_sort_key(term))
 
     def order(self, terms: Iterable[sp.Basic]) -> list[sp.Basic]:
-        terms = sorted(terms, key=self.term_key)
+        """The terms of a sum in print order: as the sheet writes that sum, else by
+        :meth:`term_key` with the terms of a written sum in their written order."""
+        terms = list(terms)
+        written = self.written.sum_order(terms)
+        if written is not None:
+            return list(written)
+        terms = self.written.arrange(sorted(terms, key=self.term_key))
         if terms and leads_negative(terms[0]):
             positive = [i for i, t in enumerate(terms) if not leads_negative(t)]
             numbers = [i for i in positive if terms[i].is_number]
@@ -111,9 +253,14 @@ class TermOrder:
         return terms
 
     def prefers_flip(self, arg: sp.Basic) -> bool:
-        """True when ``-arg`` reads better than ``arg`` (its first term is positive)."""
+        """True when ``-arg`` reads better than ``arg``: the sheet writes ``-arg`` and not
+        ``arg``, or, writing neither, the first term of ``-arg`` is positive."""
         if not isinstance(arg, sp.Add):
             return arg.could_extract_minus_sign()
+        if self.written.sum_order(arg.args) is not None:
+            return False
+        if self.written.sum_order(sp.Add.make_args(-arg)) is not None:
+            return True
         first = min(arg.args, key=self.term_key)
         return first.could_extract_minus_sign()
 
@@ -134,8 +281,10 @@ class TermOrder:
         return self.orient(a) == self.orient(b)
 
     def orient(self, expr: sp.Basic) -> sp.Basic:
-        """Rewrite for display: even/odd functions take the sheet's argument orientation, and a
-        sum with a common numeric factor keeps it outside (``2 (y - t)``, not ``2 y - 2 t``)."""
+        """Rewrite for display: even/odd functions take the sheet's argument orientation, a sum
+        the sheet writes as a number times a sum is shown so (``0.7978845608 (x + 0.044715
+        x^3)``), and a sum with a common numeric factor keeps it outside (``2 (y - t)``, not
+        ``2 y - 2 t``)."""
         if not isinstance(expr, sp.Basic) or expr.is_Atom:
             return expr
         reps = {}
@@ -144,7 +293,29 @@ class TermOrder:
                 kept = _Shown.make(type(f)(-f.args[0], evaluate=False))
                 reps[f] = kept if isinstance(f, _EVEN) else -kept
         out = expr.xreplace(reps) if reps else expr
+        if self.written.factored or self.written.sums:
+            out = out.replace(self._rewritten, self._as_written)
         return out.replace(_has_common_factor, lambda e: _keep_coeff(*e.primitive()))
+
+    def _rewritten(self, e: sp.Basic) -> bool:
+        """Whether ``e`` is a sum the sheet writes as a number times a sum, or a number times a
+        product with a sum whose product multiplied out is a sum the sheet writes (a tidying
+        step's ``c x (200000 + 8943 x^2)`` for the sheet's ``0.7978845608*(x + 0.044715*x**3)``)."""
+        if isinstance(e, sp.Add):
+            return self.written.factor(e.args) is not None
+        if not isinstance(e, sp.Mul) or len(e.args) > _MAX_REWRITTEN_FACTORS:
+            return False
+        coeff = e.args[0]
+        if not (coeff.is_Rational and coeff.q != 1) or not any(a.is_Add for a in e.args):
+            return False
+        out = sp.expand_mul(e)
+        return isinstance(out, sp.Add) and (self.written.sum_order(out.args) is not None
+                                            or self.written.factor(out.args) is not None)
+
+    def _as_written(self, e: sp.Basic) -> sp.Basic:
+        out = e if isinstance(e, sp.Add) else sp.expand_mul(e)
+        factored = self.written.factor(out.args)
+        return _keep_coeff(*factored) if factored is not None else out
 
 
 

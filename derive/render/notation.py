@@ -77,7 +77,8 @@ _ELEMENTARY = (  # SymPy's other elementary functions, which sympy.diff may brin
 
 
 class SheetStrPrinter(StrPrinter):
-    """SymPy syntax with the sheet's term order (answers in JSON read like the sheet)."""
+    """SymPy syntax with the sheet's term order, factor order and decimals (answers in JSON read
+    like the sheet)."""
 
     def __init__(self, order: TermOrder | None = None, **settings):
         super().__init__(settings)
@@ -88,6 +89,33 @@ class SheetStrPrinter(StrPrinter):
 
     def _print_Dot(self, expr):
         return "*".join(self.parenthesize(a, 50) for a in expr.args)
+
+    def _print_Rational(self, expr):
+        """A decimal the sheet writes as written (``0.044715``; derive's parser reads it back
+        exactly), any other rational as SymPy writes it."""
+        text = self.term_order.decimal(expr)
+        return text if text is not None else super()._print_Rational(expr)
+
+    def _print_Mul(self, expr):
+        """SymPy's, except that a product the sheet writes keeps its written factor order
+        (``x1*w13``) and a coefficient the sheet writes as a decimal stays one (``0.1*x``)."""
+        coeff, rest = expr.as_coeff_Mul()
+        sign = ""
+        if coeff.is_Rational and coeff < 0:
+            sign, coeff = "-", -coeff
+        decimal = self.term_order.decimal(coeff) if coeff.is_Rational else None
+        factors = sp.Mul.make_args(rest)
+        whole = all(not (f.is_Pow and f.exp.could_extract_minus_sign()) for f in factors)
+        written = self.term_order.product_order(factors) if whole else None
+        if written is None and decimal is None:
+            return super()._print_Mul(expr)
+        prec = PRECEDENCE["Mul"]
+        head = [decimal] if decimal is not None else ([] if coeff == 1 else [self._print(coeff)])
+        if written is None:
+            body = [self.parenthesize(rest, prec)] if rest != 1 else []
+        else:
+            body = [self.parenthesize(f, prec, strict=False) for f in written]
+        return sign + "*".join(head + body)
 
     def _print_Symbol(self, expr):
         kept = shown(expr)
@@ -149,7 +177,8 @@ def heaviside_form(expr: sp.Piecewise) -> sp.Expr | None:
 
 
 def sympy_str(expr: sp.Basic, order: TermOrder | None = None) -> str:
-    """SymPy syntax for ``expr`` (re-parsable by sympy and by derive's parser)."""
+    """SymPy syntax for ``expr`` in the sheet's term order, re-parsable by derive's parser (a
+    decimal the sheet writes stays that decimal, read back exactly) and by SymPy."""
     order = order or TermOrder()
     return SheetStrPrinter(order).doprint(order.orient(expr))
 
@@ -248,12 +277,16 @@ class SheetPrinter(LatexPrinter):
 
     def _print_Mul(self, expr):
         """Rational coefficients and averages in front: ``\\frac{1}{2} z_{3}^{2}``,
-        ``\\frac{1}{N} \\sum_{k=1}^{N} E_{k}`` (not ``\\frac{z_{3}^{2}}{2}``)."""
+        ``\\frac{1}{N} \\sum_{k=1}^{N} E_{k}`` (not ``\\frac{z_{3}^{2}}{2}``); a coefficient
+        the sheet writes as a decimal stays one (``0.1 x``, not ``\\frac{x}{10}``); a product the
+        sheet writes keeps its written factor order (``x_{1} w_{13}``)."""
         sign = ""
         if expr.could_extract_minus_sign():
             sign, expr = "- ", -expr
         coeff, rest = expr.as_coeff_Mul()
-        if coeff.is_Rational and coeff.q != 1 and not rest.is_Atom and sp.fraction(rest)[1] == 1:
+        decimal = coeff.is_Rational and self.term_order.decimal(coeff) is not None
+        if coeff.is_Rational and coeff.q != 1 and (decimal or not rest.is_Atom) \
+                and sp.fraction(rest)[1] == 1:
             return (sign + self._print(coeff) + " "
                     + self.parenthesize(rest, PRECEDENCE["Mul"], strict=True))
         numer, denom = sp.fraction(expr, exact=True)
@@ -265,7 +298,9 @@ class SheetPrinter(LatexPrinter):
             if self._needs_mul_brackets(numer, last=True):
                 tex = rf"\left({tex}\right)"
             return sign + rf"\frac{{1}}{{{self._print(denom)}}} " + tex
-        if self.sheet_factors and denom == 1 and not any(a.is_Number for a in expr.args[1:]):
+        written = denom == 1 and self.term_order.product_order(expr.args) is not None
+        if (self.sheet_factors or written) and denom == 1 \
+                and not any(a.is_Number for a in expr.args[1:]):
             factors = self.ordered_factors(expr)
             out = []
             for i, f in enumerate(factors):
@@ -279,9 +314,14 @@ class SheetPrinter(LatexPrinter):
         return sign + super()._print_Mul(expr)
 
     def ordered_factors(self, expr: sp.Mul) -> list[sp.Basic]:
-        """SymPy's factor order, except that plain factors (``x_{1}``, ``w_{13}^{2}``) take the
-        order in which the sheet introduced them (``x_{1} w_{13}``, not ``w_{13} x_{1}``)."""
+        """The factors of a product the sheet writes in its written order (numbers first);
+        otherwise SymPy's factor order, except that plain factors (``x_{1}``, ``w_{13}^{2}``)
+        take the order in which the sheet introduced them (``x_{1} w_{13}``, not
+        ``w_{13} x_{1}``)."""
         factors = list(expr.as_ordered_factors())
+        written = self.term_order.product_order(factors)
+        if written is not None:
+            return [f for f in factors if f.is_Number] + list(written)
         if not self.sheet_factors:
             return factors
         simple = [f for f in factors if _plain_factor(f)]
@@ -402,6 +442,12 @@ class SheetPrinter(LatexPrinter):
 
     def _print_Float(self, expr):  # floats never belong on a sheet; print exactly
         return self._print(sp.nsimplify(expr, rational=True))
+
+    def _print_Rational(self, expr):
+        """A decimal the sheet writes as written (``0.044715``, see
+        :meth:`~derive.maths.display.WrittenForms.decimal`), any other rational as a fraction."""
+        text = self.term_order.decimal(expr)
+        return text if text is not None else super()._print_Rational(expr)
 
 
 def _negative(f: sp.Basic) -> bool:

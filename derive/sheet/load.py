@@ -46,6 +46,7 @@ import os
 import re
 import stat
 import tomllib
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -53,11 +54,12 @@ from typing import Any
 import sympy as sp
 
 from derive.errors import InputError, is_control
+from derive.maths.display import Names, settle_numbers
 from derive.render.markup import check_markup
 from derive.render.notation import NOTATION_CHOICES
 from derive.sheet.model import DETAIL_LEVELS, Assignment, Exercise, Part, Sheet, sources, strings
 from derive.sheet.modelcheck import check_exercise, huge_numbers, long_integer_line
-from derive.sheet.parse import ascii_formula, parse_assignment, parse_expr
+from derive.sheet.parse import ascii_formula, parse_assignment, parse_expr, written_forms
 from derive.sheet.variants import read_variants
 from derive.tasks import REGISTRY, TASK_NAMES
 
@@ -386,13 +388,17 @@ class _Loader:
         if not isinstance(exercises, list) or not exercises:
             raise InputError("a sheet needs at least one [[exercise]]", file=self.file,
                              line=self.where.get(("sheet",)))
+        read = [self.exercise(i, ex, notation) for i, ex in enumerate(exercises)]
+        # the sheet's habit of writing constants first or last, for sums it does not write
+        settled = settle_numbers([ex.names.written for ex in read])
         return Sheet(
             id=sid,
             title=self.text(head["title"], ("sheet", "title"), heading=True),
             course=self.text(head.get("course", ""), ("sheet", "course"), heading=True),
             date=self.text(head.get("date", ""), ("sheet", "date"), heading=True),
             file=self.file,
-            exercises=tuple(self.exercise(i, ex, notation) for i, ex in enumerate(exercises)),
+            exercises=tuple(replace(ex, names=Names(ex.names, w))
+                            for ex, w in zip(read, settled, strict=True)),
         )
 
     def notation(self, value: dict, path: tuple) -> dict[str, str]:
@@ -469,7 +475,8 @@ class _Loader:
                 raise self.err(f"part label {lab!r} is used twice", (*path, "part", j, "label"))
         facts = tuple(self.fact(src, (*path, "facts", k))
                       for k, src in enumerate(ex.get("facts", [])))
-        names = _names_in_order(sources(model, parts))
+        texts = sources(model, parts)
+        names = _names_in_order(texts)
         check_exercise(model, parts, local, names, self.file)  # in order, real, printed 1:1
         variants = None
         if "variants" in ex:  # the parameters drawn per variant (derive build --variants)
@@ -486,7 +493,7 @@ class _Loader:
             notation=local,
             parts=parts,
             line=self.where.get(path),
-            names=names,
+            names=Names(names, written_forms([*texts, *ex.get("facts", [])])),
             variants=variants,
             facts=facts,
         )

@@ -13,6 +13,8 @@ from typing import Any
 
 import sympy as sp
 
+from derive.maths.display import Names, WrittenForms
+
 
 @dataclass(frozen=True)
 class Assignment:
@@ -52,7 +54,8 @@ class Exercise:
     notation: dict[str, str]
     parts: tuple[Part, ...]
     line: int | None
-    names: tuple[str, ...] = ()  # quantities in order of first appearance (for term order)
+    # quantities in order of first appearance, with the forms the sheet writes (for printing)
+    names: Names = field(default_factory=Names)
     variants: Variants | None = None  # the declared variant parameters, if any
     drawn: Drawn | None = None  # in a variant of the sheet: the values drawn for it
     # facts the derivations may use, as equalities (one-hot targets: t1 + t2 + t3 = 1)
@@ -61,6 +64,11 @@ class Exercise:
     @property
     def points(self) -> int | float:
         return sum(p.points or 0 for p in self.parts)
+
+    @property
+    def written(self) -> WrittenForms:
+        """How the exercise writes its sums, products and decimals (carried by ``names``)."""
+        return self.names.written if isinstance(self.names, Names) else WrittenForms()
 
     @property
     def sources(self) -> list[str]:

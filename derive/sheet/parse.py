@@ -60,7 +60,7 @@ import math
 import operator
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import NoReturn
@@ -68,11 +68,12 @@ from typing import NoReturn
 import sympy as sp
 
 from derive.errors import InputError
+from derive.maths.display import WrittenForms
 from derive.maths.functions import CATALOGUE, index, indexed_base, leaky_relu, symbol
 from derive.sheet.reals import real_problem
 
 __all__ = ["FUNCTION_NAMES", "GREEK_LETTERS", "NAME_RE", "RESERVED_NAMES", "NotRealError",
-           "ascii_formula", "is_valid_name", "parse_assignment", "parse_expr"]
+           "ascii_formula", "is_valid_name", "parse_assignment", "parse_expr", "written_forms"]
 
 NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 """A sheet name (use ``fullmatch``); :func:`is_valid_name` also excludes reserved names."""
@@ -132,6 +133,7 @@ GREEK_LETTERS = dict(zip(
      "upsilon phi chi psi omega Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi "
      "Omega").split(), strict=True))
 _ASSIGN_EQ = re.compile(r"(?<![=!<>])=(?!=)")
+_PLAIN_DECIMAL = re.compile(r"\d*\.\d+|\d+\.\d*")  # 0.5, .5, 2.: not 1e-3
 _LONG_LITERAL = re.compile(r"(?<![\w.])\d[\d_]{" + str(MAX_LITERAL_DIGITS) + ",}")
 
 
@@ -148,11 +150,92 @@ def is_valid_name(name: str) -> bool:
 
 def parse_expr(text: str, *, max_length: int = 10_000) -> sp.Expr:
     """Parse one expression into SymPy; raise :class:`InputError` (no file/line) when it is bad."""
+    return _parse_expr(text, max_length, None)
+
+
+def _parse_expr(text: str, max_length: int, record: _Record | None) -> sp.Expr:
     _prescan(text, max_length)
     text = ascii_formula(text.strip())  # Python would call leading blanks an indentation error
     tree = _ast_parse(text, "eval")
     assert isinstance(tree, ast.Expression)
-    return check_real(check_size(_Converter(text).run(tree.body), text), text)
+    return check_real(check_size(_Converter(text, record).run(tree.body), text), text)
+
+
+def written_forms(texts: Iterable[str]) -> WrittenForms:
+    """How ``texts`` write their sums, products and decimals (see
+    :class:`~derive.maths.display.WrittenForms`; the first text to write a sum or a decimal
+    decides its form). Each text is a formula, an assignment ``name = formula`` or an equality
+    ``lhs = rhs``; a text that is none of these (a class name, a task's keyword) is skipped."""
+    record = _Record()
+    for text in texts:
+        if not isinstance(text, str):
+            continue
+        for side in _ASSIGN_EQ.split(text):
+            try:
+                _parse_expr(side, 10_000, record)
+            except InputError:
+                continue
+    return WrittenForms(dict(record.sums), dict(record.products), dict(record.decimals),
+                        dict(record.factored))
+
+
+class _Record:
+    """The written forms met while parsing: sums and products (by the set of their terms or
+    factors other than numbers) in written order, and decimals by value."""
+
+    def __init__(self):
+        self.sums: dict[frozenset, tuple[sp.Basic, ...]] = {}
+        self.products: dict[frozenset, tuple[sp.Basic, ...]] = {}
+        self.decimals: dict[sp.Rational, str] = {}
+        self.factored: dict[frozenset, tuple[sp.Rational, sp.Add]] = {}
+
+    def terms(self, e: sp.Basic) -> tuple[sp.Basic, ...]:
+        """The terms of ``e`` as written (its SymPy order when not recorded)."""
+        if not e.is_Add:
+            return (e,)
+        return self.sums.get(frozenset(e.args), e.args)
+
+    def factors(self, e: sp.Basic) -> tuple[sp.Basic, ...]:
+        """The factors of ``e`` as written, numbers included where SymPy keeps them."""
+        if not e.is_Mul:
+            return (e,)
+        numbers = tuple(a for a in e.args if a.is_Number)
+        return numbers + self.products.get(frozenset(a for a in e.args if not a.is_Number),
+                                           tuple(a for a in e.args if not a.is_Number))
+
+    def sum(self, result: sp.Basic, written: Iterable[sp.Basic]) -> None:
+        """Record the sum ``result`` built from the terms ``written`` (sums among them
+        flattened into their written terms), when each term of ``result`` is one of them."""
+        if not result.is_Add:
+            return
+        flat = [t for w in written for t in self.terms(w)]
+        self._note(self.sums, result.args, flat)
+
+    def scaled(self, result: sp.Basic, factor: sp.Basic, other: sp.Basic) -> None:
+        """Record ``result = factor * other`` where SymPy distributed a number over a sum (and,
+        for a positive factor, that the sheet writes it as that product)."""
+        if result.is_Add and other.is_Add and factor.is_Number:
+            self.sum(result, [factor * t for t in self.terms(other)])
+            if factor.is_positive and factor != 1:
+                self.factored.setdefault(frozenset(result.args), (factor, other))
+
+    def product(self, result: sp.Basic, written: Iterable[sp.Basic]) -> None:
+        """Record the product ``result`` built from the factors ``written`` (products among
+        them flattened into their written factors)."""
+        if not result.is_Mul:
+            return
+        flat = [f for w in written for f in self.factors(w)]
+        self._note(self.products, [a for a in result.args if not a.is_Number], flat)
+
+    @staticmethod
+    def _note(table: dict, args: Sequence[sp.Basic], flat: Sequence[sp.Basic]) -> None:
+        if len(args) < 2:
+            return
+        position: dict[sp.Basic, int] = {}
+        for i, t in enumerate(flat):
+            position.setdefault(t, i)
+        if all(a in position for a in args):
+            table.setdefault(frozenset(args), tuple(sorted(args, key=position.__getitem__)))
 
 
 def parse_assignment(text: str, *, max_length: int = 10_000) -> tuple[str, sp.Expr]:
@@ -337,10 +420,12 @@ def _ast_parse_quietly(text: str, mode: str) -> ast.AST:
 
 
 class _Converter:
-    """Walks a whitelisted syntax tree and builds the SymPy expression."""
+    """Walks a whitelisted syntax tree and builds the SymPy expression (noting the written forms
+    of its sums, products and decimals in ``record``, when given)."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, record: _Record | None = None):
         self.text = text
+        self.record = record
         self.bound: dict[str, sp.Symbol] = {}  # summation indices in scope
         self.depth = 0
         self.minmax_total = 0
@@ -402,7 +487,11 @@ class _Converter:
                     or abs(exponent) > MAX_LITERAL_DIGITS:
                 self.fail(node, f"number {source!r} is too large or too precise")
             fraction = Fraction(decimal)
-            return sp.Rational(fraction.numerator, fraction.denominator)
+            number = sp.Rational(fraction.numerator, fraction.denominator)
+            if self.record is not None and number.q != 1 and _PLAIN_DECIMAL.fullmatch(source):
+                self.record.decimals.setdefault(number, "0" + source if source[0] == "."
+                                                else source)
+            return number
         self.fail(node, f"{type(value).__name__} constants are not allowed")
 
     def _name(self, node: ast.Name) -> sp.Expr:
@@ -424,7 +513,14 @@ class _Converter:
         if isinstance(node.op, ast.Invert):
             self.fail(node, "'~' is not allowed")
         operand = self.convert(node.operand)
-        return -operand if isinstance(node.op, ast.USub) else +operand
+        return self._negated(operand) if isinstance(node.op, ast.USub) else +operand
+
+    def _negated(self, e: sp.Expr) -> sp.Expr:
+        """``-e``; a sum keeps its written order (``-(1 + x)`` is ``-1 - x``)."""
+        result = -e
+        if self.record is not None:
+            self.record.scaled(result, sp.S.NegativeOne, e)
+        return result
 
     # -- arithmetic ----------------------------------------------------------------------------
     def _binop(self, node: ast.BinOp) -> sp.Expr:
@@ -447,10 +543,10 @@ class _Converter:
             right = self.convert(op_node.right)
             if op_text in ("+", "-"):  # Add(a, -b, c) == (a - b) + c
                 terms = terms or [result]
-                terms.append(right if op_text == "+" else -right)
+                terms.append(right if op_text == "+" else self._negated(right))
                 continue
             if terms:
-                result, terms = self._build(op_node, sp.Add, *terms), []
+                result, terms = self._add(op_node, terms), []
             factors += 1
             if factors > MAX_PRODUCT_FACTORS:
                 self._fail_operator(
@@ -459,8 +555,36 @@ class _Converter:
                 result = self._power(op_node, result, right)
             else:
                 combine = operator.mul if op_text == "*" else operator.truediv
+                left_factor = result
                 result = self._build(op_node, combine, result, right)
-        return self._build(node, sp.Add, *terms) if terms else result
+                if self.record is not None:
+                    self._note_product(result, left_factor, right, op_text == "/")
+        return self._add(node, terms) if terms else result
+
+    def _add(self, node: ast.AST, terms: list[sp.Expr]) -> sp.Expr:
+        result = self._build(node, sp.Add, *terms)
+        if self.record is not None:
+            self.record.sum(result, terms)
+        return result
+
+    def _note_product(self, result: sp.Expr, left: sp.Expr, right: sp.Expr, divide: bool
+                      ) -> None:
+        """Record the written order of ``left * right`` (or ``left / right``)."""
+        record = self.record
+        assert record is not None
+        if divide:
+            if right.is_Number:
+                record.scaled(result, 1 / right, left)
+            inverses = [f ** -1 for f in record.factors(right)]
+            if any(f.is_Mul for f in inverses):  # x/sqrt(2) is sqrt(2)*x/2: not as written
+                return
+            written = [left, *inverses]
+        else:
+            if left.is_Number or right.is_Number:
+                number, other = (left, right) if left.is_Number else (right, left)
+                record.scaled(result, number, other)
+            written = [left, right]
+        record.product(result, written)
 
     def _fail_operator(self, node: ast.BinOp, message: str) -> NoReturn:
         start = getattr(node.left, "end_col_offset", None) or 0
@@ -479,6 +603,8 @@ class _Converter:
             if size * abs(exponent.p) / exponent.q > MAX_NUMBER_BITS:
                 self._fail_operator(node, "the result is too large a number")
         result = self._build(node, operator.pow, base, exponent)
+        if self.record is not None and base.is_Mul and result.is_Mul:  # (x y)^2 = x^2 y^2
+            self.record.product(result, [f ** exponent for f in self.record.factors(base)])
         if result.is_Pow and result.exp.is_Rational and abs(result.exp) > MAX_EXPONENT:
             self._fail_operator(node, f"the combined exponent {result.exp} is too large "
                                       f"(at most {MAX_EXPONENT} in absolute value)")

@@ -23,6 +23,7 @@ from __future__ import annotations
 import sympy as sp
 
 from derive.errors import InputError
+from derive.maths.display import Names
 from derive.maths.functions import symbol
 from derive.maths.network import Network, Z, build_network, expanded, nonlinearity
 from derive.sheet.parse import parse_expr
@@ -124,7 +125,7 @@ def solve(net: Network, model, of: str, notation, names, stem: str) -> Solution:
         original = expanded(model, of, set())
         blocks.append(Align((Line(symbol(of), original, rule="the expression",
                                   check=(value[of], original)),)))
-    drawing = NetworkDrawing(net, notation, tuple(names), title=f"network of {of}")
+    drawing = NetworkDrawing(net, notation, Names(names), title=f"network of {of}")
     blocks.append(Figure(stem, drawing, caption=_caption(net)))
     return Solution(blocks=blocks, data=net.to_json(), claims=[Recomputes(net, model, of)])
 
