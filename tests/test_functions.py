@@ -11,8 +11,18 @@ import pytest
 import sympy as sp
 
 import derive
+from derive.errors import InputError
 from derive.maths import calculus
-from derive.maths.functions import BY_CLASS, BY_NAME, CATALOGUE, CUSTOM_FUNCTIONS, symbol
+from derive.maths.functions import (
+    BY_CLASS,
+    BY_NAME,
+    CATALOGUE,
+    CUSTOM_FUNCTIONS,
+    VARIADIC,
+    softmax,
+    symbol,
+    to_elementary,
+)
 from derive.pipeline import verify_solution
 from derive.render.notation import NOTATION_CHOICES, latex
 from derive.render.prose import NOTES, markup, plain
@@ -27,7 +37,16 @@ SLOPE = sp.Rational(1, 10)  # the other argument of a two-argument entry (a leak
 
 
 def _applied(f, arg):
+    if f.nargs == VARIADIC:  # softmax: the first output of the scores (arg, SLOPE)
+        return f.cls(1, arg, SLOPE)
     return f.cls(arg, *(SLOPE,) * (f.nargs - 1)) if f.build is None else f.make(arg)
+
+
+def _call(name: str, f) -> str:
+    """How a sheet calls the entry ``f`` on x (as :func:`_applied` builds it)."""
+    if f.nargs == VARIADIC:
+        return f"{name}(1, x, 0.1)"
+    return f"{name}(x)" if f.nargs == 1 else f"{name}(x, 0.1)"
 
 
 # --- every entry agrees with SymPy -------------------------------------------------------------
@@ -66,7 +85,7 @@ def test_parse_names_and_notation_keys_come_from_the_catalogue():
     for f in CATALOGUE:
         for name in f.parse:
             assert name in FUNCTION_NAMES
-            parsed = parse_expr(f"{name}(x)" if f.nargs == 1 else f"{name}(x, 0.1)")
+            parsed = parse_expr(_call(name, f))
             assert parsed == _applied(f, x)
     assert set(NOTATION_CHOICES) == {f.name for f in CATALOGUE if f.notations}
     assert set(CUSTOM_FUNCTIONS) == {f.cls for f in CATALOGUE if f.elementary}
@@ -179,7 +198,8 @@ def test_by_name_and_by_class_index_the_catalogue():
 
 
 # --- a learnable leaky-ReLU slope ---------------------------------------------------------------
-@pytest.mark.parametrize("f", [f for f in CATALOGUE if f.partials], ids=lambda f: f.name)
+@pytest.mark.parametrize("f", [f for f in CATALOGUE if f.partials and f.nargs != VARIADIC],
+                         ids=lambda f: f.name)  # softmax's: test_softmax_partials_are_sympys...
 def test_each_partial_is_the_difference_quotient(f):
     """∂f/∂(argument k) of the catalogue against a central difference of the elementary form."""
     u = symbol("u")
@@ -212,3 +232,58 @@ def test_a_symbolic_slope_parses_and_differentiates():
     sol = verify_solution(Solution(blocks=[Align(tuple(d.lines))], answer=d.answer,
                                    claims=[Answer("answer", d.answer, truth)]), "slope")
     assert all(ln.verified_by for ln in sol.lines())
+
+
+# --- softmax ----------------------------------------------------------------------------------
+def test_softmax_partials_are_sympys_of_its_exp_ratio():
+    """d p_k/d z_j = p_k (delta_kj - p_j), as sympy.diff of e^{z_k} / sum_j e^{z_j}."""
+    z = [symbol(f"z{i}") for i in (1, 2, 3)]
+    ratio = [sp.exp(v) / sum(sp.exp(u) for u in z) for v in z]
+    partial = BY_NAME["softmax"].partials[0]
+    for k in (1, 2, 3):
+        assert sp.simplify(to_elementary(softmax(k, *z)) - ratio[k - 1]) == 0
+        for j in (1, 2, 3):
+            truth = sp.diff(ratio[k - 1], z[j - 1])
+            mine = partial(sp.Integer(k), sp.Integer(j), *z)
+            assert sp.simplify(to_elementary(mine) - truth) == 0, (k, j)
+            assert sp.simplify(to_elementary(sp.diff(softmax(k, *z), z[j - 1])) - truth) == 0
+    assert sp.diff(softmax(2, *z), z[1]) == softmax(2, *z) * (1 - softmax(2, *z))
+
+
+def test_softmax_parses_prints_and_refuses_a_bad_index():
+    e = parse_expr("softmax(2, z1, z2, z3)")
+    z = [symbol(f"z{i}") for i in (1, 2, 3)]
+    assert e == softmax(2, *z)
+    assert latex(e) == r"\operatorname{softmax}(z_{1}, z_{2}, z_{3})_{2}"
+    assert parse_expr(str(e)) == e  # SymPy syntax reads back
+    for bad, says in [("softmax(0, z1, z2)", "integer from 1 to 2"),
+                      ("softmax(3, z1, z2)", "integer from 1 to 2"),
+                      ("softmax(k, z1, z2)", "integer from 1 to 2"),
+                      ("softmax(1, z1)", "2 to 8 scores, got 1")]:
+        with pytest.raises(InputError, match=says):
+            parse_expr(bad)
+
+
+def test_softmax_values_do_not_overflow():
+    z = [symbol(f"z{i}") for i in (1, 2)]
+    e = softmax(1, *z)
+    with mpmath.workdps(numeric.DIGITS):
+        value = numeric.Evaluator(numeric.point({z[0]: sp.Integer(900), z[1]: sp.Integer(901)}))(e)
+        assert abs(value - 1 / (1 + mpmath.e)) < mpmath.mpf(10) ** -40
+
+
+def test_the_softmax_sheet_reaches_p_minus_t():
+    """tests/sheets/softmax_fn.toml writes p_i = softmax(i, z1, z2, z3): the backward pass names
+    each softmax output by its node and the one-hot fact gives δ_z1 = p1 - t1."""
+    from derive.pipeline import solve_sheet
+    from derive.sheet.load import load_sheet
+
+    sheet = load_sheet(Path(__file__).parent / "sheets" / "softmax_fn.toml")
+    (result,) = solve_sheet(sheet)
+    p1, t1 = symbol("p1"), symbol("t1")
+    assert result.solution.answers["z1"] == p1 - t1
+    lines = result.solution.lines()
+    assert all(ln.verified_by for ln in lines)
+    assert any(ln.rhs == p1 - t1 for ln in lines)
+    first = next(ln for ln in lines if isinstance(ln.lhs, sp.Derivative))
+    assert not first.rhs.has(softmax)  # ∂p_i/∂z_1 through the nodes: p1 (1 - p1), -p1 p2, ...

@@ -23,6 +23,8 @@ Conventions (also stated on the sheets):
   respect to the slope 0 for x > 0 and x otherwise.
 * ``erf(x) = 2/sqrt(pi) * integral_0^x e^{-t^2} dt`` (SymPy's), ``erf'(x) = 2/sqrt(pi) e^{-x^2}``;
   exact GELU is ``x (1 + erf(x/sqrt(2)))/2``.
+* ``softmax(k, z1, ..., zn) = exp(zk) / (exp(z1) + ... + exp(zn))``, the k-th probability;
+  ``d softmax(k, z)/d zj = softmax(k, z) (delta_kj - softmax(j, z))``.
 """
 
 from __future__ import annotations
@@ -154,6 +156,39 @@ class leaky_relu(_Activation):  # noqa: N801
         return sp.Piecewise((x, x > 0), (a * x, True))
 
 
+class softmax(_Activation):  # noqa: N801
+    """The k-th output of the softmax of the scores z_1, ..., z_n, e^{z_k} / sum_j e^{z_j},
+    written ``softmax(k, z1, ..., zn)`` (k an integer from 1 to n, n >= 2); its partial
+    derivatives are d softmax_k / d z_j = softmax_k (delta_kj - softmax_j)."""
+
+    @classmethod
+    def eval(cls, k, *z):
+        if len(z) < 2 or not (k.is_Integer and 1 <= k <= len(z)):
+            raise ValueError("softmax(k, z1, ..., zn) takes an index k from 1 to n and n >= 2 "
+                             "scores")
+
+    def fdiff(self, argindex=1):
+        k, *z = self.args
+        if argindex == 1:  # the index is a constant
+            return sp.S.Zero
+        return _softmax_partial(k, sp.Integer(argindex - 1), *z)
+
+
+def _softmax_partial(k: sp.Integer, j: sp.Integer, *z: sp.Expr) -> sp.Expr:
+    """d softmax(k, z)/d z_j = softmax_k (delta_kj - softmax_j)."""
+    p = softmax(k, *z)
+    return p * (1 - p) if k == j else -p * softmax(j, *z)
+
+
+def _softmax_elementary(k: sp.Expr, *z: sp.Expr) -> sp.Expr:
+    return sp.exp(z[int(k) - 1]) / sp.Add(*(sp.exp(v) for v in z))
+
+
+def _softmax_numeric(k, *z):
+    top = max(z, key=lambda v: mpmath.re(v))  # shifted by the largest score: no overflow
+    return mpmath.exp(z[int(k) - 1] - top) / mpmath.fsum(mpmath.exp(v - top) for v in z)
+
+
 def _leaky_slope(x: sp.Expr, a: sp.Expr) -> sp.Expr:
     """leaky_relu'(x): 1 for x > 0, a otherwise."""
     return sp.Piecewise((1, x > 0), (a, True))
@@ -182,6 +217,9 @@ class Formula:
 Phrase = tuple[str | Formula, ...]  # words (strings) and formulas, in reading order
 
 
+VARIADIC = -1  # Function.nargs of a function with any number of arguments (softmax)
+
+
 @dataclass(frozen=True)
 class Function:
     """Everything derive knows about one function; see the module docstring."""
@@ -190,9 +228,11 @@ class Function:
     cls: type  # the SymPy class
     parse: tuple[str, ...] = ()  # the names a sheet calls it by
     build: Callable[..., sp.Expr] | None = None  # what a parsed call builds (default: cls)
-    nargs: int = 1
+    nargs: int = 1  # VARIADIC: softmax's index and scores
     derivative: Callable[..., sp.Expr] | None = None  # f'(u, *other arguments), None: sympy.diff
-    partials: tuple[Callable[..., sp.Expr], ...] = ()  # ∂f/∂(argument 2, 3, ...)(u, *others)
+    # ∂f/∂(argument 2, 3, ...)(u, *others); a VARIADIC function has one, ∂f/∂(argument j + 1)
+    # as partial(first argument, j, *other arguments)
+    partials: tuple[Callable[..., sp.Expr], ...] = ()
     rule: Phrase = ()  # the derivative rule as the step engine annotates it
     numeric: Callable[..., object] | None = None  # mpmath values of the arguments -> the value
     compares: bool = False  # numeric compares its (real) arguments: complex ones are not sure
@@ -284,6 +324,11 @@ CATALOGUE: tuple[Function, ...] = (
              elementary=_leaky_elementary,
              tex=r"\operatorname{LReLU}", notations={"lrelu": r"\operatorname{LReLU}"},
              activation="leaky_relu", brings=("leaky_relu",), spoken="leaky ReLU"),
+    Function("softmax", softmax, ("softmax",), nargs=VARIADIC, partials=(_softmax_partial,),
+             rule=(_f(r"\partial p_i/\partial z_j = p_i (\delta_{ij} - p_j)",
+                      "softmax'(z)_ij = dp_i/dz_j = p_i*(delta_ij - p_j)"),),
+             numeric=_softmax_numeric, elementary=_softmax_elementary,
+             brings=("softmax", "exp"), spoken="softmax"),
     Function("erf", sp.erf, ("erf",), derivative=lambda u: 2 / sp.sqrt(sp.pi) * sp.exp(-u**2),
              rule=(_f(r"\operatorname{erf}'(u) = \frac{2}{\sqrt{\pi}} e^{-u^2}",
                       "erf'(u) = 2/sqrt(pi)*exp(-u^2)"),),

@@ -375,6 +375,14 @@ class SheetPrinter(LatexPrinter):
             f"{self.fn['leaky_relu']}_{{{self._print(a)}}}\\left({self._print(x)}\\right)", exp
         )
 
+    def _print_softmax(self, expr, exp=None):
+        """``\\operatorname{softmax}(z_{1}, z_{2}, z_{3})_{1}``: the k-th output of the softmax
+        of the scores."""
+        k, *z = expr.args
+        scores = ", ".join(self._print(a) for a in z)
+        tex = rf"\operatorname{{softmax}}\left({scores}\right)_{{{self._print(k)}}}"
+        return self._pow(tex, exp)
+
     def _print_Conditions(self, expr):
         return r",\ ".join(self._print(a) for a in expr.args)
 

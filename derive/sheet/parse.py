@@ -18,6 +18,7 @@ for ``pi``: :data:`GREEK_LETTERS`)::
                                   abs Heaviside sigmoid softplus relu erf
                                   (the one-argument names of derive.maths.functions.CATALOGUE)
              | "leaky_relu(" expr "," slope ")"        (slope a number with 0 <= a < 1, or a name)
+             | "softmax(" k "," expr ("," expr)+ ")"  (the k-th probability, k an integer 1..n)
              | ("max" | "min") "(" expr ("," expr)+ ")"
              | "Heaviside(" expr ", 0)"                (SymPy's spelling of Heaviside(x))
              | "sign(" expr ")" | "DiracDelta(" expr ["," n] ")"   (as derivatives print them)
@@ -69,7 +70,7 @@ import sympy as sp
 
 from derive.errors import InputError
 from derive.maths.display import WrittenForms
-from derive.maths.functions import CATALOGUE, index, indexed_base, leaky_relu, symbol
+from derive.maths.functions import CATALOGUE, index, indexed_base, leaky_relu, softmax, symbol
 from derive.sheet.reals import real_problem
 
 __all__ = ["FUNCTION_NAMES", "GREEK_LETTERS", "NAME_RE", "RESERVED_NAMES", "NotRealError",
@@ -675,6 +676,8 @@ class _Converter:
             self.fail(node, f"sign takes exactly 1 argument, got {count}")
         if name == "DiracDelta":
             return self._dirac(node)
+        if name == "softmax":
+            return self._softmax(node)
         args = [self.convert(arg) for arg in node.args]
         if name in _GROWTH and args[0].is_number \
                 and not _magnitude_at_most(args[0], MAX_GROWTH_ARGUMENT):
@@ -697,6 +700,21 @@ class _Converter:
                                 f"one call and {MAX_MINMAX_TOTAL} in one expression)")
             return self._build(node, kind, *args)
         return self._build(node, _ONE_ARGUMENT[name], args[0])
+
+    def _softmax(self, node: ast.Call) -> sp.Expr:
+        """``softmax(k, z1, ..., zn)``: the k-th probability of the scores (1 <= k <= n, n >= 2,
+        at most MAX_MINMAX_ARGUMENTS scores)."""
+        count = len(node.args) - 1
+        if count < 2 or count > MAX_MINMAX_ARGUMENTS:
+            self.fail(node, f"softmax(k, z1, ..., zn) takes an index k and 2 to "
+                            f"{MAX_MINMAX_ARGUMENTS} scores, got {max(count, 0)}")
+        first = node.args[0]
+        if not (isinstance(first, ast.Constant) and type(first.value) is int
+                and 1 <= first.value <= count):
+            self.fail(first, f"the first argument of softmax is the index k of the output, an "
+                             f"integer from 1 to {count} (the number of scores)")
+        args = [self.convert(arg) for arg in node.args]
+        return self._build(node, softmax, *args)
 
     def _dirac(self, node: ast.Call) -> sp.Expr:
         """``DiracDelta(x)`` or ``DiracDelta(x, n)``, its n-th derivative (0 <= n <= 10)."""

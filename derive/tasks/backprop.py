@@ -240,7 +240,8 @@ def _intro(bp: BackwardPass, sheet: SheetMath) -> Prose:
 # the step engine's tidying names: not rules of a δ's line (its next line shows the tidying)
 TIDYING = ("multiply out", "factor out common factors", "multiply out and collect",
            "multiply out, collect, factor out", "the signs cancel", "drop the factors 1")
-NAMED_UNITS = ("sigmoid",)  # catalogue units whose value a node's name replaces at every detail
+# catalogue units whose value a node's name replaces at every detail
+NAMED_UNITS = ("sigmoid", "softmax")
 LETTERS = {"a": ("a", "h", "o"), "f": ("f", "g", "phi"), "z": ("z", "s", "u")}
 
 
