@@ -254,7 +254,9 @@ def test_softmax_parses_prints_and_refuses_a_bad_index():
     e = parse_expr("softmax(2, z1, z2, z3)")
     z = [symbol(f"z{i}") for i in (1, 2, 3)]
     assert e == softmax(2, *z)
-    assert latex(e) == r"\operatorname{softmax}(z_{1}, z_{2}, z_{3})_{2}"
+    assert latex(e) == r"\operatorname{softmax}(z)_{2}"  # the scores z1..z3: the vector z
+    assert latex(parse_expr("softmax(1, a, b)")) == r"\operatorname{softmax}(a, b)_{1}"
+    assert latex(parse_expr("softmax(1, z2, z1)")) == r"\operatorname{softmax}(z_{2}, z_{1})_{1}"
     assert parse_expr(str(e)) == e  # SymPy syntax reads back
     for bad, says in [("softmax(0, z1, z2)", "integer from 1 to 2"),
                       ("softmax(3, z1, z2)", "integer from 1 to 2"),

@@ -25,7 +25,7 @@ import sympy as sp
 
 from derive.maths import trees
 from derive.maths.display import Dot, TermOrder
-from derive.maths.functions import CATALOGUE, leaky_relu, sigmoid, symbol
+from derive.maths.functions import CATALOGUE, VARIADIC, leaky_relu, sigmoid, symbol
 from derive.steps import Annotation, Inline, Line, Note, reasons, rules
 
 
@@ -50,6 +50,12 @@ ELEMENTARY: dict[type, tuple[Callable[..., sp.Expr], Note]] = {
     f.cls: (f.derivative, Note(f.rule_kind)) for f in CATALOGUE if f.derivative is not None
 }
 
+
+# a function of any number of arguments (softmax) -> (its partial by an argument, the rule note)
+PARTIALS: dict[type, tuple[Callable[..., sp.Expr], Note]] = {
+    f.cls: (f.partials[0], Note(f.rule_kind)) for f in CATALOGUE
+    if f.nargs == VARIADIC and f.partials
+}
 
 LEAKY_FORMULA = ELEMENTARY[leaky_relu][1]  # its slope is an argument
 FALLBACK_FORMULA = "by sympy.diff (no rule in the table)"
@@ -111,6 +117,12 @@ def _diff(expr: sp.Expr, var: sp.Symbol, namer: Namer) -> Step:
     if type(expr) in ELEMENTARY and not any(a.has(var) for a in expr.args[1:]):
         f, formula = ELEMENTARY[type(expr)]
         return _chain_or_leaf(expr, var, namer, f, formula)
+    if type(expr) in PARTIALS and expr.args[1:].count(var) == 1 \
+            and not any(a.has(var) for a in expr.args if a != var):  # softmax(k, z) by one z_j
+        partial, formula = PARTIALS[type(expr)]
+        j = sp.Integer(expr.args.index(var))
+        return Step("elementary", expr, var, partial(expr.args[0], j, *expr.args[1:]),
+                    formula=formula)
     return Step("sympy.diff", expr, var, sp.diff(expr, var), formula=FALLBACK_FORMULA)
 
 

@@ -376,10 +376,16 @@ class SheetPrinter(LatexPrinter):
         )
 
     def _print_softmax(self, expr, exp=None):
-        """``\\operatorname{softmax}(z_{1}, z_{2}, z_{3})_{1}``: the k-th output of the softmax
-        of the scores."""
+        """The k-th output of the softmax of the scores: ``\\operatorname{softmax}(z)_{1}`` for
+        the scores z1, ..., zn in order (as a lecturer writes it), else with the scores listed,
+        ``\\operatorname{softmax}(a, b)_{1}``."""
         k, *z = expr.args
-        scores = ", ".join(self._print(a) for a in z)
+        heads = [_NAME.match(a.name) if isinstance(a, sp.Symbol) else None for a in z]
+        if all(heads) and len({m.group(1) for m in heads}) == 1 \
+                and [m.group(2) for m in heads] == [str(i) for i in range(1, len(z) + 1)]:
+            scores = name_latex(heads[0].group(1))
+        else:
+            scores = ", ".join(self._print(a) for a in z)
         tex = rf"\operatorname{{softmax}}\left({scores}\right)_{{{self._print(k)}}}"
         return self._pow(tex, exp)
 
