@@ -116,7 +116,7 @@ def expression_text(draw, depth: int = 6) -> str:
     if depth == 0 or draw(st.integers(0, 9)) < 3:
         return draw(_leaf())
     kind = draw(st.sampled_from(["unary"] * 5 + ["binary"] * 4 + ["power", "neg", "leaky",
-                                                                  "maxmin"]))
+                                                                  "maxmin", "softmax"]))
     a = draw(expression_text(depth - 1))
     if kind == "unary":
         f = draw(st.sampled_from(UNARY))
@@ -132,6 +132,8 @@ def expression_text(draw, depth: int = 6) -> str:
     b = draw(expression_text(depth - 1))
     if kind == "maxmin":
         return f"{draw(st.sampled_from(['max', 'min']))}({a}, {b})"
+    if kind == "softmax":
+        return f"softmax({draw(st.sampled_from(['1', '2']))}, {a}, {b})"
     op = draw(st.sampled_from(["+", "-", "*", "/"]))
     if op == "/":
         b = f"(1 + ({_with_variable(b)})**2)"  # a denominator that is never 0
@@ -200,7 +202,7 @@ def test_an_example_over_its_cpu_budget_is_set_aside_and_listed(monkeypatch):
 def test_every_supported_function_occurs_in_the_strategy():
     from derive.sheet.parse import ALIASES, FUNCTION_NAMES
 
-    covered = set(UNARY) | {"leaky_relu", "max", "min"} | set(ALIASES)  # Max is max
+    covered = set(UNARY) | {"leaky_relu", "max", "min", "softmax"} | set(ALIASES)  # Max is max
     assert FUNCTION_NAMES - covered == {"Sum"}  # sums over a dataset: the chain-rule task
 
 

@@ -137,6 +137,7 @@ OWN_FUNCS = {
     "softplus": lambda x: sp.log(1 + sp.exp(x)),
     "relu": lambda x: sp.Max(0, x),
     "leaky_relu": _leaky,
+    "softmax": lambda k, *z: sp.exp(z[int(k) - 1]) / sp.Add(*map(sp.exp, z)),  # e^{z_k}/sum e^z
     "max": sp.Max, "min": sp.Min, "abs": sp.Abs, "ln": sp.log,
 }
 SYMPY_NAMES = {
