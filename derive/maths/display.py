@@ -5,9 +5,12 @@ tasks and every printer alike; they print nothing themselves.
 
 * :class:`Dot`: an explicit product shown factor by factor (``a \\cdot b \\cdot 1``), with
   :func:`leads_negative` and :func:`negate` for its sign;
+* :class:`WrittenForms`: the sums, products, decimals and number-times-sum forms the sheet writes
+  (recorded by the parser), carried with the exercise's names by :class:`Names`;
+  :func:`settle_numbers` decides whether the sheet writes a sum's constant first;
 * :class:`TermOrder`: the order of terms and factors and the orientation of even/odd function
-  arguments the sheet uses (built from the names in order of appearance and the neighbouring names
-  of the sheet's products, :func:`product_pairs` and :func:`name_kind`);
+  arguments the sheet uses (its written forms first; else the names in order of appearance and the
+  neighbouring names of the sheet's products, :func:`product_pairs` and :func:`name_kind`);
 * :func:`shown`: what a display placeholder left by :meth:`TermOrder.orient` stands for.
 
 The printers (:mod:`derive.render.notation`) read these objects; they live here so that nothing
