@@ -32,10 +32,10 @@ from derive.sheet.load import bundled_sheet_path, load_sheet
 from derive.sheet.model import DETAIL_LEVELS, Assignment, Exercise, Part, Sheet
 from derive.sheet.modelcheck import check_exercise
 from derive.sheet.parse import parse_assignment, parse_expr
-from derive.sheet.variants import NUMERIC_TASKS
+from derive.sheet.variants import NUMERIC_TASKS, draws_weights
 from derive.steps import PartResult, Solution
 from derive.tasks import REGISTRY, Context
-from derive.variants.draw import variant_sheets
+from derive.variants.draw import variant_sheets, with_drawn
 from derive.variants.key import key_files
 from derive.variants.numbers import add_numbers
 from derive.verify.equality import cpu_budget_paused
@@ -76,6 +76,8 @@ def solve_sheet(sheet: Sheet, progress: Callable[[str], None] | None = None
             solution = spec.run(ctx)
             if ex.drawn is not None and part.task in NUMERIC_TASKS:  # a variant: its numbers
                 solution = add_numbers(solution, ctx, ex)
+            elif ex.drawn is not None and draws_weights(ex.parts):  # its weights, in the model
+                solution = with_drawn(solution, ex)
             solution = verify_solution(solution, f"{sheet.file}: part {ex.number}{part.label}")
             earlier[part.label] = solution
             on_sheet[f"{ex.number}{part.label}"] = solution

@@ -15,8 +15,14 @@ Every leaf of the model (input, target, parameter) gets a value, so every leaf m
 ``constraints`` may name any quantity of the model (leaves and nodes). A constraint is split at
 its one comparison operator and each side is parsed by :func:`derive.sheet.parse.parse_expr`
 (nothing is evaluated). The numbers go to the exercise's ``backprop`` parts, which must not
-have an ``at`` table of their own. Every problem is a :class:`~derive.errors.InputError` at the
-line of the key.
+have an ``at`` table of their own.
+
+An exercise with a ``decision-boundary`` part draws its network's weights and biases instead:
+the inputs of its regions (the axes of the plane) are not drawn, every other leaf is, and a
+variant's model has the drawn numbers in place of the weights (the network and the regions of
+each variant are its own). Its constraints may name the drawn values and what they alone
+compute; it has no ``backprop`` part (that needs drawn inputs). Every problem is a
+:class:`~derive.errors.InputError` at the line of the key.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import sympy as sp
 
 from derive.errors import InputError
 from derive.maths.graph import build_graph
+from derive.maths.network import build_network
 from derive.sheet.model import Assignment, Constraint, Part, VariantParam, Variants
 from derive.sheet.parse import parse_expr
 
@@ -41,6 +48,8 @@ MAX_CHOICES = 100
 MAX_CONSTRAINTS = 50
 DEFAULT_DIGITS = 4
 NUMERIC_TASKS = ("backprop",)  # the tasks a variant's numbers go to
+# the tasks whose network a variant's drawn weights go to: the variant's model has the numbers
+REGION_TASKS = ("decision-boundary",)
 
 Err = Callable[[str, tuple], InputError]  # (message, path below the variants table)
 
@@ -61,9 +70,17 @@ def read_variants(table: Any, model: Sequence[Assignment], parts: Sequence[Part]
         raise err("variants must be a table ([exercise.variants])", ())
     graph = build_graph(model)
     leaves = set(graph.leaves)
-    if not any(p.task in NUMERIC_TASKS for p in parts):
+    numeric = [p for p in parts if p.task in NUMERIC_TASKS]
+    regions = [p for p in parts if p.task in REGION_TASKS]
+    if not numeric and not regions:
         raise err("variants need a part whose task computes numbers (" + ", ".join(NUMERIC_TASKS)
+                  + ") or decision regions (" + ", ".join(REGION_TASKS)
                   + "): the drawn values go to it", ())
+    if numeric and regions:
+        raise err(f"part ({regions[0].label}) draws decision regions, so the variants draw the "
+                  f"network's weights and leave its inputs free, but part ({numeric[0].label}) "
+                  "computes numbers at drawn inputs: put them in separate exercises", ())
+    free = plane_inputs(model, regions, err)
     for p in parts:
         if p.task in NUMERIC_TASKS and "at" in p.params:
             raise err(f"part ({p.label}) has its own 'at' values; in an exercise with variants "
@@ -78,11 +95,16 @@ def read_variants(table: Any, model: Sequence[Assignment], parts: Sequence[Part]
         if name not in leaves:
             raise err(f"{name} is not a name the model reads (names: "
                       f"{', '.join(graph.leaves)})", (name,))
+        if name in free:
+            raise err(f"{name} is an input of the decision regions (an axis of the plane); only "
+                      "the network's weights and biases can vary", (name,))
         params.append(_param(name, spec, err, line((name,))))
-    missing = [n for n in graph.leaves if n not in table]
+    missing = [n for n in graph.leaves if n not in table and n not in free]
     if missing:
-        raise err(f"no values for {', '.join(missing)} (every input, target and parameter of "
-                  "the model needs one: int, decimal or choices)", ())
+        what = ("weight and bias of the network" if regions else
+                "input, target and parameter of the model")
+        raise err(f"no values for {', '.join(missing)} (every {what} needs one: int, decimal or "
+                  "choices)", ())
     digits = table.get("digits", DEFAULT_DIGITS)
     if isinstance(digits, bool) or not isinstance(digits, int) or not 2 <= digits <= 15:
         raise err("digits must be an integer from 2 to 15", ("digits",))
@@ -92,19 +114,56 @@ def read_variants(table: Any, model: Sequence[Assignment], parts: Sequence[Part]
     if len(raw) > MAX_CONSTRAINTS:
         raise err(f"at most {MAX_CONSTRAINTS} constraints", ("constraints",))
     names = set(graph.names)
+    if free:  # only what the drawn values compute, without the plane's inputs
+        names = {p.name for p in params}
+        for n in graph.order:
+            if all(q in names for q in graph.parents[n]):
+                names.add(n)
     constraints = []
     for k, src in enumerate(raw):
         try:
             c = parse_constraint(src, line(("constraints", k)))
         except InputError as e:
             raise err(f"constraint {src!r}: {e.message}", ("constraints", k)) from None
-        free = c.lhs.free_symbols | c.rhs.free_symbols
-        unknown = sorted(s.name for s in free if s.name not in names)
+        used = c.lhs.free_symbols | c.rhs.free_symbols
+        unknown = sorted(s.name for s in used if s.name not in names)
+        if unknown and regions:
+            raise err(f"constraint {src!r}: {', '.join(unknown)} is not a drawn weight or bias "
+                      "nor computed from them alone (the inputs of the decision regions are not "
+                      "drawn)", ("constraints", k))
         if unknown:
             raise err(f"constraint {src!r}: {', '.join(unknown)} is not a name of the model",
                       ("constraints", k))
         constraints.append(c)
     return Variants(tuple(params), tuple(constraints), digits, line(()))
+
+
+def plane_inputs(model: Sequence[Assignment], regions: Sequence[Part], err: Err) -> set[str]:
+    """The inputs of the decision-boundary parts ``regions`` (the axes of their planes): their
+    ``inputs``, else the inputs the network of ``of`` reads (:func:`derive.maths.network.
+    build_network`'s rule). Such a part must name its network in the model (``of``): the drawn
+    weights are put in the model."""
+    out: set[str] = set()
+    for p in regions:
+        if "expr" in p.params:
+            raise err(f"part ({p.label}) gives its network as 'expr'; with variants, write the "
+                      "network in the model and name it with 'of' (the drawn weights go into "
+                      "the model)", ())
+        inputs = p.params.get("inputs")
+        if inputs is None and isinstance(p.params.get("of"), str):
+            try:
+                inputs = build_network([(a.name, a.expr) for a in model], p.params["of"],
+                                       include_loss=False).inputs
+            except InputError:  # not a network: the part's own task says why
+                inputs = ()
+        out.update(x for x in inputs or () if isinstance(x, str))
+    return out
+
+
+def draws_weights(parts: Sequence[Part]) -> bool:
+    """Whether an exercise with these parts draws its network's weights (it has a part of
+    :data:`REGION_TASKS`): a variant then has the drawn values in its model."""
+    return any(p.task in REGION_TASKS for p in parts)
 
 
 def _param(name: str, spec: Any, err: Err, line: int | None) -> VariantParam:

@@ -32,7 +32,7 @@ import sympy as sp
 from derive.errors import InputError
 from derive.maths.functions import symbol
 from derive.maths.geometry import Affine, Conditions, SetOf, Side
-from derive.maths.network import build_network, expanded
+from derive.maths.network import Network, build_network, expanded
 from derive.maths.regions import NEG, POS, ZERO, Analysis, Piece, Window, analyze
 from derive.steps import Figure, Math, Note, RegionDrawing, Solution, Table, Text, prose
 from derive.tasks.network import model_for
@@ -50,6 +50,18 @@ DEFAULT_CLASSES = {"negative": "class 1", "positive": "class 2"}
     text={"classes": "class name"},
 )
 def run(ctx: Context) -> Solution:
+    a, net, model, of = analyse(ctx)
+    classes = class_names(ctx)
+    return solve(a, classes, ctx.notation, ctx.stem,
+                 [Regions(a, expanded(model, of, set())), Recomputes(net, model, of)],
+                 points=tuple(ctx.params.get("points", ())))
+
+
+def analyse(ctx: Context) -> tuple[Analysis, Network, list[tuple[str, sp.Expr]], str]:
+    """The part's network and its exact region analysis: ``(analysis, network, model, of)``;
+    an InputError at the parameter it is about when the network has no regions (a weight that
+    is not a number, a unit that is not piecewise linear, not two inputs). The screening of
+    variant draws (:mod:`derive.variants.screen`) analyses each draw's network with it too."""
     model, of = model_for(ctx)
     key = "expr" if "expr" in ctx.params else "of"
     try:
@@ -60,10 +72,7 @@ def run(ctx: Context) -> Solution:
     except InputError as e:
         where = next((k for k in ("window", "threshold") if k in e.message), key)
         raise ctx.error(e.message, where if where in ctx.params else key) from None
-    classes = _classes(ctx)
-    return solve(a, classes, ctx.notation, ctx.stem,
-                 [Regions(a, expanded(model, of, set())), Recomputes(net, model, of)],
-                 points=tuple(ctx.params.get("points", ())))
+    return a, net, model, of
 
 
 def _number(value: Any, what: str) -> Fraction:
@@ -84,7 +93,8 @@ def _window(value: Any) -> Window:
     return Window((a, b), (c, d))
 
 
-def _classes(ctx: Context) -> dict[str, str]:
+def class_names(ctx: Context) -> dict[str, str]:
+    """The part's class names: ``{"negative": ..., "positive": ...}``."""
     value = ctx.params.get("classes", DEFAULT_CLASSES)
     if isinstance(value, list):
         if len(value) != 2 or not all(isinstance(v, str) for v in value):

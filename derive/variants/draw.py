@@ -27,8 +27,9 @@ from derive.errors import InputError
 from derive.render.markup import check_markup
 from derive.render.view import Printer
 from derive.sheet.model import Drawn, Exercise, Sheet, VariantParam
-from derive.sheet.variants import decimal_text
-from derive.variants.screen import Screen
+from derive.sheet.variants import decimal_text, draws_weights
+from derive.steps import Solution
+from derive.variants.screen import Screen, numeric_model
 
 MAX_DRAWS = 1000  # draws per variant before the constraints count as unsatisfiable
 MAX_VARIANTS = 999
@@ -119,10 +120,21 @@ def variant_sheets(sheet: Sheet, count: int, seed: int) -> list[Sheet]:
 
 def with_values(ex: Exercise, drawn: Drawn) -> Exercise:
     """``ex`` with ``drawn``: its statement ends with the values, each in the exercise's
-    notation (``$w_{13} = 0.4$``)."""
+    notation (``$w_{13} = 0.4$``); an exercise that draws its network's weights
+    (:func:`~derive.sheet.variants.draws_weights`) has them in its model too."""
     text = ex.text.rstrip("\n") + "\n\n" + values_sentence(ex, drawn) + "\n"
     check_markup(text)
-    return replace(ex, text=text, drawn=drawn)
+    model = numeric_model(ex.model, drawn.values) if draws_weights(ex.parts) else ex.model
+    return replace(ex, text=text, drawn=drawn, model=model)
+
+
+def with_drawn(solution: Solution, ex: Exercise) -> Solution:
+    """A part's solution in a variant whose model holds the drawn values: its data records
+    them and the rejected draws (``variant``), as a backprop part's worked numbers do."""
+    assert ex.drawn is not None
+    return replace(solution, data={**solution.data, "variant": {
+        "values": {n: decimal_text(v) for n, v in ex.drawn.values.items()},
+        "rejected": dict(ex.drawn.rejected)}})
 
 
 def values_sentence(ex: Exercise, drawn: Drawn) -> str:
