@@ -48,6 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--format", default=None,
                    help="comma-separated output formats (default: the formats the last build "
                    "wrote, as its manifest records them)")
+    c.add_argument("--variants", type=int, default=None, metavar="N",
+                   help="compare the N variants of each sheet (OUT/<id>-v01/, ...) and their "
+                   "answer key (OUT/<id>-key/), as build --variants N wrote them")
+    c.add_argument("--seed", type=int, default=None, metavar="S",
+                   help="the seed the variants were drawn with (default 0)")
 
     li = sub.add_parser("list", help="exercises, parts, tasks, points and status")
     li.add_argument("sheets", nargs="*", metavar="SHEET")
@@ -117,8 +122,11 @@ def cmd_build(args) -> int:
 def cmd_check(args) -> int:
     from derive import pipeline
 
+    if args.seed is not None and args.variants is None:
+        raise InputError("--seed goes with --variants N")
     formats = pipeline.choose_formats(args.format) if args.format is not None else None
-    return pipeline.check(args.sheets, args.out, formats)
+    return pipeline.check(args.sheets, args.out, formats, variants=args.variants,
+                          seed=args.seed or 0)
 
 
 def cmd_list(args) -> int:

@@ -35,7 +35,7 @@ from derive.sheet.parse import parse_assignment, parse_expr
 from derive.sheet.variants import NUMERIC_TASKS, draws_weights
 from derive.steps import PartResult, Solution
 from derive.tasks import REGISTRY, Context
-from derive.variants.draw import variant_sheets, with_drawn
+from derive.variants.draw import variant_id, variant_sheets, with_drawn
 from derive.variants.key import key_files
 from derive.variants.numbers import add_numbers
 from derive.verify.equality import cpu_budget_paused
@@ -155,6 +155,25 @@ def derive_files(sheet: Sheet, formats: Sequence[str]) -> tuple[list[PartResult]
 
 
 # --- build and check -----------------------------------------------------------------------------
+def derive_set(bases: Sequence[Sheet], formats: Sequence[str], variants: int | None = None,
+               seed: int = 0) -> tuple[list[Sheet], list[tuple[list[PartResult], dict[str, str]]],
+                                       list[tuple[str, dict[str, str]]]]:
+    """What ``derive build`` writes and ``derive check`` compares: the sheets (``bases``, or
+    with ``variants`` each base's variants drawn with ``seed``), each one's results and files,
+    and with ``variants`` each base's answer key folder (``<id>-key``) and its files (the key,
+    and the formats' files that collect every variant in one)."""
+    sheets = list(bases) if variants is None else [
+        v for base in bases for v in variant_sheets(base, variants, seed)]
+    derived = [derive_files(s, formats) for s in sheets]
+    keys = []
+    for base in bases if variants is not None else ():
+        mine = [(s, r) for s, (r, _) in zip(sheets, derived, strict=True)
+                if s.variant_of == base.id]
+        keys.append((f"{base.id}-key", {**key_files(base, mine, seed, formats),
+                                        **registry.collect(mine, formats)}))
+    return sheets, derived, keys
+
+
 def build(paths: Sequence[str], out: str | Path, formats: Sequence[str], with_pdf: bool = False,
           stdout: TextIO | None = None, stderr: TextIO | None = None,
           variants: int | None = None, seed: int = 0) -> int:
@@ -165,21 +184,13 @@ def build(paths: Sequence[str], out: str | Path, formats: Sequence[str], with_pd
     Returns 0."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     formats = registry.in_order(formats)
-    sheets = bases = load_sheets(paths)
-    if variants is not None:
-        sheets = [v for base in bases for v in variant_sheets(base, variants, seed)]
     token = PROGRESS.set(progress_lines(stderr))
-    try:
-        derived = [derive_files(s, formats) for s in sheets]  # everything before any write
+    try:  # everything before any write
+        sheets, derived, named_keys = derive_set(load_sheets(paths), formats, variants, seed)
     finally:
         PROGRESS.reset(token)
     folders = [Path(out) / sheet.id for sheet in sheets]
-    keys = []  # each sheet's answer key, and the formats' files of all its variants in one
-    for base in bases if variants is not None else ():
-        mine = [(s, r) for s, (r, _) in zip(sheets, derived, strict=True)
-                if s.variant_of == base.id]
-        keys.append((Path(out) / f"{base.id}-key", {**key_files(base, mine, seed, formats),
-                                                    **registry.collect(mine, formats)}))
+    keys = [(Path(out) / name, files) for name, files in named_keys]
     for folder, files in [*zip(folders, (f for _, f in derived), strict=True), *keys]:
         writer.validate_outputs(folder, files)  # refuse early (links, files in the way, read-only)
     pdfs: list[dict[str, bytes]] = [{} for _ in sheets]
@@ -209,47 +220,60 @@ def build(paths: Sequence[str], out: str | Path, formats: Sequence[str], with_pd
 
 
 def check(paths: Sequence[str], out: str | Path, formats: Sequence[str] | None = None,
-          stdout: TextIO | None = None) -> int:
+          stdout: TextIO | None = None, variants: int | None = None, seed: int = 0) -> int:
     """``derive check``: derive every sheet again and compare with ``OUT/<sheet id>/`` (the
-    formats the last build recorded when ``formats`` is None). Returns 0 when everything
-    verifies and matches, 1 on drift (a unified diff is printed)."""
+    formats the last build recorded when ``formats`` is None); with ``variants``, each sheet's
+    variants drawn with ``seed`` and its answer key, compared with ``OUT/<sheet id>-v01/``, ...
+    and ``OUT/<sheet id>-key/`` (as ``derive build --variants`` writes them). Returns 0 when
+    everything verifies and matches, 1 on drift (a unified diff is printed)."""
     stdout = stdout or sys.stdout
     token = PROGRESS.set(progress_lines(sys.stderr))
     try:
-        return _check(paths, out, formats, stdout)
+        return _check(paths, out, formats, stdout, variants, seed)
     finally:
         PROGRESS.reset(token)
 
 
 def _check(paths: Sequence[str], out: str | Path, formats: Sequence[str] | None,
-           stdout: TextIO) -> int:
+           stdout: TextIO, variants: int | None, seed: int) -> int:
     status = 0
-    for sheet in load_sheets(paths):
-        folder = Path(out) / sheet.id
+    for base in load_sheets(paths):
+        first = Path(out) / (base.id if variants is None else variant_id(base, 1, variants))
         chosen = registry.in_order(formats) if formats is not None else (
-            recorded_formats(folder, registry.FORMATS) or registry.default_formats())
-        results, files = derive_files(sheet, chosen)
-        drift = compare.compare_outputs(folder, files, chosen)
-        for d in drift.values():
-            status = 1
-            where = terminal_safe(str(d.path))  # a file name can hold escape sequences
-            if d.reason == "differs":
-                stdout.writelines(terminal_safe(line) for line in difflib.unified_diff(
-                    d.current.splitlines(keepends=True), d.expected.splitlines(keepends=True),
-                    fromfile=f"{where} (on disk)", tofile=f"{where} (derived)"))
-            elif d.reason == "missing":
-                print(f"{where}: missing (run `derive build`)", file=stdout)
-            else:
-                print(f"{where}: {d.reason}", file=stdout)
-        solved = [r for r in results if r.status == "solved"]
-        pending = [r for r in results if r.status == "pending"]
-        for r in pending:
-            print(f"{sheet.id} {r.name}: pending (task `{r.part.task}` is not implemented yet)",
-                  file=stdout)
-        verdict = "drift" if drift else "clean"
-        print(f"{sheet.id}: {len(solved)} parts verified, {len(pending)} pending, "
-              f"{len(drift)} files drifted: {verdict}", file=stdout)
+            recorded_formats(first, registry.FORMATS) or registry.default_formats())
+        sheets, derived, keys = derive_set([base], chosen, variants, seed)
+        for sheet, (results, files) in zip(sheets, derived, strict=True):
+            drift = compare.compare_outputs(Path(out) / sheet.id, files, chosen)
+            status |= _report(drift, stdout)
+            solved = [r for r in results if r.status == "solved"]
+            pending = [r for r in results if r.status == "pending"]
+            for r in pending:
+                print(f"{sheet.id} {r.name}: pending (task `{r.part.task}` is not implemented "
+                      "yet)", file=stdout)
+            verdict = "drift" if drift else "clean"
+            print(f"{sheet.id}: {len(solved)} parts verified, {len(pending)} pending, "
+                  f"{len(drift)} files drifted: {verdict}", file=stdout)
+        for name, files in keys:
+            drift = compare.compare_outputs(Path(out) / name, files)
+            status |= _report(drift, stdout)
+            print(f"{name}: answer key of {len(sheets)} variants, {len(drift)} files drifted: "
+                  f"{'drift' if drift else 'clean'}", file=stdout)
     return status
+
+
+def _report(drift: dict[str, compare.Drift], stdout: TextIO) -> int:
+    """Print each drifted file (a unified diff for one that differs); 1 when any drifted."""
+    for d in drift.values():
+        where = terminal_safe(str(d.path))  # a file name can hold escape sequences
+        if d.reason == "differs":
+            stdout.writelines(terminal_safe(line) for line in difflib.unified_diff(
+                d.current.splitlines(keepends=True), d.expected.splitlines(keepends=True),
+                fromfile=f"{where} (on disk)", tofile=f"{where} (derived)"))
+        elif d.reason == "missing":
+            print(f"{where}: missing (run `derive build`)", file=stdout)
+        else:
+            print(f"{where}: {d.reason}", file=stdout)
+    return 1 if drift else 0
 
 
 # --- explain -------------------------------------------------------------------------------------

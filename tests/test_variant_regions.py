@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -204,3 +205,30 @@ def test_a_constraint_on_the_drawn_weights():
     for v in variant_sheets(sheet, 3, 1):
         d = v.exercises[0].drawn.values
         assert d["w1"] != 0 and d["b0"] + d["w1"] > 1
+
+
+# --- derive check --variants ------------------------------------------------------------------
+def test_check_compares_the_variant_and_key_folders(built, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(built, out)
+    args = ["check", str(SHEET), "--variants", "3", "--seed", "7", "--out", str(out)]
+    clean = run_cli(*args)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "regions-variants-key: answer key of 3 variants, 0 files drifted: clean" in clean.stdout
+    assert clean.stdout.count("0 files drifted: clean") == 4
+    v02 = out / "regions-variants-v02" / "solutions.md"
+    v02.write_text(v02.read_text().replace("Use the values", "Use the numbers"))
+    key = out / "regions-variants-key" / "answer-key.json"
+    key.write_text(key.read_text().replace('"seed": 7', '"seed": 70'))
+    drift = run_cli(*args)
+    assert drift.returncode == 1
+    assert f"--- {v02} (on disk)" in drift.stdout and f"--- {key} (on disk)" in drift.stdout
+    assert "regions-variants-v02: 2 parts verified, 0 pending, 1 files drifted: drift" \
+        in drift.stdout
+    assert "regions-variants-key: answer key of 3 variants, 1 files drifted: drift" \
+        in drift.stdout
+    other_seed = run_cli("check", str(SHEET), "--variants", "3", "--seed", "8", "--out",
+                         str(tmp_path / "out"))
+    assert other_seed.returncode == 1
+    r = run_cli("check", str(SHEET), "--seed", "7", "--out", str(out))
+    assert r.returncode == 2 and r.stderr.strip() == "derive: error: --seed goes with --variants N"
