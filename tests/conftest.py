@@ -6,6 +6,7 @@ CI sets DERIVE_REQUIRE_TEX=1 / DERIVE_REQUIRE_NODE=1 (CI installs both).
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
@@ -16,6 +17,7 @@ import pytest
 import sympy as sp
 from hypothesis import HealthCheck, settings
 
+from derive import pipeline
 from derive.maths.functions import symbol
 from derive.sheet.model import Assignment
 
@@ -85,4 +87,18 @@ def tanh_mlp(depth: int, width: int) -> list[Assignment]:
     out.append(Assignment("y", sp.Add(*(symbol(f"v{i}") * p for i, p in enumerate(prev, 1))),
                           "", None))
     out.append(Assignment("E", sp.log(sp.cosh(symbol("y") - symbol("t"))), "", None))
+    return out
+
+
+VARIANT_FORMATS = ("tex", "md", "json", "moodle")  # what the variant tests read
+
+
+@pytest.fixture(scope="session")
+def bundled_variants(tmp_path_factory) -> Path:
+    """The bundled sheet's variants as ``derive build --variants 3 --seed 7 --format
+    tex,md,json,moodle`` writes them (three variant folders and the answer key), built once per
+    test session for every test file that reads them."""
+    out = tmp_path_factory.mktemp("bundled-variants")
+    assert pipeline.build([], out, VARIANT_FORMATS, stdout=io.StringIO(), variants=3,
+                          seed=7) == 0
     return out

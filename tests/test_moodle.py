@@ -89,11 +89,9 @@ def import_quiz(path: Path) -> list[dict]:
     return out
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("moodle")
-    pipeline.build([], out, ("json", "moodle"), stdout=io.StringIO(), variants=2, seed=7)
-    return out
+@pytest.fixture
+def built(bundled_variants) -> Path:
+    return bundled_variants  # three variants, built once per session (conftest)
 
 
 def test_registered_and_not_a_default():
@@ -133,7 +131,7 @@ def test_numeric_answers_equal_the_answer_key(built):
                                                        rel=1e-5)
                 assert g.get("fraction", 1.0) == 1.0
                 checked += 1
-    assert checked == 2 * 3  # 3b, and 4b's two gradients, in each of two variants
+    assert checked == 3 * 3  # 3b, and 4b's two gradients, in each of three variants
 
 
 def test_symbolic_parts_are_essays_with_the_worked_solution(built):

@@ -3,7 +3,6 @@ claims) and the answer key; byte-identical reruns."""
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -20,28 +19,21 @@ import sympy as sp
 from conftest import ROOT, run_cli
 
 from derive import pipeline
+from derive.cli import main
 from derive.errors import VerificationFailure
 from derive.render.figures.circuit import circuit_diagram
 from derive.sheet.load import bundled_sheet_path, load_sheet
-from derive.steps import CircuitDrawing, Figure
+from derive.sheet.variants import decimal_text
+from derive.steps import CircuitDrawing, Figure, PartResult
 from derive.variants.draw import variant_sheets
+from derive.variants.key import stress
 from derive.verify.claims import Numbers
 from derive.verify.numbers import check_numbers
 
-FORMATS = ("tex", "md", "json")
 
-
-def tree(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("variants")
-    status = pipeline.build([], out, FORMATS, stdout=io.StringIO(), variants=3, seed=7)
-    assert status == 0
-    return out
+@pytest.fixture
+def built(bundled_variants) -> Path:
+    return bundled_variants  # built once per session (conftest)
 
 
 def test_writes_three_variants_and_an_answer_key(built):
@@ -60,17 +52,23 @@ def test_writes_three_variants_and_an_answer_key(built):
     assert len(rows) == 3 + 3 + 3  # the answer table, then one table of values per exercise
 
 
-def test_rerun_is_byte_identical(built, tmp_path):
-    pipeline.build([], tmp_path, FORMATS, stdout=io.StringIO(), variants=3, seed=7)
-    for name in ("sheet02-key", "sheet02-v01", "sheet02-v02", "sheet02-v03"):
-        assert tree(built / name) == tree(tmp_path / name), name
+def test_rerun_is_byte_identical_whatever_the_hash_seed(built):
+    """A rerun in another process, with another salt for Python's str hash, derives every
+    variant folder and the answer key byte for byte as the session's build wrote them
+    (``derive check --variants`` compares every file, the manifests too)."""
+    salt = "2" if os.environ.get("PYTHONHASHSEED") == "1" else "1"
+    env = {**os.environ, "PYTHONHASHSEED": salt, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "derive", "check", "--variants", "3", "--seed",
+                        "7", "--out", str(built)], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count(" 0 files drifted: clean") == 4  # three variants and the key
 
 
-def test_another_seed_draws_other_values(built, tmp_path):
-    pipeline.build([], tmp_path, ("json",), stdout=io.StringIO(), variants=1, seed=8)
+def test_another_seed_draws_other_values(built):
     a = json.loads((built / "sheet02-v01" / "solutions.json").read_text())
-    b = json.loads((tmp_path / "sheet02-v01" / "solutions.json").read_text())
-    assert a["exercises"][2]["parts"][1]["variant"] != b["exercises"][2]["parts"][1]["variant"]
+    other = variant_sheets(load_sheet(bundled_sheet_path()), 1, 8)[0].exercises[2].drawn
+    assert a["exercises"][2]["parts"][1]["variant"]["values"] != {
+        n: decimal_text(v) for n, v in other.values.items()}
 
 
 def test_variants_state_their_values_and_keep_the_derivation(built):
@@ -157,10 +155,14 @@ def test_exercise_3_tables_recomputed_with_plain_floats(built, k):
 
 # --- the numbers are a claim: wrong numbers fail the build -----------------------------------
 @pytest.fixture(scope="module")
-def claim() -> Numbers:
-    v = variant_sheets(load_sheet(bundled_sheet_path()), 1, 7)[0]
-    results = pipeline.solve_sheet(v)
-    sol = next(r.solution for r in results if r.name == "3b")
+def solved() -> list[PartResult]:
+    """Variant 1 of the bundled sheet (seed 7), solved and verified in memory."""
+    return pipeline.solve_sheet(variant_sheets(load_sheet(bundled_sheet_path()), 1, 7)[0])
+
+
+@pytest.fixture(scope="module")
+def claim(solved) -> Numbers:
+    sol = next(r.solution for r in solved if r.name == "3b")
     return next(c for c in sol.claims if isinstance(c, Numbers))
 
 
@@ -202,16 +204,16 @@ def test_a_wrong_rounding_fails(claim):
 
 
 # --- the command line -------------------------------------------------------------------------
-def test_cli_errors_write_nothing(tmp_path):
+def test_cli_errors_write_nothing(tmp_path, capsys):
     out = tmp_path / "out"
-    r = run_cli("build", "--seed", "3", "--out", str(out))
-    assert r.returncode == 2 and r.stderr.strip() == "derive: error: --seed goes with --variants N"
-    r = run_cli("build", str(ROOT / "tests/sheets/gelu.toml"), "--variants", "2", "--out",
-                str(out))
-    assert r.returncode == 2 and "declares no variant parameters" in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
-    r = run_cli("build", "--variants", "0", "--out", str(out))
-    assert r.returncode == 2 and "--variants must be between 1 and" in r.stderr
+    assert main(["build", "--seed", "3", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip() == "derive: error: --seed goes with --variants N"
+    assert main(["build", str(ROOT / "tests/sheets/gelu.toml"), "--variants", "2", "--out",
+                 str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "declares no variant parameters" in err and len(err.strip().splitlines()) == 1
+    assert main(["build", "--variants", "0", "--out", str(out)]) == 2
+    assert "--variants must be between 1 and" in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -231,7 +233,7 @@ def test_stress_prints_rejections_and_ranges(built):
     assert m, out
     assert float(m.group(1)) == pytest.approx(min(values), rel=1e-5)
     assert float(m.group(2)) == pytest.approx(max(values), rel=1e-5)
-    assert run_cli("stress", "--variants", "3", "--seed", "7").stdout == out  # deterministic
+    assert stress(load_sheet(bundled_sheet_path()), 3, 7) == out  # deterministic
 
 
 def test_stress_counts_every_rejection():
@@ -266,11 +268,9 @@ def test_exercise_3_graph_shows_every_value_and_delta(built):
     assert "figures/ex3-b-values.svg" in (folder / "solutions.md").read_text()
 
 
-def test_circuit_layout_has_no_overlapping_nodes():
-    v = variant_sheets(load_sheet(bundled_sheet_path()), 1, 3)[0]
-    results = pipeline.solve_sheet(v)
+def test_circuit_layout_has_no_overlapping_nodes(solved):
     for name in ("3b", "4b"):
-        sol = next(r.solution for r in results if r.name == name)
+        sol = next(r.solution for r in solved if r.name == name)
         fig = next(b for b in sol.blocks if isinstance(b, Figure))
         assert isinstance(fig.model, CircuitDrawing)
         d = circuit_diagram(fig.model)
@@ -283,16 +283,3 @@ def test_circuit_layout_has_no_overlapping_nodes():
             for t in (n.inner, *n.texts):
                 assert d.frame.x0 <= t.at.x - t.label.width / 2 - 1e-9
                 assert t.at.x + t.label.width / 2 <= d.frame.x1 + 1e-9
-
-
-def test_same_files_whatever_the_hash_seed(tmp_path):
-    """Byte-identical on every machine: nothing depends on Python's salted str hash."""
-    trees = []
-    for salt in ("1", "2"):
-        out = tmp_path / salt
-        code = ("import sys; from derive.cli import main; sys.exit(main(['build', '--variants', "
-                f"'2', '--seed', '5', '--format', 'json,moodle', '--out', {str(out)!r}]))")
-        env = {**os.environ, "PYTHONHASHSEED": salt, "PYTHONPATH": str(ROOT)}
-        subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
-        trees.append({name: tree(out / name) for name in sorted(p.name for p in out.iterdir())})
-    assert trees[0] == trees[1]
