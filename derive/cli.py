@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--seed", type=int, default=None, metavar="S",
                    help="the seed the variants are drawn with (default 0): the same seed gives "
                    "the same files")
+    b.add_argument("--no-cache", action="store_true",
+                   help="check everything again: neither read nor write the cache of verified "
+                   "results (DERIVE_NO_CACHE=1 does the same; the cache is in "
+                   "DERIVE_CACHE_DIR, else XDG_CACHE_HOME/derive, else ~/.cache/derive)")
 
     c = sub.add_parser("check", help="re-derive, verify and compare with the files under OUT",
                        description="Exit 0 when everything verifies and OUT matches, 1 on drift "
@@ -53,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
                    "answer key (OUT/<id>-key/), as build --variants N wrote them")
     c.add_argument("--seed", type=int, default=None, metavar="S",
                    help="the seed the variants were drawn with (default 0)")
+    c.add_argument("--cache", action="store_true",
+                   help="reuse verdicts from the cache of verified results, as build does "
+                   "(default: every check runs again)")
 
     li = sub.add_parser("list", help="exercises, parts, tasks, points and status")
     li.add_argument("sheets", nargs="*", metavar="SHEET")
@@ -116,7 +123,8 @@ def cmd_build(args) -> int:
     if args.seed is not None and args.variants is None:
         raise InputError("--seed goes with --variants N")
     return pipeline.build(args.sheets, args.out, pipeline.choose_formats(args.format), args.pdf,
-                          variants=args.variants, seed=args.seed or 0)
+                          variants=args.variants, seed=args.seed or 0,
+                          use_cache=not args.no_cache)
 
 
 def cmd_check(args) -> int:
@@ -126,7 +134,7 @@ def cmd_check(args) -> int:
         raise InputError("--seed goes with --variants N")
     formats = pipeline.choose_formats(args.format) if args.format is not None else None
     return pipeline.check(args.sheets, args.out, formats, variants=args.variants,
-                          seed=args.seed or 0)
+                          seed=args.seed or 0, use_cache=args.cache)
 
 
 def cmd_list(args) -> int:

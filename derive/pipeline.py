@@ -25,7 +25,7 @@ from typing import TextIO
 import sympy as sp
 
 from derive.errors import InputError, terminal_safe
-from derive.io import compare, pdf, writer
+from derive.io import cache, compare, pdf, writer
 from derive.io.manifest import recorded_formats
 from derive.render import formats as registry
 from derive.sheet.load import bundled_sheet_path, load_sheet
@@ -176,17 +176,19 @@ def derive_set(bases: Sequence[Sheet], formats: Sequence[str], variants: int | N
 
 def build(paths: Sequence[str], out: str | Path, formats: Sequence[str], with_pdf: bool = False,
           stdout: TextIO | None = None, stderr: TextIO | None = None,
-          variants: int | None = None, seed: int = 0) -> int:
+          variants: int | None = None, seed: int = 0, use_cache: bool = False) -> int:
     """``derive build``: derive every sheet in memory, then write all their folders or none
     (``OUT/<sheet id>/``), with ``with_pdf`` the compiled ``.tex`` documents too. With
     ``variants``, each sheet's ``variants`` variants drawn with ``seed`` instead
     (``OUT/<sheet id>-v01/``, ...), and each sheet's answer key (``OUT/<sheet id>-key/``).
-    Returns 0."""
+    With ``use_cache``, verdicts are reused from the cache of verified results
+    (:mod:`derive.io.cache`) and stored there. Returns 0."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     formats = registry.in_order(formats)
     token = PROGRESS.set(progress_lines(stderr))
     try:  # everything before any write
-        sheets, derived, named_keys = derive_set(load_sheets(paths), formats, variants, seed)
+        with cache.using(cache.open_store() if use_cache else None):
+            sheets, derived, named_keys = derive_set(load_sheets(paths), formats, variants, seed)
     finally:
         PROGRESS.reset(token)
     folders = [Path(out) / sheet.id for sheet in sheets]
@@ -220,16 +222,19 @@ def build(paths: Sequence[str], out: str | Path, formats: Sequence[str], with_pd
 
 
 def check(paths: Sequence[str], out: str | Path, formats: Sequence[str] | None = None,
-          stdout: TextIO | None = None, variants: int | None = None, seed: int = 0) -> int:
+          stdout: TextIO | None = None, variants: int | None = None, seed: int = 0,
+          use_cache: bool = False) -> int:
     """``derive check``: derive every sheet again and compare with ``OUT/<sheet id>/`` (the
     formats the last build recorded when ``formats`` is None); with ``variants``, each sheet's
     variants drawn with ``seed`` and its answer key, compared with ``OUT/<sheet id>-v01/``, ...
-    and ``OUT/<sheet id>-key/`` (as ``derive build --variants`` writes them). Returns 0 when
-    everything verifies and matches, 1 on drift (a unified diff is printed)."""
+    and ``OUT/<sheet id>-key/`` (as ``derive build --variants`` writes them). Every check runs
+    again unless ``use_cache`` (then as :func:`build` does). Returns 0 when everything verifies
+    and matches, 1 on drift (a unified diff is printed)."""
     stdout = stdout or sys.stdout
     token = PROGRESS.set(progress_lines(sys.stderr))
     try:
-        return _check(paths, out, formats, stdout, variants, seed)
+        with cache.using(cache.open_store() if use_cache else None):
+            return _check(paths, out, formats, stdout, variants, seed)
     finally:
         PROGRESS.reset(token)
 

@@ -228,3 +228,74 @@ def same_file(a: Path, folder: Path, rel: Path) -> bool:
     if stat.S_ISREG(sa.st_mode) and stat.S_ISREG(sb.st_mode) and sa.st_size == sb.st_size:
         return file_sha(a.parent, a.name) == file_sha(folder, rel.as_posix()) is not None
     return False
+
+
+# --- a private store (the cache): writes that follow no link at or below its folder -------------
+def _open_dirs(root: Path, parts: list[str], create: bool) -> int:
+    """A descriptor of the folder ``root/parts...``: ``root`` itself and every folder below it
+    opened without following a link (created with mode 0700 when ``create``)."""
+    dfd = os.open(root, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | O_CLOEXEC)
+    try:
+        for part in parts:
+            if create:
+                try:
+                    os.mkdir(part, 0o700, dir_fd=dfd)
+                except FileExistsError:
+                    pass
+            nfd = os.open(part, os.O_RDONLY | _O_DIRECTORY | _O_NOFOLLOW | O_CLOEXEC, dir_fd=dfd)
+            os.close(dfd)
+            dfd = nfd
+    except BaseException:
+        os.close(dfd)
+        raise
+    return dfd
+
+
+def _write_temp(dfd: int, name: str, data: bytes, mode: int) -> str:
+    """A new temporary file beside ``name`` in the folder ``dfd`` holding ``data``; its name."""
+    tmp = f".{name}.{os.urandom(8).hex()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | O_CLOEXEC, mode,
+                 dir_fd=dfd)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    except BaseException:
+        os.unlink(tmp, dir_fd=dfd)
+        raise
+    return tmp
+
+
+def replace_under(root: Path, rel: str, data: bytes | str, mode: int = 0o600) -> None:
+    """Write ``root/rel`` (a regular file, mode ``mode``) by renaming a new temporary file over
+    it; no link is followed at ``root`` or below it (a link in the way raises OSError), missing
+    folders are created with mode 0700. A reader sees the old file or the new one, never a part
+    of one. Not fsynced: what it stores can be derived again."""
+    *folders, name = rel.split("/")
+    dfd = _open_dirs(root, folders, create=True)
+    try:
+        tmp = _write_temp(dfd, name, as_bytes(data), mode)
+        try:
+            os.replace(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            os.unlink(tmp, dir_fd=dfd)
+            raise
+    finally:
+        os.close(dfd)
+
+
+def create_under(root: Path, rel: str, data: bytes | str, mode: int = 0o600) -> bool:
+    """Create ``root/rel`` holding ``data`` whole (a new file linked into place, never through
+    a link); False when it exists already (it is left as it is)."""
+    *folders, name = rel.split("/")
+    dfd = _open_dirs(root, folders, create=True)
+    try:
+        tmp = _write_temp(dfd, name, as_bytes(data), mode)
+        try:
+            os.link(tmp, name, src_dir_fd=dfd, dst_dir_fd=dfd, follow_symlinks=False)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp, dir_fd=dfd)
+    finally:
+        os.close(dfd)

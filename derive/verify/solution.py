@@ -16,7 +16,7 @@ import sympy as sp
 
 from derive.errors import VerificationFailure
 from derive.steps import Align, Line, Math, Note, Prose, Solution, reasons
-from derive.verify import gradients, instances
+from derive.verify import cached, gradients, instances
 from derive.verify.claims import (
     Answer,
     AtRandomPoints,
@@ -38,6 +38,7 @@ from derive.verify.verdict import (
     GRADIENTS,
     INSTANCES,
     NOTHING_TO_CHECK,
+    STATEMENTS,
     STEP,
     Verdict,
 )
@@ -53,7 +54,8 @@ def verify_solution(solution: Solution, where: str = "") -> Solution:
             block = replace(block, lines=tuple(_line(ln, where, verdicts) for ln in block.lines))
         blocks.append(block)
     for claim in solution.claims:
-        verdicts.extend(check_claim(claim, where))
+        verdicts.extend(cached.verdicts("claim", claim, lambda c=claim: check_claim(c, where),
+                                        _claim_shape))
     return replace(solution, blocks=blocks, verdicts=tuple(verdicts),
                    summary=summarize(verdicts))
 
@@ -76,15 +78,29 @@ def _line(line: Line, where: str, verdicts: list[Verdict]) -> Line:
     if line.check is None:
         verdict = NOTHING_TO_CHECK
     else:
-        a, b = instances.line_pair(line.check) if isinstance(line.check, Instantiated) \
-            else line.check
-        verdict = check_equal(a, b)
-        if not verdict.ok:
-            raise VerificationFailure(f"{where}: step {_rule_words(line.rule)!r} does not verify: "
-                                      f"{sp.sstr(a)} != {sp.sstr(b)}")
-        verdict = replace(verdict, kind=STEP)
+        verdict, = cached.verdicts("line", line.check, lambda: [_step(line, where)],
+                                   _step_shape)
     verdicts.append(verdict)
     return line.verified(verdict)
+
+
+def _step(line: Line, where: str) -> Verdict:
+    """The verdict of a line's claim; raises VerificationFailure when it does not hold."""
+    a, b = instances.line_pair(line.check) if isinstance(line.check, Instantiated) \
+        else line.check
+    verdict = check_equal(a, b)
+    if not verdict.ok:
+        raise VerificationFailure(f"{where}: step {_rule_words(line.rule)!r} does not verify: "
+                                  f"{sp.sstr(a)} != {sp.sstr(b)}")
+    return replace(verdict, kind=STEP)
+
+
+def _step_shape(found: list[Verdict]) -> bool:
+    return len(found) == 1 and found[0].kind == STEP
+
+
+def _claim_shape(found: list[Verdict]) -> bool:
+    return bool(found) and all(v.kind in (ANSWER, *STATEMENTS) for v in found)
 
 
 def check_claim(claim: Claim, where: str = "") -> list[Verdict]:

@@ -1,0 +1,163 @@
+"""The cache of verified results: a private, content-addressed store of JSON entries.
+
+A build may reuse what an earlier build established: an entry is found by a key that the caller
+computes from the exact input of the work it stands for (:mod:`derive.verify.cached` keys a
+check's verdicts by a digest of the claim checked and of derive's own source), so a hit is the
+same result for the same input.
+
+Where it lives: ``$DERIVE_CACHE_DIR``, else ``$XDG_CACHE_HOME/derive``, else
+``~/.cache/derive``; never inside a sheet's repository unless pointed there. ``DERIVE_NO_CACHE=1``
+(or ``derive build --no-cache``) turns it off; ``derive check`` runs without it unless given
+``--cache``.
+
+What it trusts: nothing it reads is executed or evaluated. Each entry is one JSON document
+``<space>/<k[:2]>/<k>.json`` holding its space, its key, its value (JSON data) and an HMAC-SHA256
+of the three under the store's own random key (the file ``key``, created once with mode 0600).
+An entry that is not valid JSON, is larger than :data:`MAX_ENTRY`, names another key, or whose
+MAC does not match (tampered, planted or cut short) is ignored: the work is done again and the
+entry rewritten. The folder must be a real folder (not a link) owned by the user and writable by
+nobody else, and the key file readable by nobody else; otherwise the store is not used at all.
+Files are read and written through :mod:`derive.io.safefs` (no link followed at or below the
+folder). Any error of the file system makes the store a no-op: a cache never fails a build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from derive.io import safefs
+
+ENV_DIR = "DERIVE_CACHE_DIR"  # where the store is (default: the user's cache folder)
+ENV_OFF = "DERIVE_NO_CACHE"  # 1: no store, every result derived again
+FORMAT = 1  # the layout of an entry; another value is a miss
+MAX_ENTRY = 4 << 20  # bytes: a larger file is not an entry of this store
+KEY_FILE = "key"
+
+
+def default_dir() -> Path:
+    """``$DERIVE_CACHE_DIR``, else ``$XDG_CACHE_HOME/derive``, else ``~/.cache/derive``."""
+    if os.environ.get(ENV_DIR):
+        return Path(os.environ[ENV_DIR])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "derive"
+
+
+def disabled_by_env() -> bool:
+    """True when ``DERIVE_NO_CACHE`` is set to anything but ``""`` or ``0``."""
+    return os.environ.get(ENV_OFF, "") not in ("", "0")
+
+
+def _private(st: os.stat_result, kind: int, others: int) -> bool:
+    """``st`` is of type ``kind``, owned by this user, with none of the mode bits ``others``."""
+    uid = os.getuid() if hasattr(os, "getuid") else st.st_uid
+    return stat.S_IFMT(st.st_mode) == kind and st.st_uid == uid and not st.st_mode & others
+
+
+class Store:
+    """An open store: its folder and its key (see the module docstring)."""
+
+    def __init__(self, root: Path, key: bytes):
+        self.root = root
+        self._key = key
+
+    def _mac(self, space: str, key: str, value: Any) -> str:
+        text = json.dumps([FORMAT, space, key, value], ensure_ascii=True,
+                          separators=(",", ":"), allow_nan=False)
+        return hmac.new(self._key, text.encode("ascii"), hashlib.sha256).hexdigest()
+
+    @staticmethod
+    def _rel(space: str, key: str) -> str:
+        return f"{space}/{key[:2]}/{key}.json"
+
+    def get(self, space: str, key: str) -> Any | None:
+        """The value stored under ``key`` in ``space``; None when there is none or the entry is
+        not one this store wrote (unreadable, malformed, too large, or its MAC differs)."""
+        data = safefs.read_bytes(self.root, self._rel(space, key), MAX_ENTRY)
+        if data is None or len(data) > MAX_ENTRY:
+            return None
+        try:
+            entry = json.loads(data.decode("ascii"))
+        except (ValueError, RecursionError, UnicodeDecodeError):
+            return None
+        if not (isinstance(entry, dict) and set(entry) == {"format", "space", "key", "value",
+                                                           "mac"}):
+            return None
+        if entry["format"] != FORMAT or entry["space"] != space or entry["key"] != key:
+            return None
+        mac = entry["mac"]
+        try:
+            expected = self._mac(space, key, entry["value"])
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(mac, str) or not hmac.compare_digest(mac, expected):
+            return None
+        return entry["value"]
+
+    def put(self, space: str, key: str, value: Any) -> None:
+        """Store ``value`` (JSON data) under ``key`` in ``space``, replacing what was there; a
+        file-system error leaves the store as it was."""
+        try:
+            text = json.dumps({"format": FORMAT, "space": space, "key": key, "value": value,
+                               "mac": self._mac(space, key, value)},
+                              ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+        except (ValueError, TypeError, RecursionError):
+            return
+        if len(text) > MAX_ENTRY:
+            return
+        try:
+            safefs.replace_under(self.root, self._rel(space, key), text)
+        except OSError:
+            pass
+
+
+def open_store(root: Path | None = None) -> Store | None:
+    """The store at ``root`` (default :func:`default_dir`), created if absent; None when it is
+    turned off by the environment, or its folder or key is not private to this user."""
+    if disabled_by_env():
+        return None
+    root = default_dir() if root is None else root
+    try:
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not _private(os.lstat(root), stat.S_IFDIR, 0o022):
+            return None
+        if safefs.lstat_under(root, KEY_FILE) is None:
+            safefs.create_under(root, KEY_FILE, os.urandom(32).hex())
+        st = safefs.lstat_under(root, KEY_FILE)
+        if st is None or not _private(st, stat.S_IFREG, 0o077):
+            return None
+        text = safefs.read_bytes(root, KEY_FILE, 64)
+    except OSError:
+        return None
+    try:
+        key = bytes.fromhex((text or b"").decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return Store(root, key) if len(key) == 32 else None
+
+
+# the store of the running command (None: every result derived again)
+ACTIVE: ContextVar[Store | None] = ContextVar("cache", default=None)
+
+
+def active() -> Store | None:
+    """The store the running command uses, or None."""
+    return ACTIVE.get()
+
+
+@contextmanager
+def using(store: Store | None) -> Iterator[Store | None]:
+    """Use ``store`` (None: no store) for the commands run inside."""
+    token = ACTIVE.set(store)
+    try:
+        yield store
+    finally:
+        ACTIVE.reset(token)

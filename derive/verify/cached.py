@@ -1,0 +1,213 @@
+"""Verdicts reused from the cache (:mod:`derive.io.cache`), keyed by exactly what was checked.
+
+:func:`verdicts` stands for one check of the verify step (a derivation line's claim, or one of a
+solution's claims): with no active store it runs the check; with one, it looks the verdicts up
+under the key :func:`key` computes and runs the check only on a miss, storing what it found. A
+check that fails raises as it always does, and nothing is stored for it.
+
+The key is a digest of the claim itself, as data: every SymPy object by its type and SymPy's own
+structural content (``_hashable_content``: the names and assumptions of symbols, the exact value
+of numbers, the arguments of everything else), every dataclass by its type and all its fields,
+containers by their items in order (sets sorted), plus :func:`source_digest`: the versions of
+derive, SymPy, mpmath and Python and a hash of every source file of the derive package, so a
+change to any code invalidates every entry. The verdict of a check is a function of these, so a
+hit is the verdict the check would give. A claim holding anything else (a closure, an object of
+an unknown kind) has no key and is always checked.
+
+What is stored is only the verdicts (JSON: flags, strings, and the facts' numbers, strings and
+tuples), each ``ok``; a stored value of any other shape is a miss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import sys
+import types
+from collections.abc import Callable
+from fractions import Fraction
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import mpmath
+import sympy as sp
+from sympy.core.function import UndefinedFunction
+
+import derive
+from derive.io import cache as store
+from derive.verify.verdict import Verdict
+
+SPACE = "verdicts"
+
+
+class Unkeyed(Exception):
+    """The claim holds something :func:`key` does not digest."""
+
+
+@cache
+def source_digest() -> bytes:
+    """The versions of derive, SymPy, mpmath and Python and every ``.py`` file of the derive
+    package (path and bytes, in path order), digested."""
+    h = hashlib.sha256()
+    for part in (derive.__version__, sp.__version__, mpmath.__version__, sys.version,
+                 str(store.FORMAT)):
+        h.update(part.encode() + b"\0")
+    package = Path(derive.__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package).as_posix().encode()
+        data = path.read_bytes()
+        h.update(b"%d:%s%d:" % (len(rel), rel, len(data)) + data)
+    return h.digest()
+
+
+def _type_name(cls: type) -> bytes:
+    if isinstance(cls, UndefinedFunction):  # f(x) of a sheet: its name and assumptions
+        return repr(("undefined", cls.__name__, sorted(cls._kwargs.items(), key=repr),
+                     sorted(getattr(cls, "_extra_kwargs", {}).items(), key=repr))).encode()
+    if "<" in cls.__qualname__:
+        raise Unkeyed(f"a local class {cls.__qualname__}")
+    return f"{cls.__module__}.{cls.__qualname__}".encode()
+
+
+class _Digest:
+    """Digests of the objects of one claim (a Merkle tree: each object's digest is made of its
+    type and its parts' digests), each object digested once."""
+
+    def __init__(self):
+        self.memo: dict[int, tuple[bytes, Any]] = {}  # id -> (digest, the object, kept alive)
+
+    def of(self, obj: Any) -> bytes:
+        hit = self.memo.get(id(obj))
+        if hit is not None:
+            return hit[0]
+        h = hashlib.sha256()
+        self._feed(h, obj)
+        digest = h.digest()
+        self.memo[id(obj)] = (digest, obj)
+        return digest
+
+    def _feed(self, h, obj: Any) -> None:  # noqa: C901 (one case per kind of value)
+        if obj is None or isinstance(obj, (bool, int, str, bytes, float)):
+            h.update(type(obj).__name__.encode() + b":" + repr(obj).encode())
+        elif isinstance(obj, sp.Basic):
+            h.update(b"sympy:" + _type_name(type(obj)))
+            for item in obj._hashable_content():
+                h.update(self.of(item))
+        elif isinstance(obj, Fraction):
+            h.update(b"fraction:%d/%d" % (obj.numerator, obj.denominator))
+        elif isinstance(obj, (tuple, list)) and type(obj) in (tuple, list):
+            h.update(b"%s:%d" % (type(obj).__name__.encode(), len(obj)))
+            for item in obj:
+                h.update(self.of(item))
+        elif type(obj) is dict:
+            h.update(b"dict:%d" % len(obj))
+            for k, v in obj.items():
+                h.update(self.of(k) + self.of(v))
+        elif type(obj) in (set, frozenset):
+            h.update(b"set:%d" % len(obj))
+            for d in sorted(self.of(item) for item in obj):
+                h.update(d)
+        elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            h.update(b"dataclass:" + _type_name(type(obj)))
+            for f in dataclasses.fields(obj):
+                h.update(f.name.encode() + b"=" + self.of(getattr(obj, f.name)))
+        elif isinstance(obj, enum.Enum):
+            h.update(b"enum:" + _type_name(type(obj)) + b"." + obj.name.encode())
+        elif isinstance(obj, mpmath.mpf):
+            h.update(b"mpf:" + repr(obj._mpf_).encode())
+        elif isinstance(obj, mpmath.mpc):
+            h.update(b"mpc:" + repr(obj._mpc_).encode())
+        elif isinstance(obj, type):
+            h.update(b"class:" + _type_name(obj))
+        elif isinstance(obj, (types.FunctionType, types.BuiltinFunctionType)) \
+                and "<" not in obj.__qualname__ and not getattr(obj, "__closure__", None):
+            h.update(f"function:{obj.__module__}.{obj.__qualname__}".encode())
+        else:
+            raise Unkeyed(f"a {type(obj).__qualname__}")
+
+
+def key(space: str, subject: Any) -> str | None:
+    """The cache key of checking ``subject`` (a line's claim: ``space`` ``"line"``; a solution's
+    claim: ``"claim"``), or None when it holds something that has no digest."""
+    h = hashlib.sha256(source_digest())
+    h.update(space.encode() + b"\0")
+    try:
+        h.update(_Digest().of(subject))
+    except (Unkeyed, RecursionError):
+        return None
+    return h.hexdigest()
+
+
+# --- verdicts as JSON ---------------------------------------------------------------------------
+def _fact(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float) and value == value and abs(value) != float("inf"):
+        return value
+    if type(value) in (tuple, list):
+        return {type(value).__name__: [_fact(v) for v in value]}
+    raise TypeError(f"a fact of type {type(value).__qualname__}")
+
+
+def _unfact(data: Any) -> Any:
+    if data is None or isinstance(data, (bool, int, str, float)):
+        return data
+    if isinstance(data, dict) and len(data) == 1:
+        (kind, items), = data.items()
+        if kind in ("tuple", "list") and isinstance(items, list):
+            seq = [_unfact(v) for v in items]
+            return tuple(seq) if kind == "tuple" else seq
+    raise ValueError("not a fact")
+
+
+def encode(verdicts: list[Verdict]) -> list | None:
+    """``verdicts`` as JSON data; None when one is not ``ok`` (a failed check is never stored)
+    or holds a fact that is not a number, a string, a flag or a tuple or list of them."""
+    if not all(v.ok for v in verdicts):
+        return None
+    try:
+        return [[v.method, v.detail, v.kind, v.what,
+                 [[str(k), _fact(x)] for k, x in v.facts.items()]] for v in verdicts]
+    except TypeError:
+        return None
+
+
+def decode(data: Any) -> list[Verdict] | None:
+    """The verdicts :func:`encode` wrote; None for anything else."""
+    if not isinstance(data, list):
+        return None
+    out = []
+    try:
+        for item in data:
+            method, detail, kind, what, facts = item
+            if not all(isinstance(s, str) for s in (method, detail, kind, what)):
+                return None
+            pairs = {}
+            for name, value in facts:
+                if not isinstance(name, str):
+                    return None
+                pairs[name] = _unfact(value)
+            out.append(Verdict(True, method, detail, kind=kind, what=what, facts=pairs))
+    except (TypeError, ValueError, RecursionError):
+        return None
+    return out
+
+
+def verdicts(space: str, subject: Any, check: Callable[[], list[Verdict]],
+             shape: Callable[[list[Verdict]], bool] = lambda vs: True) -> list[Verdict]:
+    """The verdicts of ``check()`` on ``subject``: from the active store when it holds them (and
+    they have the ``shape`` the check gives), else by running the check (and storing them)."""
+    st = store.active()
+    k = key(space, subject) if st is not None else None
+    if st is None or k is None:
+        return check()
+    found = decode(st.get(SPACE, k))
+    if found is not None and shape(found):
+        return found
+    out = check()
+    data = encode(out)
+    if data is not None:
+        st.put(SPACE, k, data)
+    return out
