@@ -4,7 +4,9 @@ never a crash, never code run), and the store is used only where it is private."
 
 from __future__ import annotations
 
+import base64
 import json
+import marshal
 import os
 import pickle
 import stat
@@ -176,6 +178,21 @@ def test_a_planted_pickle_or_link_is_never_loaded_or_followed(store_dir, tmp_pat
     assert target.read_text() == "kept" and not path.is_symlink()
 
 
+def test_a_planted_compiled_template_is_never_run(store_dir, tmp_path):
+    cold = build(tmp_path / "cold", use_cache=False)
+    build(tmp_path / "fill")
+    marker = tmp_path / "ran"
+    code = compile(f"open({str(marker)!r}, 'w').write('code ran')", "<planted>", "exec")
+    planted = sorted((store_dir / "templates").rglob("*.json"))
+    assert planted
+    for path in planted:
+        entry = json.loads(path.read_text())
+        entry["value"][1] = base64.b64encode(marshal.dumps(code)).decode()
+        path.write_text(json.dumps(entry))  # the MAC of the compiled template it replaced
+    assert build(tmp_path / "warm") == cold
+    assert not marker.exists()
+
+
 def test_the_store_is_used_only_where_it_is_private(store_dir, tmp_path):
     assert cache.open_store() is not None
     assert stat.S_IMODE(os.stat(store_dir).st_mode) == 0o700
@@ -226,4 +243,4 @@ def test_the_key_is_the_exact_claim():
     assert k("line", (f(x), x)) != k("line", (g(x), x))
     assert k("line", [1]) != k("line", (1,)) and k("line", (1,)) != k("line", (True,))
     assert k("line", (lambda: 1,)) is None  # no digest: always checked
-    assert cached.source_digest() == cached.source_digest()
+    assert cache.code_digest() == cache.code_digest()

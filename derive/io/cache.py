@@ -28,12 +28,19 @@ import hmac
 import json
 import os
 import stat
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jinja2
+import mpmath
+import sympy
+
+import derive
 from derive.io import safefs
 
 ENV_DIR = "DERIVE_CACHE_DIR"  # where the store is (default: the user's cache folder)
@@ -49,6 +56,23 @@ def default_dir() -> Path:
         return Path(os.environ[ENV_DIR])
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "derive"
+
+
+@cache
+def code_digest() -> bytes:
+    """The versions of derive, SymPy, mpmath, Jinja and Python, the entry :data:`FORMAT` and
+    every ``.py`` file of the derive package (path and bytes, in path order), digested: part of
+    every key, so that any change to the code is a miss."""
+    h = hashlib.sha256()
+    for part in (derive.__version__, sympy.__version__, mpmath.__version__, jinja2.__version__,
+                 sys.version, str(FORMAT)):
+        h.update(part.encode() + b"\0")
+    package = Path(derive.__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package).as_posix().encode()
+        data = path.read_bytes()
+        h.update(b"%d:%s%d:" % (len(rel), rel, len(data)) + data)
+    return h.digest()
 
 
 def disabled_by_env() -> bool:

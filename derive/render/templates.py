@@ -3,14 +3,26 @@
 The templates ship inside the wheel (``derive/templates``); in a checkout they are the top-level
 ``templates/`` folder. :func:`template_dir` finds them for every printer: the sheet templates
 (``*.tex.j2``, ``*.md.j2``, ``derive.sty``) and the figure templates (``figures/``).
+
+While a command uses the cache of verified results (:mod:`derive.io.cache`), the compiled
+templates are kept there too (:func:`bytecode_cache`): a compiled template is code, so it is an
+entry of that store (marshalled, no pickle) and loaded only when its MAC shows the store wrote
+it, under a key made of the environment's kind, the template's name and file, and the code
+digest (derive's source, Jinja's and Python's versions), and only for the template source it
+was compiled from (Jinja's checksum of the source).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import marshal
 from pathlib import Path
 
 import jinja2
 
+from derive.io import cache
 from derive.render.markup import md_math
 
 STYLE = "derive.sty"
@@ -26,6 +38,43 @@ def template_dir() -> Path:
     raise FileNotFoundError("derive's templates are missing from this installation")
 
 
+class _StoredBytecode(jinja2.BytecodeCache):
+    """Compiled templates as entries of a :class:`derive.io.cache.Store` (see the module
+    docstring); an entry that is not one is a miss (the template compiles again)."""
+
+    SPACE = "templates"
+
+    def __init__(self, store: cache.Store, kind: str):
+        self.store = store
+        self.kind = kind
+
+    def get_cache_key(self, name: str, filename: str | None = None) -> str:
+        h = hashlib.sha256(cache.code_digest())
+        h.update(f"{self.kind}\0{name}\0{filename or ''}".encode())
+        return h.hexdigest()
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        value = self.store.get(self.SPACE, bucket.key)
+        if not (isinstance(value, list) and len(value) == 2 and value[0] == bucket.checksum
+                and isinstance(value[1], str)):
+            return  # absent, or compiled from another source
+        try:
+            bucket.code = marshal.loads(base64.b64decode(value[1], validate=True))
+        except (ValueError, binascii.Error, EOFError, TypeError):
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.store.put(self.SPACE, bucket.key, [
+            bucket.checksum, base64.b64encode(marshal.dumps(bucket.code)).decode("ascii")])
+
+
+def bytecode_cache(kind: str) -> jinja2.BytecodeCache | None:
+    """The compiled templates of environments of ``kind`` in the running command's cache, or
+    None when it uses none."""
+    store = cache.active()
+    return None if store is None else _StoredBytecode(store, kind)
+
+
 def environment(kind: str) -> jinja2.Environment:
     """A Jinja environment for the sheet templates: ``tex`` (LaTeX-safe delimiters) or ``md``."""
     common = dict(
@@ -35,6 +84,7 @@ def environment(kind: str) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        bytecode_cache=bytecode_cache(kind),
     )
     if kind == "tex":
         return jinja2.Environment(

@@ -8,11 +8,11 @@ check that fails raises as it always does, and nothing is stored for it.
 The key is a digest of the claim itself, as data: every SymPy object by its type and SymPy's own
 structural content (``_hashable_content``: the names and assumptions of symbols, the exact value
 of numbers, the arguments of everything else), every dataclass by its type and all its fields,
-containers by their items in order (sets sorted), plus :func:`source_digest`: the versions of
-derive, SymPy, mpmath and Python and a hash of every source file of the derive package, so a
-change to any code invalidates every entry. The verdict of a check is a function of these, so a
-hit is the verdict the check would give. A claim holding anything else (a closure, an object of
-an unknown kind) has no key and is always checked.
+containers by their items in order (sets sorted), plus :func:`derive.io.cache.code_digest` (the
+versions of derive, its libraries and Python, and a hash of every source file of the derive
+package), so a change to any code invalidates every entry. The verdict of a check is a function
+of these, so a hit is the verdict the check would give. A claim holding anything else (a
+closure, an object of an unknown kind) has no key and is always checked.
 
 What is stored is only the verdicts (JSON: flags, strings, and the facts' numbers, strings and
 tuples), each ``ok``; a stored value of any other shape is a miss.
@@ -23,19 +23,15 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
-import sys
 import types
 from collections.abc import Callable
 from fractions import Fraction
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 import mpmath
 import sympy as sp
 from sympy.core.function import UndefinedFunction
 
-import derive
 from derive.io import cache as store
 from derive.verify.verdict import Verdict
 
@@ -44,22 +40,6 @@ SPACE = "verdicts"
 
 class Unkeyed(Exception):
     """The claim holds something :func:`key` does not digest."""
-
-
-@cache
-def source_digest() -> bytes:
-    """The versions of derive, SymPy, mpmath and Python and every ``.py`` file of the derive
-    package (path and bytes, in path order), digested."""
-    h = hashlib.sha256()
-    for part in (derive.__version__, sp.__version__, mpmath.__version__, sys.version,
-                 str(store.FORMAT)):
-        h.update(part.encode() + b"\0")
-    package = Path(derive.__file__).resolve().parent
-    for path in sorted(package.rglob("*.py")):
-        rel = path.relative_to(package).as_posix().encode()
-        data = path.read_bytes()
-        h.update(b"%d:%s%d:" % (len(rel), rel, len(data)) + data)
-    return h.digest()
 
 
 def _type_name(cls: type) -> bytes:
@@ -131,7 +111,7 @@ class _Digest:
 def key(space: str, subject: Any) -> str | None:
     """The cache key of checking ``subject`` (a line's claim: ``space`` ``"line"``; a solution's
     claim: ``"claim"``), or None when it holds something that has no digest."""
-    h = hashlib.sha256(source_digest())
+    h = hashlib.sha256(store.code_digest())
     h.update(space.encode() + b"\0")
     try:
         h.update(_Digest().of(subject))
