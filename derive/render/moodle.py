@@ -26,7 +26,6 @@ import base64
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from xml.sax.saxutils import quoteattr
 
 import sympy as sp
 
@@ -38,6 +37,21 @@ from derive.sheet.variants import NUMERIC_TASKS, number_text
 from derive.steps import Align, Figure, PartResult, Table, Text
 
 DEFAULT_TOLERANCE = 1e-3  # relative
+
+
+def quoteattr(data: str) -> str:
+    """``data`` as a quoted XML attribute value, as :func:`xml.sax.saxutils.quoteattr` writes it
+    (that module imports ``urllib.request`` and the whole HTTP client, a tenth of derive's start
+    time): ``&``, ``<``, ``>`` and the whitespace controls escaped, in double quotes unless the
+    value holds ``"`` and no ``'``."""
+    data = data.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;")
+    data = data.replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
+    if '"' not in data:
+        return f'"{data}"'
+    if "'" not in data:
+        return f"'{data}'"
+    return '"' + data.replace('"', "&quot;") + '"'
+
 
 
 @dataclass
