@@ -134,15 +134,20 @@ def test_an_entry_of_the_wrong_shape_is_a_miss(store_dir, monkeypatch):
 def test_a_corrupted_cache_is_ignored_and_rewritten(store_dir, tmp_path, monkeypatch):
     cold = build(tmp_path / "cold", use_cache=False)
     build(tmp_path / "fill")
-    paths = entries(store_dir)
+    paths = sorted(store_dir.rglob("*.json"))  # verdicts, drawings, compiled templates
+    assert {p.relative_to(store_dir).parts[0] for p in paths} == {
+        cached.SPACE, "drawings", "templates"}
     damage = [b"", b"{", b"[" * 100000 + b"]" * 100000, b"\xff\xfe", b"null",
               json.dumps({"format": 1}).encode(), b"x" * (cache.MAX_ENTRY + 10)]
     for k, path in enumerate(paths):
         if k % 3 == 0:
             path.write_bytes(damage[k % len(damage)])
-        elif k % 3 == 1:  # the verdict edited, the MAC left as it was
+        elif k % 3 == 1:  # the verdict or text edited, the MAC left as it was
             entry = json.loads(path.read_text())
-            entry["value"][0][1] = "forged"
+            if entry["space"] == cached.SPACE:
+                entry["value"][0][1] = "forged"
+            else:
+                entry["value"][0] = "forged"
             path.write_text(json.dumps(entry))
         else:  # another entry's (valid) content under this name
             path.write_bytes(paths[(k + 1) % len(paths)].read_bytes())

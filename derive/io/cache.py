@@ -23,15 +23,19 @@ folder). Any error of the file system makes the store a no-op: a cache never fai
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import hashlib
 import hmac
 import json
 import os
 import stat
 import sys
+import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from fractions import Fraction
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,7 @@ from typing import Any
 import jinja2
 import mpmath
 import sympy
+from sympy.core.function import UndefinedFunction
 
 import derive
 from derive.io import safefs
@@ -166,6 +171,87 @@ def open_store(root: Path | None = None) -> Store | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return Store(root, key) if len(key) == 32 else None
+
+
+# --- digests of values ---------------------------------------------------------------------------
+class Unkeyed(Exception):
+    """The value holds something :func:`digest` does not digest."""
+
+
+def _type_name(cls: type) -> bytes:
+    if isinstance(cls, UndefinedFunction):  # f(x) of a sheet: its name and assumptions
+        return repr(("undefined", cls.__name__, sorted(cls._kwargs.items(), key=repr),
+                     sorted(getattr(cls, "_extra_kwargs", {}).items(), key=repr))).encode()
+    if "<" in cls.__qualname__:
+        raise Unkeyed(f"a local class {cls.__qualname__}")
+    return f"{cls.__module__}.{cls.__qualname__}".encode()
+
+
+class _Digest:
+    """Digests of the objects of one value (a Merkle tree: each object's digest is made of its
+    type and its parts' digests), each object digested once."""
+
+    def __init__(self):
+        self.memo: dict[int, tuple[bytes, Any]] = {}  # id -> (digest, the object, kept alive)
+
+    def of(self, obj: Any) -> bytes:
+        hit = self.memo.get(id(obj))
+        if hit is not None:
+            return hit[0]
+        h = hashlib.sha256()
+        self._feed(h, obj)
+        digest = h.digest()
+        self.memo[id(obj)] = (digest, obj)
+        return digest
+
+    def _feed(self, h, obj: Any) -> None:  # noqa: C901 (one case per kind of value)
+        if obj is None or isinstance(obj, (bool, int, str, bytes, float)):
+            h.update(type(obj).__name__.encode() + b":" + repr(obj).encode())
+        elif isinstance(obj, sympy.Basic):
+            h.update(b"sympy:" + _type_name(type(obj)))
+            for item in obj._hashable_content():
+                h.update(self.of(item))
+        elif isinstance(obj, Fraction):
+            h.update(b"fraction:%d/%d" % (obj.numerator, obj.denominator))
+        elif isinstance(obj, (tuple, list)) and type(obj) in (tuple, list):
+            h.update(b"%s:%d" % (type(obj).__name__.encode(), len(obj)))
+            for item in obj:
+                h.update(self.of(item))
+        elif type(obj) is dict:
+            h.update(b"dict:%d" % len(obj))
+            for k, v in obj.items():
+                h.update(self.of(k) + self.of(v))
+        elif type(obj) in (set, frozenset):
+            h.update(b"set:%d" % len(obj))
+            for d in sorted(self.of(item) for item in obj):
+                h.update(d)
+        elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            h.update(b"dataclass:" + _type_name(type(obj)))
+            for f in dataclasses.fields(obj):
+                h.update(f.name.encode() + b"=" + self.of(getattr(obj, f.name)))
+        elif isinstance(obj, enum.Enum):
+            h.update(b"enum:" + _type_name(type(obj)) + b"." + obj.name.encode())
+        elif isinstance(obj, mpmath.mpf):
+            h.update(b"mpf:" + repr(obj._mpf_).encode())
+        elif isinstance(obj, mpmath.mpc):
+            h.update(b"mpc:" + repr(obj._mpc_).encode())
+        elif isinstance(obj, type):
+            h.update(b"class:" + _type_name(obj))
+        elif isinstance(obj, (types.FunctionType, types.BuiltinFunctionType)) \
+                and "<" not in obj.__qualname__ and not getattr(obj, "__closure__", None):
+            h.update(f"function:{obj.__module__}.{obj.__qualname__}".encode())
+        else:
+            raise Unkeyed(f"a {type(obj).__qualname__}")
+
+
+def digest(obj: Any) -> bytes:
+    """A digest of ``obj`` as data (see :mod:`derive.verify.cached`: SymPy objects by their type
+    and structural content, dataclasses by type and fields, containers by their items); raises
+    :class:`Unkeyed` for anything else (a closure, an object of an unknown kind)."""
+    try:
+        return _Digest().of(obj)
+    except RecursionError:
+        raise Unkeyed("nested too deeply") from None
 
 
 # the store of the running command (None: every result derived again)

@@ -5,7 +5,8 @@ registers a :class:`Format` (its name, the files it writes, its render function)
 A render function takes a :class:`Document` (a sheet and its solved, verified parts) and returns
 ``{relative path: text}``. The format-neutral view (:func:`derive.render.view.view`) and the
 figure drawings are computed at most once per document, for the formats that ask for them; the
-figure files are every format's (:meth:`Document.figure_files`).
+figure files are every format's (:meth:`Document.figure_files`). While the command uses the
+cache of verified results (:mod:`derive.io.cache`), each drawing's text is kept there too.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from derive.io import cache
 from derive.render.figures.draw import Drawing, draw
+from derive.render.templates import result_key
 from derive.render.view import view
 from derive.steps import Figure
 
@@ -40,7 +43,7 @@ class Document:
     @cached_property
     def drawings(self) -> dict[int, Drawing]:
         """Each figure drawn once (TikZ and SVG), by the figure block's identity."""
-        return {id(f): draw(f.model) for f in self.figures}
+        return {id(f): _drawing(f.model) for f in self.figures}
 
     @cached_property
     def view(self) -> dict[str, Any]:
@@ -55,6 +58,21 @@ class Document:
             files[f"figures/{f.stem}.svg"] = d.svg.strip() + "\n"
             files[f"figures/{f.stem}.tex"] = d.tikz.strip() + "\n"
         return files
+
+
+def _drawing(model) -> Drawing:
+    """:func:`draw` of ``model``, or the drawing the running command's cache holds for it (its
+    TikZ and SVG text, under :func:`derive.render.templates.result_key`)."""
+    key = result_key("drawing", model)
+    store = cache.active()
+    if key is None or store is None:
+        return draw(model)
+    found = store.get("drawings", key)
+    if isinstance(found, list) and len(found) == 2 and all(isinstance(s, str) for s in found):
+        return Drawing(*found)
+    drawing = draw(model)
+    store.put("drawings", key, [drawing.tikz, drawing.svg])
+    return drawing
 
 
 @dataclass(frozen=True)

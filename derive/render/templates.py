@@ -18,7 +18,9 @@ import base64
 import binascii
 import hashlib
 import marshal
+from functools import cache as cache_results
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -66,6 +68,32 @@ class _StoredBytecode(jinja2.BytecodeCache):
     def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
         self.store.put(self.SPACE, bucket.key, [
             bucket.checksum, base64.b64encode(marshal.dumps(bucket.code)).decode("ascii")])
+
+
+@cache_results
+def templates_digest() -> bytes:
+    """A digest of every file of the templates folder (path and bytes, in path order)."""
+    h = hashlib.sha256()
+    root = template_dir()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix().encode()
+        data = path.read_bytes()
+        h.update(b"%d:%s%d:" % (len(rel), rel, len(data)) + data)
+    return h.digest()
+
+
+def result_key(space: str, subject: Any) -> str | None:
+    """The key of a rendering of ``subject`` (a figure's model, ...) in the running command's
+    cache: its digest (:func:`derive.io.cache.digest`), derive's code and the templates; None
+    without a cache, or for a subject without a digest."""
+    if cache.active() is None:
+        return None
+    h = hashlib.sha256(cache.code_digest() + templates_digest() + space.encode() + b"\0")
+    try:
+        h.update(cache.digest(subject))
+    except cache.Unkeyed:
+        return None
+    return h.hexdigest()
 
 
 def bytecode_cache(kind: str) -> jinja2.BytecodeCache | None:
