@@ -181,8 +181,9 @@ def build(paths: Sequence[str], out: str | Path, formats: Sequence[str], with_pd
     (``OUT/<sheet id>/``), with ``with_pdf`` the compiled ``.tex`` documents too. With
     ``variants``, each sheet's ``variants`` variants drawn with ``seed`` instead
     (``OUT/<sheet id>-v01/``, ...), and each sheet's answer key (``OUT/<sheet id>-key/``).
-    With ``use_cache``, verdicts are reused from the cache of verified results
-    (:mod:`derive.io.cache`) and stored there. Returns 0."""
+    With ``use_cache``, the cache of verified results (:mod:`derive.io.cache`) is read and
+    written: verdicts, figure drawings and compiled templates found there are reused. Returns
+    0."""
     stdout, stderr = stdout or sys.stdout, stderr or sys.stderr
     formats = registry.in_order(formats)
     token = PROGRESS.set(progress_lines(stderr))
