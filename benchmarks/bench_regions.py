@@ -7,8 +7,9 @@ instead of the table).
 :func:`regions_sheet` writes a sheet with one exercise: a random ReLU network of the given layer
 widths (two inputs, one output) with small rational weights drawn from ``random.Random(seed)``,
 given as a computation list, and one ``decision-boundary`` part on its output. The main builds
-that sheet with ``python -m derive build`` (every format, no PDF) into a temporary folder, in a
-child process, and measures its CPU seconds; in the same run it measures the import floor,
+that sheet with ``python -m derive build --no-cache`` (every format, no PDF, every check run)
+into a temporary folder, in a child process, and measures its CPU seconds; in the same run it
+measures the import floor,
 ``python -c "import sympy, jinja2"``. Columns: the number of pieces (activation patterns) the
 build found, the build's CPU seconds, the floor's CPU seconds, their ratio.
 """
@@ -115,8 +116,8 @@ def measure(widths: tuple[int, ...] = (2, 16, 16, 1), seed: int = 0) -> dict:
         sheet = Path(tmp) / "regions.toml"
         sheet.write_text(regions_sheet(widths, seed))
         floor = _cpu([sys.executable, "-c", "import sympy, jinja2"], ROOT)
-        build = _cpu([sys.executable, "-m", "derive", "build", str(sheet), "--out",
-                      str(Path(tmp) / "out")], ROOT)
+        build = _cpu([sys.executable, "-m", "derive", "build", "--no-cache", str(sheet),
+                      "--out", str(Path(tmp) / "out")], ROOT)  # cold: every check run
         data = json.loads((Path(tmp) / "out" / "bench-regions" / "solutions.json").read_text())
     pieces = sum(len(p.get("pieces", ())) for ex in data["exercises"] for p in ex["parts"])
     return {"pieces": pieces, "build": build, "floor": floor, "ratio": build / floor}
