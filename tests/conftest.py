@@ -30,6 +30,20 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory):
+    """Every ``derive build`` the tests run (in process or in a subprocess) keeps its cache of
+    verified results in a folder of this test session, never in the user's cache."""
+    if "DERIVE_CACHE_DIR" in os.environ:
+        yield
+        return
+    os.environ["DERIVE_CACHE_DIR"] = str(tmp_path_factory.mktemp("derive-cache"))
+    try:
+        yield
+    finally:
+        del os.environ["DERIVE_CACHE_DIR"]
+
+
 def tiny_sheet(id: str = "tiny", title: str = "Tiny", model: str = "E = log(cosh(y - t))") -> str:
     """The TOML text of a one-exercise, one-part sheet: the derivative of ``E`` with respect to
     ``y`` under the computation list ``[model]``."""
