@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="reuse verdicts from the cache of verified results, as build does "
                    "(default: every check runs again)")
 
-    li = sub.add_parser("list", help="exercises, parts, tasks, points and status")
+    li = sub.add_parser("list", help="exercises, parts, tasks and points")
     li.add_argument("sheets", nargs="*", metavar="SHEET")
 
     s = sub.add_parser("stress", help="draw many variants: rejections and answer ranges",
@@ -140,7 +140,6 @@ def cmd_check(args) -> int:
 def cmd_list(args) -> int:
     from derive.pipeline import load_sheets
     from derive.render.view import points_text
-    from derive.tasks import REGISTRY
 
     for sheet in load_sheets(args.sheets):
         print(f"{sheet.id}: {one_line(sheet.title, 1000)}")  # titles are one line, made safe
@@ -148,9 +147,8 @@ def cmd_list(args) -> int:
             total = points_text(ex.points) or "-"
             print(f"  Exercise {ex.number}: {one_line(ex.title, 1000)} ({total} P)")
             for part in ex.parts:
-                status = "ready" if part.task in REGISTRY else "pending"
                 pts = points_text(part.points) or "-"
-                print(f"    ({part.label}) {part.task:<18} {pts:>4} P  {status}")
+                print(f"    ({part.label}) {part.task:<18} {pts:>4} P")
     return 0
 
 

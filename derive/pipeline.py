@@ -5,10 +5,8 @@
 by its task and everything it claims verified (:func:`solve_sheet`,
 :func:`derive.verify.solution.verify_solution`), the chosen formats of the
 registry (:mod:`derive.render.formats`) render the files in memory (:func:`render`), and the files
-are written as one transaction or compared with those on disk.
-
-A part whose task is not implemented yet is *pending*: its statement is rendered with an explicit
-"solution not generated" line, and ``derive check`` lists it as pending, never as passed.
+are written as one transaction or compared with those on disk. Every part has a task (the loader
+refuses a sheet naming a task derive does not have), so every part is solved or the build fails.
 """
 
 from __future__ import annotations
@@ -54,10 +52,7 @@ def solve_sheet(sheet: Sheet, progress: Callable[[str], None] | None = None
     for ex in sheet.exercises:
         earlier: dict[str, Solution] = {}
         for part in ex.parts:
-            spec = REGISTRY.get(part.task)
-            if spec is None:
-                results.append(PartResult(ex, part, None))
-                continue
+            spec = REGISTRY[part.task]
             ctx = Context(
                 file=sheet.file,
                 exercise=ex.number,
@@ -212,9 +207,8 @@ def build(paths: Sequence[str], out: str | Path, formats: Sequence[str], with_pd
         writer.write_many(specs)  # all sheets or none
     for sheet, folder, (results, files), compiled in zip(sheets, folders, derived, pdfs,
                                                           strict=True):
-        pending = [r for r in results if r.status == "pending"]
-        print(f"{sheet.id}: {len(results) - len(pending)} parts solved and verified, "
-              f"{len(pending)} pending; wrote {len(files)} files to {folder}", file=stdout)
+        print(f"{sheet.id}: {len(results)} parts solved and verified; wrote {len(files)} files "
+              f"to {folder}", file=stdout)
         for name in sorted(compiled):
             print(f"wrote {folder / name}", file=stdout)
     for folder, files in keys:
@@ -251,14 +245,9 @@ def _check(paths: Sequence[str], out: str | Path, formats: Sequence[str] | None,
         for sheet, (results, files) in zip(sheets, derived, strict=True):
             drift = compare.compare_outputs(Path(out) / sheet.id, files, chosen)
             status |= _report(drift, stdout)
-            solved = [r for r in results if r.status == "solved"]
-            pending = [r for r in results if r.status == "pending"]
-            for r in pending:
-                print(f"{sheet.id} {r.name}: pending (task `{r.part.task}` is not implemented "
-                      "yet)", file=stdout)
             verdict = "drift" if drift else "clean"
-            print(f"{sheet.id}: {len(solved)} parts verified, {len(pending)} pending, "
-                  f"{len(drift)} files drifted: {verdict}", file=stdout)
+            print(f"{sheet.id}: {len(results)} parts verified, {len(drift)} files drifted: "
+                  f"{verdict}", file=stdout)
         for name, files in keys:
             drift = compare.compare_outputs(Path(out) / name, files)
             status |= _report(drift, stdout)

@@ -252,15 +252,11 @@ class Solution:
 
 @dataclass
 class PartResult:
-    """One part of a sheet with its verified solution (None: no task solves it)."""
+    """One part of a sheet with its verified solution."""
 
     exercise: Exercise
     part: Part
-    solution: Solution | None  # None: pending
-
-    @property
-    def status(self) -> str:
-        return "pending" if self.solution is None else "solved"
+    solution: Solution
 
     @property
     def name(self) -> str:

@@ -1,7 +1,7 @@
 """The JSON format: ``solutions.json``, the one JSON document of a sheet's solutions (the same
 writer prints ``derive explain --format json``).
 
-For each part: its label, task, points and status; when solved, the answer in SymPy syntax and in
+For each part: its label, task and points, the answer in SymPy syntax and in
 LaTeX, every derivation step (rule as sheet markup, both sides in SymPy syntax, the line's LaTeX
 and the label of its verdict), the full and the short account of the verification
 (:class:`derive.verify.summary.Summary`) and the task's ``data``.
@@ -47,23 +47,17 @@ def json_document(sheet: Sheet, results: list[PartResult]) -> dict[str, Any]:
                 "label": r.part.label,
                 "task": r.part.task,
                 "points": r.part.points,
-                "status": r.status,
+                "answer": p.str(sol.answer) if sol.answer is not None else None,
+                "answer_latex": p.tex(sol.answer) if sol.answer is not None else None,
             }
-            if sol is None:
-                entry["message"] = (f"solution not generated: task `{r.part.task}` is not "
-                                    "implemented yet")
-                entry["verified"] = False
-            else:
-                entry["answer"] = p.str(sol.answer) if sol.answer is not None else None
-                entry["answer_latex"] = p.tex(sol.answer) if sol.answer is not None else None
-                if sol.answers:
-                    entry["answers"] = {k: p.str(v) for k, v in sol.answers.items()}
-                entry["steps"] = [_step(ln, p) for ln in sol.lines()]
-                entry["verified"] = True
-                entry["verified_by"] = sol.summary.account if sol.summary is not None else ""
-                entry["verified_summary"] = verified_summary(sol)
-                for key, value in sol.data.items():
-                    entry.setdefault(key, json_data(value, p.str))
+            if sol.answers:
+                entry["answers"] = {k: p.str(v) for k, v in sol.answers.items()}
+            entry["steps"] = [_step(ln, p) for ln in sol.lines()]
+            entry["verified"] = True
+            entry["verified_by"] = sol.summary.account if sol.summary is not None else ""
+            entry["verified_summary"] = verified_summary(sol)
+            for key, value in sol.data.items():
+                entry.setdefault(key, json_data(value, p.str))
             parts.append(entry)
         exercises.append({"number": ex.number, "title": ex.title, "parts": parts})
     return {"sheet": {"id": sheet.id, "title": sheet.title}, "generator": f"derive {__version__}",

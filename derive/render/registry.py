@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class Document:
-    """What every format renders: a sheet and its results (solved and verified, or pending)."""
+    """What every format renders: a sheet and its results (each solved and verified)."""
 
     sheet: Sheet
     results: list[PartResult]

@@ -152,13 +152,10 @@ def _in_points(value) -> str:
 
 
 def part_text(r: PartResult, order: TermOrder) -> list[str]:
-    """One part: its label, points and statement, then its solution (or why there is none)."""
+    """One part: its label, points and statement, then its solution."""
     out = [f"({r.part.label}){_in_points(r.part.points)}"]
     out.extend(s for s in (r.part.text.strip(), r.part.hint.strip()) if s)
-    if r.solution is None:
-        out.append(f"solution not generated: task `{r.part.task}` is not implemented yet")
-    else:
-        out.extend(solution_text(r.solution, order))
+    out.extend(solution_text(r.solution, order))
     return out
 
 

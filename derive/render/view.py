@@ -196,7 +196,7 @@ def points_text(value) -> str:
 
 def _part_view(r: PartResult, p: Printer, drawings: dict[int, Drawing]) -> dict[str, Any]:
     sol = r.solution
-    summary = verified_summary(sol) if sol else ""
+    summary = verified_summary(sol)
     return {
         "label": r.part.label,
         "stem": f"ex{r.exercise.number}-{r.part.label}",
@@ -206,9 +206,8 @@ def _part_view(r: PartResult, p: Printer, drawings: dict[int, Drawing]) -> dict[
         "text_md": to_md(r.part.text),
         "hint_tex": to_tex(r.part.hint),
         "hint_md": to_md(r.part.hint),
-        "status": r.status,
-        "blocks": [_block_view(b, p, drawings) for b in (sol.blocks if sol else [])],
-        "answer": answer_rows(sol, p) if sol else [],
+        "blocks": [_block_view(b, p, drawings) for b in sol.blocks],
+        "answer": answer_rows(sol, p),
         "verified_tex": escape_tex(summary),
         "verified_md": to_md(summary.replace("$", r"\$")),
     }
