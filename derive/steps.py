@@ -165,15 +165,40 @@ class Table:
 
 
 @dataclass(frozen=True)
+class Value:
+    """A number a figure writes: ``text`` is a decimal (or fraction) as LaTeX math (``-0.3``,
+    ``1/3``, ``1.234 \\cdot 10^{-5}``); ``exact`` is False when it is rounded (written after ≈)."""
+
+    text: str
+    exact: bool = True
+
+
+@dataclass(frozen=True)
+class NetworkValues:
+    """The numbers a network diagram carries at a variant's values: ``values`` for every
+    quantity drawn (inputs, targets, weights and biases by their symbols' names, each neuron's
+    pre-activation and activation, each loss), ``deltas`` (node -> (δ symbol, value)) and
+    ``notes`` (quantity, value) written in a legend below the drawing: the asked gradients and
+    any leaf the drawing has no place for."""
+
+    values: dict[str, Value]
+    deltas: dict[str, tuple[Any, Value]] = field(default_factory=dict)
+    notes: tuple[tuple[Any, Value], ...] = ()
+
+
+@dataclass(frozen=True)
 class NetworkDrawing:
     """A network diagram of ``net`` (a :class:`derive.maths.network.Network`: inputs, neurons
     with their weights, biases and nonlinearities, losses with their targets), labelled in the
-    exercise's ``notation`` with terms in the order of ``names``; ``title`` names the picture."""
+    exercise's ``notation`` with terms in the order of ``names``; ``title`` names the picture.
+    With ``values`` (a variant's numbers) each edge carries its weight's value, each node its
+    value(s) and δ, and a legend below the drawing the asked gradients."""
 
     net: Any
     notation: dict[str, str] = field(default_factory=dict)
     names: tuple[str, ...] = ()
     title: str = ""
+    values: NetworkValues | None = None
 
 
 @dataclass(frozen=True)
@@ -193,13 +218,13 @@ class RegionDrawing:
 class CircuitDrawing:
     """A computation graph with numbers, like a CS231n circuit diagram: ``nodes`` (name, kind:
     ``input``, ``target``, ``neuron``, ``loss``) in topological order, ``edges`` (reader, read),
-    each node's ``value`` (its text) written above it and, where the derivation has one, its
-    gradient below it: ``gradient[name] = (quantity, text)`` (a δ symbol or a derivative)."""
+    each node's ``value`` written above it and, where the derivation has one, its gradient below
+    it: ``gradient[name] = (quantity, value)`` (a δ symbol or a derivative)."""
 
     nodes: tuple[tuple[str, str], ...]
     edges: tuple[tuple[str, str], ...]
-    value: dict[str, str]
-    gradient: dict[str, tuple[Any, str]]
+    value: dict[str, Value]
+    gradient: dict[str, tuple[Any, Value]]
     notation: dict[str, str] = field(default_factory=dict)
     names: tuple[str, ...] = ()
     title: str = ""

@@ -22,13 +22,26 @@ from dataclasses import replace
 import mpmath
 import sympy as sp
 
+from derive.errors import InputError
 from derive.maths import trees
 from derive.maths.backprop import BackwardPass, backward, select
 from derive.maths.display import TermOrder
+from derive.maths.network import Network, build_network
 from derive.render.prose import note_form
 from derive.sheet.model import Exercise
 from derive.sheet.variants import decimal_text
-from derive.steps import CircuitDrawing, Figure, Math, Note, Solution, Table, Text
+from derive.steps import (
+    CircuitDrawing,
+    Figure,
+    Math,
+    NetworkDrawing,
+    NetworkValues,
+    Note,
+    Solution,
+    Table,
+    Text,
+    Value,
+)
 from derive.tasks.backprop import graph_for
 from derive.tasks.spec import Context
 from derive.verify.claims import Numbers
@@ -89,11 +102,11 @@ def _data(v: sp.Expr) -> sp.Expr:
     return v if v.is_Rational else sp.N(v, DATA_DIGITS)
 
 
-def shown_text(v: sp.Expr, digits: int) -> str:
-    """A value as a figure writes it (plain text): exact when rational, else rounded."""
+def shown_value(v: sp.Expr, digits: int) -> Value:
+    """A value as a figure writes it: exact when rational, else rounded (LaTeX math)."""
     if v.is_Rational:
-        return decimal_text(v)
-    return _plain_number(rounded_text(v, digits))
+        return Value(decimal_text(v))
+    return Value(rounded_text(v, digits), exact=False)
 
 
 def circuit(bp: BackwardPass, at: dict[str, sp.Rational], values: dict[str, sp.Expr],
@@ -107,14 +120,83 @@ def circuit(bp: BackwardPass, at: dict[str, sp.Rational], values: dict[str, sp.E
     kind.update({n: "loss" if n == bp.loss else "neuron" for n in values})
     nodes = tuple((n, kind[n]) for n in (*leaves, *values))
     edges = tuple((n, p) for n in values for p in g.parents[n])
-    value = {n: shown_text(v, digits) for n, v in {**at, **values}.items() if n in kind}
-    gradient: dict[str, tuple] = {d.node: (d.symbol, shown_text(deltas[d.node], digits))
+    value = {n: shown_value(v, digits) for n, v in {**at, **values}.items() if n in kind}
+    gradient: dict[str, tuple] = {d.node: (d.symbol, shown_value(deltas[d.node], digits))
                                   for d in bp.deltas}
     E = g.sym(bp.loss)
     for w, v in grads.items():
         if w not in gradient:
-            gradient[w] = (D(E, g.sym(w), evaluate=False), shown_text(v, digits))
+            gradient[w] = (D(E, g.sym(w), evaluate=False), shown_value(v, digits))
     return CircuitDrawing(nodes, edges, value, gradient, dict(notation), tuple(names))
+
+
+def network_of(bp: BackwardPass, model: list[tuple[str, sp.Expr]], at: dict[str, sp.Rational],
+               values: dict[str, sp.Expr]) -> Network | None:
+    """The network the graph of ``bp`` is (the network task's reading of the computation list,
+    with the graph's inputs), when every node the figure would draw is a quantity the tables
+    have and every weight and bias is a number or a drawn leaf; else None."""
+    g = bp.graph
+    try:
+        net = build_network(model, bp.loss, list(g.inputs))
+    except InputError:
+        return None
+    drawn = [n.name for n in net.neurons] + [n.pre for n in net.neurons if n.pre is not None]
+    drawn += [loss.name for loss in net.losses]
+    coefficients = [w for n in net.neurons for _, w in n.weights] + [n.bias for n in net.neurons]
+    if sorted(drawn) != sorted(values) or not all(x in at for x in (*net.inputs, *net.targets)):
+        return None
+    if not all(c.is_number or (isinstance(c, sp.Symbol) and c.name in at) for c in coefficients):
+        return None
+    return net
+
+
+def network_values(bp: BackwardPass, net: Network, at: dict[str, sp.Rational],
+                   values: dict[str, sp.Expr], deltas: dict[str, sp.Expr],
+                   grads: dict[str, sp.Expr], digits: int) -> NetworkValues:
+    """The numbers on the network ``net`` of ``bp`` (see :func:`network_of`): every quantity's
+    value, each δ on its node, and in the legend each asked gradient that is not a δ drawn and
+    each leaf the loss reads that the drawing has no place for (a regulariser's λ)."""
+    g = bp.graph
+    shown = {n: shown_value(v, digits) for n, v in {**at, **values}.items()
+             if n in values or n in g.ancestors(bp.loss)}
+    on_nodes = {d.node: (d.symbol, shown_value(deltas[d.node], digits)) for d in bp.deltas}
+    placed = {*net.inputs, *net.targets, *values}
+    placed |= {c.name for n in net.neurons for c in (n.bias, *(w for _, w in n.weights))
+               if isinstance(c, sp.Symbol)}
+    E = g.sym(bp.loss)
+    notes = [(D(E, g.sym(w), evaluate=False), shown_value(v, digits))
+             for w, v in grads.items() if w not in on_nodes]
+    notes += [(g.sym(n), shown[n]) for n in at if n in shown and n not in placed]
+    return NetworkValues(shown, on_nodes, tuple(notes))
+
+
+def _figure(stem: str, bp: BackwardPass, model: list[tuple[str, sp.Expr]],
+            at: dict[str, sp.Rational], values, deltas, grads, digits: int,
+            notation: dict[str, str], names: tuple[str, ...]) -> Figure:
+    """The figure with the numbers: on the network when the graph is one, else a circuit."""
+    rounding = f"≈ marks a value rounded to {digits} significant digits"
+    net = network_of(bp, model, at, values)
+    if net is None:
+        return Figure(f"{stem}-values", circuit(bp, at, values, deltas, grads, digits, notation,
+                                                names),
+                      caption="The computation graph at this variant's values: each node's "
+                      "value above it, its δ (or the asked gradient) below it; " + rounding)
+    nv = network_values(bp, net, at, values, deltas, grads, digits)
+    said = ["each edge's weight", "below each node its value"
+            + (" and δ" if nv.deltas else "")]
+    if any(n.pre for n in net.neurons):
+        said.append("above a neuron its pre-activation")
+    if any(isinstance(n.bias, sp.Symbol) or n.bias != 0 for n in net.neurons):
+        said.append("and its bias")
+    if nv.notes:
+        said.append("below the drawing " + ("the asked gradients" if len(grads) > 1 else
+                                            "the asked gradient") + (" and the other values"
+                                            if len(nv.notes) > len(grads) else ""))
+    zero = any(n.bias == 0 for n in net.neurons)
+    return Figure(f"{stem}-values", NetworkDrawing(net, dict(notation), tuple(names),
+                                                   values=nv),
+                  caption="The network at this variant's values: " + ", ".join(said) + "; "
+                  + rounding + (" (biases that are 0 are not drawn)" if zero else ""))
 
 
 def add_numbers(solution: Solution, ctx: Context, ex: Exercise) -> Solution:
@@ -155,10 +237,8 @@ def add_numbers(solution: Solution, ctx: Context, ex: Exercise) -> Solution:
                     caption="Forward pass: every node the loss reads"),
               Table(("quantity", "value", "exact"), backward_rows,
                     caption="Backward pass: every δ, then the gradients")]
-    blocks.append(Figure(f"{ctx.stem}-values", circuit(bp, at, values, deltas, grads, digits,
-                                                       notation, ctx.names),
-                         caption="The computation graph at this variant's values: each node's "
-                         "value above it, its δ (or the asked gradient) below it"))
+    blocks.append(_figure(ctx.stem, bp, [(a.name, a.expr) for a in ctx.model], at, values,
+                          deltas, grads, digits, notation, ctx.names))
     claim = Numbers(bp, at, values, deltas, grads, dict(solution.answers), tuple(shown), digits)
     data = {**solution.data,
             "variant": {"values": {n: decimal_text(v) for n, v in at.items()},

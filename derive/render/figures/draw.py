@@ -63,12 +63,14 @@ def render(name: str, **context: Any) -> tuple[str, str]:
     return tikz, svg
 
 
-def network_figure(net, notation: dict[str, str] | None = None, names=(), title: str = ""
-                   ) -> tuple[str, str]:
-    """``(tikz, svg)`` drawings of a :class:`derive.maths.network.Network`."""
-    d = network_diagram(net, notation, names)
+def network_figure(net, notation: dict[str, str] | None = None, names=(), title: str = "",
+                   values=None) -> tuple[str, str]:
+    """``(tikz, svg)`` drawings of a :class:`derive.maths.network.Network` (with a variant's
+    ``values``, a :class:`derive.steps.NetworkValues`, on it)."""
+    d = network_diagram(net, notation, names, values)
     return render("network", d=d, colors=COLORS, font_family=FONT_FAMILY,
-                  title=title or "network diagram")
+                  title=title or ("network diagram" if values is None else
+                                  "network diagram with values"))
 
 
 def regions_figure(analysis, classes: dict[str, str], notation: dict[str, str] | None = None,
@@ -93,7 +95,8 @@ def draw(model: NetworkDrawing | RegionDrawing | CircuitDrawing) -> Drawing:
                                font_family=FONT_FAMILY,
                                title=model.title or "computation graph with values"))
     if isinstance(model, NetworkDrawing):
-        return Drawing(*network_figure(model.net, model.notation, model.names, model.title))
+        return Drawing(*network_figure(model.net, model.notation, model.names, model.title,
+                                       model.values))
     if isinstance(model, RegionDrawing):
         return Drawing(*regions_figure(model.analysis, model.classes, model.notation,
                                        model.title, model.points))

@@ -187,3 +187,48 @@ def label(*items: Any, notation: dict[str, str] | None = None,
     runs = tuple(r for p in parts for r in p.runs)
     tall = any(p.math and r"\frac" in p.tex for p in parts)
     return Label(tuple(parts), width_of(runs) + 0.1, (1.9 if tall else 1.25) * EM)
+
+
+_POWER = re.compile(r"^(.*?) \\cdot 10\^\{(-?[0-9]+)\}$")
+
+
+def number_runs(text: str) -> tuple[Run, ...]:
+    """The runs of a number written as LaTeX math (``-0.3``, ``1/3``, ``-1.2 \\cdot 10^{-5}``):
+    a real minus sign, and a power of ten as ``·10`` with a raised exponent."""
+    m = _POWER.match(text)
+    if m is None:
+        return (Run(text.replace("-", "−")),)
+    return (Run(m.group(1).replace("-", "−") + "·10"), Run(m.group(2).replace("-", "−"), "super"))
+
+
+def value_label(value, quantity: sp.Basic | None = None, notation: dict[str, str] | None = None,
+                order: TermOrder | None = None) -> Label:
+    """A number a figure writes (a :class:`derive.steps.Value`: its text and whether it is
+    exact), after ``quantity =`` (or ``≈`` when it is rounded) if a quantity is given, else
+    alone (``≈`` before a rounded one)."""
+    rel_tex, rel_text = ("=", " = ") if value.exact else (r"\approx", " ≈ ")
+    runs = number_runs(value.text)
+    if quantity is None:
+        tex = value.text if value.exact else rf"\approx {value.text}"
+        runs = runs if value.exact else (Run("≈ "), *runs)
+    else:
+        tex = f"{_inline_tex(quantity, notation, order)} {rel_tex} {value.text}"
+        runs = (*_inline_runs(quantity, notation, order), Run(rel_text), *runs)
+    tall = r"\frac" in tex
+    return Label((Part(True, tex, runs),), width_of(runs) + 0.1, (1.9 if tall else 1.25) * EM)
+
+
+def _inline_tex(q: sp.Basic, notation, order) -> str:
+    """``q`` in LaTeX, a derivative written on one line (``\\partial E / \\partial w``)."""
+    if isinstance(q, sp.Derivative):
+        return (rf"\partial {latex(q.expr, notation, order)} / "
+                rf"\partial {latex(q.variables[0], notation, order)}")
+    return latex(q, notation, order)
+
+
+def _inline_runs(q: sp.Basic, notation, order) -> tuple[Run, ...]:
+    printer = RunsPrinter(notation, order)
+    if isinstance(q, sp.Derivative):
+        return (Run("∂"), *runs_of(printer.doprint(q.expr)), Run("/∂"),
+                *runs_of(printer.doprint(q.variables[0])))
+    return runs_of(printer.doprint(q))

@@ -31,7 +31,7 @@ from derive.maths.functions import symbol
 from derive.maths.geometry import Affine
 from derive.maths.network import Network, nonlinearity
 from derive.maths.regions import Analysis, clip_segment, nice_step
-from derive.render.figures.labels import PX_PER_CM, Label, label
+from derive.render.figures.labels import PX_PER_CM, Label, label, value_label
 
 PAD = 0.25  # cm of white space around a figure
 ROW = 2.3  # cm between node centres in a column
@@ -116,6 +116,7 @@ class Diagram:
     edges: tuple[Edge, ...]
     crossings: int
     overlaps: int  # label boxes that overlap another label or a node (0 when placement succeeded)
+    notes: tuple[Text, ...] = ()  # lines below the drawing (a values figure's legend)
 
 
 # --- geometry helpers --------------------------------------------------------------------------
@@ -159,6 +160,14 @@ class _Spec:
     width: float = NODE
     height: float = NODE
     shape: str = "circle"
+    # more labels stacked outwards beyond ``above`` / ``below`` (a values figure's numbers)
+    above_more: tuple[Label, ...] = ()
+    below_more: tuple[Label, ...] = ()
+
+    def stack(self, sign: int) -> tuple[Label, ...]:
+        """The labels above (``sign`` 1) or below (-1) the node, from the node outwards."""
+        first, more = (self.above, self.above_more) if sign > 0 else (self.below, self.below_more)
+        return ((first,) if first is not None else ()) + more
 
 
 @dataclass
@@ -248,8 +257,11 @@ def _crossings(columns: list[list[str]], links: list[tuple[str, str]]) -> int:
     return total
 
 
-def _order(columns: list[list[str]], links: list[tuple[str, str]]) -> list[list[str]]:
-    """Barycentre sweeps and adjacent swaps; column 0 (the inputs) keeps the sheet's order."""
+def _order(columns: list[list[str]], links: list[tuple[str, str]], fixed_first: bool = True
+           ) -> list[list[str]]:
+    """Barycentre sweeps and adjacent swaps; column 0 (the inputs) keeps the sheet's order
+    unless not ``fixed_first``."""
+    first = 1 if fixed_first else 0
     preds: dict[str, list[str]] = {}
     succs: dict[str, list[str]] = {}
     for a, b in links:
@@ -259,7 +271,7 @@ def _order(columns: list[list[str]], links: list[tuple[str, str]]) -> list[list[
     best_n = _crossings(best, links)
     cols = [list(c) for c in columns]
     for sweep in range(8):
-        rng = range(1, len(cols)) if sweep % 2 == 0 else range(len(cols) - 2, 0, -1)
+        rng = range(1, len(cols)) if sweep % 2 == 0 else range(len(cols) - 2, first - 1, -1)
         for c in rng:
             ref = cols[c - 1] if sweep % 2 == 0 else cols[c + 1]
             nb = preds if sweep % 2 == 0 else succs
@@ -273,7 +285,7 @@ def _order(columns: list[list[str]], links: list[tuple[str, str]]) -> list[list[
     improved = True
     while improved and best_n:
         improved = False
-        for c in range(1, len(best)):
+        for c in range(first, len(best)):
             for i in range(len(best[c]) - 1):
                 best[c][i], best[c][i + 1] = best[c][i + 1], best[c][i]
                 n = _crossings(best, links)
@@ -284,10 +296,23 @@ def _order(columns: list[list[str]], links: list[tuple[str, str]]) -> list[list[
     return best
 
 
+STACK = 0.06  # cm between the labels of a stack
+
+
+def _stack_size(labels: Sequence[Label]) -> tuple[float, float]:
+    """Width and height of labels stacked one above the other."""
+    if len(labels) == 1:
+        return labels[0].width, labels[0].height
+    return max(lab.width for lab in labels), sum(lab.height for lab in labels) + STACK * (
+        len(labels) - 1)
+
+
 def _extent(s: _Spec) -> tuple[float, float]:
-    """How far a node with its bias (above) and name (below) reaches up and down from its centre."""
-    up = s.height / 2 + (s.above.height + 0.1 if s.above is not None else 0.0)
-    down = s.height / 2 + (s.below.height + 0.1 if s.below is not None else 0.0)
+    """How far a node with its bias (above) and name (below) reaches up and down from its centre
+    (with the labels stacked beyond them, if any)."""
+    above, below = s.stack(1), s.stack(-1)
+    up = s.height / 2 + (_stack_size(above)[1] + 0.1 if above else 0.0)
+    down = s.height / 2 + (_stack_size(below)[1] + 0.1 if below else 0.0)
     return up, down
 
 
@@ -342,9 +367,11 @@ def _decorations(g: _Graph, at, polylines) -> list[tuple[str, Label, tuple[float
     placed: list[Box] = []
     for s in g.specs.values():
         x, y = at[s.id]
-        for lab, sign in ((s.above, 1), (s.below, -1)):
-            if lab is None:
+        for sign in (1, -1):
+            stack = s.stack(sign)
+            if not stack:
                 continue
+            lab = stack[0] if len(stack) == 1 else Label((), *_stack_size(stack))
             dy = sign * (s.height / 2 + 0.08 + lab.height / 2)
             side = s.width / 2 + lab.width / 2 - 0.1
             lift = sign * (lab.height + 0.05)
@@ -363,7 +390,15 @@ def _decorations(g: _Graph, at, polylines) -> list[tuple[str, Label, tuple[float
             if best is None:
                 best = (None, candidates[0], _box(*candidates[0], lab.width, lab.height))
             placed.append(best[2])
-            out.append((s.id, lab, best[1]))
+            if len(stack) == 1:
+                out.append((s.id, lab, best[1]))
+                continue
+            # the stack's labels, centred on the block's centre, the first nearest the node
+            cx, cy = best[1]
+            edge = cy - sign * lab.height / 2
+            for member in stack:
+                out.append((s.id, member, (cx, edge + sign * member.height / 2)))
+                edge += sign * (member.height + STACK)
     return out
 
 
@@ -414,17 +449,111 @@ def _place_labels(g: _Graph, at, polylines, decorations):
 
 
 def network_diagram(net: Network, notation: dict[str, str] | None = None,
-                    names: Sequence[str] = ()) -> Diagram:
-    """The layout of ``net``: inputs, neurons with bias and nonlinearity, weights on edges."""
+                    names: Sequence[str] = (), values=None) -> Diagram:
+    """The layout of ``net``: inputs, neurons with bias and nonlinearity, weights on edges.
+    With ``values`` (a :class:`derive.steps.NetworkValues`) every edge label is its weight's
+    value (``w13 = -0.3``); below each node its value (``a3 ≈ 0.8005``) and δ, above a neuron
+    its nonzero bias and its pre-activation's value; the ``notes`` in a legend below."""
     notation = notation or {}
     order = TermOrder(names)
     g = _graph(net, notation, order)
+    if values is None:
+        return _layout(g)
+    notes = _with_values(g, net, values, notation, order)
+    return _layout(g, attempts=ATTEMPTS_WITH_VALUES, notes=notes)
+
+
+ATTEMPTS_WITH_VALUES = 12  # a figure with values has longer labels: room to move columns apart
+
+
+def _with_values(g: _Graph, net: Network, values, notation, order) -> list[Label]:
+    """Put ``values`` (a :class:`derive.steps.NetworkValues`) on the labels of ``g``; returns
+    the legend's lines."""
+    val, deltas = values.values, values.deltas
+
+    def said(name: str) -> Label:
+        return value_label(val[name], symbol(name), notation, order)
+
+    def delta(*nodes: str | None) -> list[Label]:
+        return [value_label(deltas[n][1], deltas[n][0], notation, order)
+                for n in nodes if n in deltas]
+
+    def put(spec: _Spec, above: list[Label], below: list[Label]) -> None:
+        spec.above, spec.above_more = (above[0], tuple(above[1:])) if above else (None, ())
+        spec.below, spec.below_more = (below[0], tuple(below[1:])) if below else (None, ())
+
+    for x in (*net.inputs, *net.targets):
+        if x in g.specs and x in val:
+            put(g.specs[x], [], [said(x)])
+    for n in net.neurons:
+        above = []
+        if isinstance(n.bias, sp.Symbol) and n.bias.name in val:
+            above.append(said(n.bias.name))
+        elif n.bias != 0:
+            above.append(g.specs[n.name].above)
+        if n.pre is not None and n.pre in val:
+            above.append(said(n.pre))
+        put(g.specs[n.name], above, [said(n.name), *delta(n.pre, n.name)])
+    for loss in net.losses:
+        put(g.specs[loss.name], [], [said(loss.name), *delta(loss.name)])
+    weights = [w for n in net.neurons for _, w in n.weights]
+    for k, ((src, dst, _), w) in enumerate(zip(g.edges, weights, strict=False)):
+        if isinstance(w, sp.Symbol) and w.name in val:
+            g.edges[k] = (src, dst, said(w.name))
+    return [value_label(v, q, notation, order) for q, v in values.notes]
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    """A node of a computation graph to lay out: its ``inner`` label (its name), the labels
+    stacked ``above`` and ``below`` it (from the node outwards)."""
+
+    id: str
+    kind: str  # input, target, neuron, loss
+    inner: Label
+    above: tuple[Label, ...] = ()
+    below: tuple[Label, ...] = ()
+
+
+def graph_diagram(nodes: Sequence[GraphNode], edges: Sequence[tuple[str, str]],
+                  notes: Sequence[Label] = ()) -> Diagram:
+    """The layout of a computation graph: ``nodes`` in topological order, ``edges`` (read,
+    reader). A computed node sits in the column of its depth (one more than its deepest
+    parent's), a leaf in the column just before its first reader; edges that skip columns are
+    routed through the columns between (never through a node); the order in every column,
+    the first too, minimises crossings; the stacked labels are placed like a network's bias
+    and name (beside their node when an edge is in the way)."""
+    parents: dict[str, list[str]] = {n.id: [] for n in nodes}
+    readers: dict[str, list[str]] = {n.id: [] for n in nodes}
+    for read, reader in edges:
+        parents[reader].append(read)
+        readers[read].append(reader)
+    depth: dict[str, int] = {}
+    for n in nodes:  # topological order: parents first
+        depth[n.id] = 1 + max((depth[p] for p in parents[n.id]), default=-1)
+    for n in nodes:
+        if not parents[n.id] and readers[n.id]:
+            depth[n.id] = min(depth[r] for r in readers[n.id]) - 1
+    specs: dict[str, _Spec] = {}
+    for n in nodes:
+        size = max(NODE, n.inner.width + 0.2)
+        specs[n.id] = _Spec(n.id, n.kind, depth[n.id], n.inner,
+                            n.above[0] if n.above else None, n.below[0] if n.below else None,
+                            size, size, above_more=n.above[1:], below_more=n.below[1:])
+    g = _Graph(specs, [(a, b, None) for a, b in edges])
+    g.columns = [[n.id for n in nodes if depth[n.id] == c] for c in range(max(depth.values()) + 1)]
+    return _layout(g, attempts=ATTEMPTS_WITH_VALUES, notes=notes, fixed_first=False)
+
+
+def _layout(g: _Graph, attempts: int = 5, notes: Sequence[Label] = (),
+            fixed_first: bool = True) -> Diagram:
+    """Route, order and place ``g``; the ``notes`` go below the drawing, left-aligned."""
     chains = _route(g)
     links = [(a, b) for ch in chains for a, b in pairwise(ch)]
-    g.columns = _order(g.columns, links)
+    g.columns = _order(g.columns, links, fixed_first)
     crossings = _crossings(g.columns, links)
     best = None
-    for attempt in range(5):  # move the columns apart until labels and texts are clear
+    for attempt in range(attempts):  # move the columns apart until labels and texts are clear
         at = _positions(g, GAP + 0.4 * attempt)
         polylines = []
         for ch in chains:
@@ -441,15 +570,25 @@ def network_diagram(net: Network, notation: dict[str, str] | None = None,
         if failures == 0 and covered == 0:
             break
     (failures, _), (at, polylines, decorations, spots) = best
-    return _assemble(g, at, polylines, decorations, spots, crossings, failures)
+    return _assemble(g, at, polylines, decorations, spots, crossings, failures, notes)
 
 
-def _assemble(g, at, polylines, decorations, spots, crossings, failures) -> Diagram:
+NOTE_GAP = 0.3  # cm between the drawing and its legend
+
+
+def _assemble(g, at, polylines, decorations, spots, crossings, failures, notes=()) -> Diagram:
     boxes = [_box(*at[s.id], s.width, s.height) for s in g.specs.values() if s.kind != "dummy"]
     boxes += [_box(*xy, lab.width, lab.height) for _, lab, xy in decorations]
     boxes += [_box(*xy, e[2].width, e[2].height) for e, xy in zip(g.edges, spots, strict=True)
               if xy is not None]
     boxes += [(x, y, x, y) for pl in polylines for x, y in pl]
+    noted: list[tuple[Label, tuple[float, float]]] = []
+    if notes:
+        left, y = min(b[0] for b in boxes), min(b[1] for b in boxes) - NOTE_GAP
+        for lab in notes:
+            noted.append((lab, (left + lab.width / 2, y - lab.height / 2)))
+            y -= lab.height + STACK
+        boxes += [_box(*xy, lab.width, lab.height) for lab, xy in noted]
     frame = Frame(min(b[0] for b in boxes) - PAD, min(b[1] for b in boxes) - PAD,
                   max(b[2] for b in boxes) + PAD, max(b[3] for b in boxes) + PAD)
     texts_of: dict[str, list[Text]] = {}
@@ -469,7 +608,8 @@ def _assemble(g, at, polylines, decorations, spots, crossings, failures) -> Diag
     for (_, _, lab), pl, xy in zip(g.edges, polylines, spots, strict=True):
         text = _text(frame, lab, xy, background=True) if lab is not None else None
         edges.append(Edge(tuple(frame.p(*p) for p in pl), text))
-    return Diagram(frame, tuple(nodes), tuple(edges), crossings, failures)
+    return Diagram(frame, tuple(nodes), tuple(edges), crossings, failures,
+                   tuple(_text(frame, lab, xy, anchor="start") for lab, xy in noted))
 
 
 def _text(frame: Frame, lab: Label, xy, background: bool = False, anchor: str = "middle"
