@@ -134,7 +134,8 @@ def network_of(bp: BackwardPass, model: list[tuple[str, sp.Expr]], at: dict[str,
                values: dict[str, sp.Expr]) -> Network | None:
     """The network the graph of ``bp`` is (the network task's reading of the computation list,
     with the graph's inputs), when every node the figure would draw is a quantity the tables
-    have and every weight and bias is a number or a drawn leaf; else None."""
+    have, its targets are the graph's and every weight and bias is a number or a drawn leaf;
+    else None."""
     g = bp.graph
     try:
         net = build_network(model, bp.loss, list(g.inputs))
@@ -143,8 +144,9 @@ def network_of(bp: BackwardPass, model: list[tuple[str, sp.Expr]], at: dict[str,
     drawn = [n.name for n in net.neurons] + [n.pre for n in net.neurons if n.pre is not None]
     drawn += [loss.name for loss in net.losses]
     coefficients = [w for n in net.neurons for _, w in n.weights] + [n.bias for n in net.neurons]
-    if sorted(drawn) != sorted(values) or not all(x in at for x in (*net.inputs, *net.targets)):
-        return None
+    if sorted(drawn) != sorted(values) or set(net.targets) != set(g.targets) & set(at) \
+            or not all(x in at for x in (*net.inputs, *net.targets)):
+        return None  # a node the tables do not have, or a parameter read as a target
     if not all(c.is_number or (isinstance(c, sp.Symbol) and c.name in at) for c in coefficients):
         return None
     return net

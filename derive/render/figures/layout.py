@@ -460,7 +460,7 @@ def network_diagram(net: Network, notation: dict[str, str] | None = None,
     if values is None:
         return _layout(g)
     notes = _with_values(g, net, values, notation, order)
-    return _layout(g, attempts=ATTEMPTS_WITH_VALUES, notes=notes)
+    return _layout(g, attempts=ATTEMPTS_WITH_VALUES, notes=notes, strict=True)
 
 
 ATTEMPTS_WITH_VALUES = 12  # a figure with values has longer labels: room to move columns apart
@@ -542,12 +542,14 @@ def graph_diagram(nodes: Sequence[GraphNode], edges: Sequence[tuple[str, str]],
                             size, size, above_more=n.above[1:], below_more=n.below[1:])
     g = _Graph(specs, [(a, b, None) for a, b in edges])
     g.columns = [[n.id for n in nodes if depth[n.id] == c] for c in range(max(depth.values()) + 1)]
-    return _layout(g, attempts=ATTEMPTS_WITH_VALUES, notes=notes, fixed_first=False)
+    return _layout(g, attempts=ATTEMPTS_WITH_VALUES, notes=notes, fixed_first=False,
+                   strict=True)
 
 
 def _layout(g: _Graph, attempts: int = 5, notes: Sequence[Label] = (),
-            fixed_first: bool = True) -> Diagram:
-    """Route, order and place ``g``; the ``notes`` go below the drawing, left-aligned."""
+            fixed_first: bool = True, strict: bool = False) -> Diagram:
+    """Route, order and place ``g``; the ``notes`` go below the drawing, left-aligned. With
+    ``strict`` the columns also move apart while another edge runs through an edge label."""
     chains = _route(g)
     links = [(a, b) for ch in chains for a, b in pairwise(ch)]
     g.columns = _order(g.columns, links, fixed_first)
@@ -565,6 +567,11 @@ def _layout(g: _Graph, attempts: int = 5, notes: Sequence[Label] = (),
         spots, failures = _place_labels(g, at, polylines, decorations)
         covered = sum(1 for pl in polylines for a, b in pairwise(pl) for _, lab, xy in decorations
                       if _segment_hits_box(a, b, _box(*xy, lab.width, lab.height)))
+        if strict:
+            covered += sum(1 for i, ((_, _, lab), xy) in enumerate(zip(g.edges, spots, strict=True))
+                           if xy is not None for j, pl in enumerate(polylines) if j != i
+                           for a, b in pairwise(pl)
+                           if _segment_hits_box(a, b, _box(*xy, lab.width, lab.height)))
         if best is None or (failures, covered) < best[0]:
             best = ((failures, covered), (at, polylines, decorations, spots))
         if failures == 0 and covered == 0:
@@ -844,6 +851,7 @@ def label_clashes(figure: Diagram | Plot) -> list[str]:
     if isinstance(figure, Diagram):
         texts = [(f"weight {e.text.label.parts[0].tex}", e.text) for e in figure.edges if e.text]
         texts += [(f"{n.id}: {t.label.parts[0].tex}", t) for n in figure.nodes for t in n.texts]
+        texts += [(f"note {t.label.parts[0].tex}", t) for t in figure.notes]
         solids = [(f"node {n.id}", _box(n.at.x, n.at.y, n.width, n.height)) for n in figure.nodes]
     else:
         texts = [(t.label.parts[0].tex, t) for t in figure.texts]
@@ -862,3 +870,17 @@ def label_clashes(figure: Diagram | Plot) -> list[str]:
 
 def _pairs(items):
     return [(a, b) for i, a in enumerate(items) for b in items[i + 1:]]
+
+
+def edge_crossings(d: Diagram) -> list[str]:
+    """The labels of a diagram that an edge runs through: a node's label or a legend line
+    crossed by any edge, an edge's label crossed by another edge. Empty when every label is
+    clear of the lines."""
+    segments = [(i, (p.x, p.y), (q.x, q.y)) for i, e in enumerate(d.edges)
+                for p, q in pairwise(e.points)]
+    texts = [(f"{n.id}: {t.label.parts[0].tex}", t, None) for n in d.nodes for t in n.texts]
+    texts += [(f"note {t.label.parts[0].tex}", t, None) for t in d.notes]
+    texts += [(f"weight {e.text.label.parts[0].tex}", e.text, i) for i, e in enumerate(d.edges)
+              if e.text is not None]
+    return [f"an edge crosses {name}" for name, t, own in texts
+            if any(i != own and _segment_hits_box(p, q, _text_box(t)) for i, p, q in segments)]
