@@ -97,7 +97,8 @@ def test_constraints_go_through_the_parser_never_eval():
 
 def test_decimal_text():
     assert decimal_text(sp.Rational(-3, 10), 1) == "-0.3"
-    assert decimal_text(sp.Integer(-1), 1) == "-1.0"
+    assert decimal_text(sp.Integer(-1), 1) == "-1"  # a drawn integer reads as one
+    assert decimal_text(sp.Integer(-1), 1, fixed=True) == "-1.0"  # a table's column
     assert decimal_text(sp.Integer(2), 0) == "2"
     assert decimal_text(sp.Rational(1, 4)) == "0.25"
     assert decimal_text(sp.Rational(1, 3)) == "1/3"

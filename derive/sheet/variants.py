@@ -239,9 +239,10 @@ def values_text(values: Mapping[str, sp.Rational], places: Mapping[str, int]) ->
     return {n: decimal_text(v, places.get(n, 0)) for n, v in values.items()}
 
 
-def decimal_text(v: sp.Rational, places: int = 0) -> str:
-    """``v`` as a decimal with at least ``places`` decimals when it has a finite decimal
-    expansion (``1/4`` -> ``0.25``), else as ``p/q``."""
+def decimal_text(v: sp.Rational, places: int = 0, fixed: bool = False) -> str:
+    """``v`` as a decimal when it has a finite decimal expansion (``1/4`` -> ``0.25``), else as
+    ``p/q``: with at least ``places`` decimals, except that an integer prints as one (``-1``)
+    unless ``fixed`` (``-1.0``, for a column of a table)."""
     q = int(v.q)
     twos = fives = 0
     while q % 2 == 0:
@@ -252,7 +253,7 @@ def decimal_text(v: sp.Rational, places: int = 0) -> str:
         fives += 1
     if q != 1:
         return f"{v.p}/{v.q}"
-    n = max(twos, fives, places if v.q != 1 or places else 0)
+    n = max(twos, fives, places if v.q != 1 or fixed else 0)
     if n == 0:
         return str(int(v))
     scaled = int(v * 10 ** n)

@@ -125,7 +125,7 @@ def key_files(base: Sheet, variants: Sequence[tuple[Sheet, list[PartResult]]], s
         body = []
         for sheet, _ in variants:
             drawn = next(e for e in sheet.exercises if e.number == ex.number).drawn
-            body.append([sheet.id, *[decimal_text(drawn.values[q.name], places[q.name])
+            body.append([sheet.id, *[decimal_text(drawn.values[q.name], places[q.name], True)
                                      for q in ex.variants.params]])
         value_tables.append((ex.number, head, body))
     title = f"{base.title}: answer key"
@@ -202,6 +202,6 @@ def stress(sheet: Sheet, count: int, seed: int) -> str:
         lines.append(f"  {'drawn value':<24} {'min':>14} {'max':>14}")
         for p in ex.variants.params:
             got = [o.drawn.values[p.name] for o in outcomes]
-            lines.append(f"  {p.name:<24} {decimal_text(min(got), p.places):>14} "
-                         f"{decimal_text(max(got), p.places):>14}")
+            lines.append(f"  {p.name:<24} {decimal_text(min(got), p.places, True):>14} "
+                         f"{decimal_text(max(got), p.places, True):>14}")
     return "\n".join(lines) + "\n"
