@@ -493,9 +493,11 @@ def _with_values(g: _Graph, net: Network, values, notation, order) -> list[Label
             above.append(g.specs[n.name].above)
         if n.pre is not None and n.pre in val:
             above.append(said(n.pre))
-        put(g.specs[n.name], above, [said(n.name), *delta(n.pre, n.name)])
+        name = said(n.name) if n.name in val else g.specs[n.name].below
+        put(g.specs[n.name], above, [name, *delta(n.pre, n.name)])
     for loss in net.losses:
-        put(g.specs[loss.name], [], [said(loss.name), *delta(loss.name)])
+        value = [said(loss.name)] if loss.name in val else []
+        put(g.specs[loss.name], [], [*value, *delta(loss.name)])
     weights = [w for n in net.neurons for _, w in n.weights]
     for k, ((src, dst, _), w) in enumerate(zip(g.edges, weights, strict=False)):
         if isinstance(w, sp.Symbol) and w.name in val:
