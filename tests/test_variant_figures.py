@@ -158,7 +158,7 @@ def test_exercise_3_numbers_are_on_the_network(figures):
         for n, value in d.items():
             assert shown[f"δ{n}"][1] == pytest.approx(value, rel=6e-4), n
         assert shown["∂E/∂w13"][1] == pytest.approx(grad, rel=6e-4)
-        assert "each edge's weight" in fig.caption and "asked gradient" in fig.caption
+        assert "each edge carries its weight" in fig.caption and "asked gradient" in fig.caption
 
 
 def test_a_rounded_value_is_marked_and_an_exact_one_is_not(figures):
@@ -179,7 +179,7 @@ def test_biases_are_drawn_with_their_values_and_zero_biases_are_not():
     shown = said(svg_texts(fig.model))
     for b in ("b1", "b2", "c"):
         assert shown[b] == ("=", float(sp.Rational(data["variant"]["values"][b])))
-    assert "and its bias" in fig.caption and "gradients" in fig.caption
+    assert "its bias and its pre-activation" in fig.caption and "gradients" in fig.caption
     sheet02 = figures_of_sheet02_ex3()
     assert not any(t.startswith("b = ") for t in svg_texts(sheet02.model))
     assert "biases that are 0 are not drawn" in sheet02.caption

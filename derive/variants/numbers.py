@@ -182,23 +182,30 @@ def _figure(stem: str, bp: BackwardPass, model: list[tuple[str, sp.Expr]],
         return Figure(f"{stem}-values", circuit(bp, at, values, deltas, grads, digits, notation,
                                                 names),
                       caption="The computation graph at this variant's values: each node's "
-                      "value above it, its δ (or the asked gradient) below it; " + rounding)
+                      "value above it, its δ (or the asked gradient) below it. "
+                      + rounding[0].upper() + rounding[1:] + ".")
     nv = network_values(bp, net, at, values, deltas, grads, digits)
-    said = ["each edge's weight", "below each node its value"
-            + (" and δ" if nv.deltas else "")]
+    said = ["each edge carries its weight",
+            "below each node, its value" + (" and (where the derivation has one) its δ"
+                                            if nv.deltas else "")]
+    biased = any(isinstance(n.bias, sp.Symbol) or n.bias != 0 for n in net.neurons)
     if any(n.pre for n in net.neurons):
-        said.append("above a neuron its pre-activation")
-    if any(isinstance(n.bias, sp.Symbol) or n.bias != 0 for n in net.neurons):
-        said.append("and its bias")
+        said.append("above each neuron, " + ("its bias and " if biased else "")
+                    + "its pre-activation where the sheet names one")
+    elif biased:
+        said.append("above each neuron, its bias")
     if nv.notes:
-        said.append("below the drawing " + ("the asked gradients" if len(grads) > 1 else
-                                            "the asked gradient") + (" and the other values"
-                                            if len(nv.notes) > len(grads) else ""))
+        asked = len(nv.notes) - len([n for n in nv.notes if not isinstance(n[0], D)])
+        what = "the asked gradient" + ("s" if asked > 1 else "") if asked else ""
+        if len(nv.notes) > asked:
+            what += (" and " if what else "") + "the other values the loss reads"
+        said.append("below the drawing, " + what)
     zero = any(n.bias == 0 for n in net.neurons)
     return Figure(f"{stem}-values", NetworkDrawing(net, dict(notation), tuple(names),
                                                    values=nv),
-                  caption="The network at this variant's values: " + ", ".join(said) + "; "
-                  + rounding + (" (biases that are 0 are not drawn)" if zero else ""))
+                  caption="The network at this variant's values: " + "; ".join(said) + ". "
+                  + rounding[0].upper() + rounding[1:]
+                  + ("; biases that are 0 are not drawn." if zero else "."))
 
 
 def add_numbers(solution: Solution, ctx: Context, ex: Exercise) -> Solution:
