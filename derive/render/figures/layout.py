@@ -316,21 +316,24 @@ def _extent(s: _Spec) -> tuple[float, float]:
     return up, down
 
 
-def _positions(g: _Graph, gap: float) -> dict[str, tuple[float, float]]:
-    """Columns ``gap`` apart (farther where wide nodes, such as loss boxes, need the room); in a
-    column, nodes stacked with room for their texts, centred."""
+def _positions(g: _Graph, gap: float, extra: Sequence[float] = (), room: float = 0.0
+               ) -> dict[str, tuple[float, float]]:
+    """Columns ``gap`` apart (plus ``extra[c]`` between columns c and c + 1; farther where wide
+    nodes, such as loss boxes, need the room); in a column, nodes stacked with room for their
+    texts (and ``room`` more between two), centred."""
     at: dict[str, tuple[float, float]] = {}
     half = [max((g.specs[v].width / 2 for v in col), default=0.0) for col in g.columns]
     xs = [0.0]
     for c in range(1, len(g.columns)):
-        xs.append(xs[-1] + max(gap, half[c - 1] + half[c] + 0.8))
+        xs.append(xs[-1] + max(gap + (extra[c - 1] if extra else 0.0),
+                               half[c - 1] + half[c] + 0.8))
     for c, col in enumerate(g.columns):
         ys, y = [], 0.0
         for k, v in enumerate(col):
             up, down = _extent(g.specs[v])
             if k:
                 prev_down = _extent(g.specs[col[k - 1]])[1]
-                step = prev_down + 0.35 + up
+                step = prev_down + 0.35 + up + room
                 both = g.specs[v].kind != "dummy" and g.specs[col[k - 1]].kind != "dummy"
                 y -= max(step, ROW if both else 0.6 * ROW)
             ys.append(y)
@@ -358,8 +361,12 @@ def _border(spec: _Spec, centre: tuple[float, float], towards: tuple[float, floa
     return (centre[0] + dx * t, centre[1] + dy * t)
 
 
-def _decorations(g: _Graph, at, polylines) -> list[tuple[str, Label, tuple[float, float]]]:
-    """Bias above and name below each node; beside (up/down-left/right) if an edge is in the way."""
+def _decorations(g: _Graph, at, polylines, clear: float = 0.0, crowded: list[str] | None = None
+                 ) -> list[tuple[str, Label, tuple[float, float]]]:
+    """Bias above and name below each node; beside (up/down-left/right) if an edge is in the way.
+    With ``clear`` > 0 (a figure with values) each label keeps that much room from the other
+    labels, and a spot straight above or below, a little farther out, is tried before the spots
+    beside; the ids of the nodes whose labels found no free spot are added to ``crowded``."""
     nodes = [_box(*at[s.id], s.width + 0.1, s.height + 0.1) for s in g.specs.values()
              if s.kind != "dummy"]
     segments = [(a, b) for pl in polylines for a, b in pairwise(pl)]
@@ -378,10 +385,12 @@ def _decorations(g: _Graph, at, polylines) -> list[tuple[str, Label, tuple[float
             candidates = [(x, y + dy), (x + side, y + dy), (x - side, y + dy),
                           (x + side + 0.25, y + dy + lift), (x - side - 0.25, y + dy + lift),
                           (x + side + 0.25, y + dy / 2), (x - side - 0.25, y + dy / 2)]
+            if clear:
+                candidates[1:1] = [(x, y + dy + sign * 0.25 * k) for k in (1, 2, 3)]
             best = None
             for k, xy in enumerate(candidates):
                 box = _box(*xy, lab.width, lab.height)
-                if any(_boxes_overlap(box, o, 0.02) for o in placed) or any(
+                if any(_boxes_overlap(box, o, 0.02 + clear) for o in placed) or any(
                         _boxes_overlap(box, o) for o in nodes):
                     continue
                 hits = sum(1 for a, b in segments if _segment_hits_box(a, b, box))
@@ -389,6 +398,8 @@ def _decorations(g: _Graph, at, polylines) -> list[tuple[str, Label, tuple[float
                     best = ((hits, k), xy, box)
             if best is None:
                 best = (None, candidates[0], _box(*candidates[0], lab.width, lab.height))
+                if crowded is not None:
+                    crowded.append(s.id)
             placed.append(best[2])
             if len(stack) == 1:
                 out.append((s.id, lab, best[1]))
@@ -406,7 +417,8 @@ FRACTIONS = (0.5, 0.38, 0.62, 0.3, 0.7, 0.45, 0.55, 0.24, 0.76, 0.33, 0.67, 0.18
              0.58, 0.27, 0.73)
 
 
-def _place_labels(g: _Graph, at, polylines, decorations):
+def _place_labels(g: _Graph, at, polylines, decorations, failed: list[int] | None = None,
+                  clear: float = 0.0):
     """Greedy: each edge label at the free fraction of its edge that fewest other edges cross."""
     obstacles: list[Box] = [_box(*at[s.id], s.width + 0.1, s.height + 0.1)
                             for s in g.specs.values() if s.kind != "dummy"]
@@ -428,7 +440,7 @@ def _place_labels(g: _Graph, at, polylines, decorations):
             for t in FRACTIONS:
                 xy = (p[0] + t * (q[0] - p[0]), p[1] + t * (q[1] - p[1]))
                 box = _box(*xy, lab.width, lab.height)
-                if any(_boxes_overlap(box, o, 0.03) for o in obstacles + placed):
+                if any(_boxes_overlap(box, o, 0.03 + clear) for o in obstacles + placed):
                     continue
                 hits = sum(1 for j, a, b in segments if j != i and _segment_hits_box(a, b, box))
                 wide = _box(*xy, lab.width + 0.3, lab.height + 0.3)
@@ -440,6 +452,8 @@ def _place_labels(g: _Graph, at, polylines, decorations):
                     best = (score, xy, box)
         if best is None:
             failures += 1
+            if failed is not None:
+                failed.append(i)
             p, q = pl[0], pl[1]
             xy = ((p[0] + q[0]) / 2, (p[1] + q[1]) / 2)
             best = ((99,), xy, _box(*xy, lab.width, lab.height))
@@ -463,6 +477,7 @@ def network_diagram(net: Network, notation: dict[str, str] | None = None,
     return _layout(g, attempts=ATTEMPTS_WITH_VALUES, notes=notes, strict=True)
 
 
+CLEAR = 0.12  # cm a value figure's labels keep from each other and from the nodes
 ATTEMPTS_WITH_VALUES = 12  # a figure with values has longer labels: room to move columns apart
 
 
@@ -557,29 +572,64 @@ def _layout(g: _Graph, attempts: int = 5, notes: Sequence[Label] = (),
     g.columns = _order(g.columns, links, fixed_first)
     crossings = _crossings(g.columns, links)
     best = None
+    extra = [0.0] * max(0, len(g.columns) - 1)  # strict: the gaps that had a problem widen
+    room = 2 * CLEAR  # strict: more room between the nodes of a column while a label has none
     for attempt in range(attempts):  # move the columns apart until labels and texts are clear
-        at = _positions(g, GAP + 0.4 * attempt)
+        at = _positions(g, GAP, extra, room) if strict else _positions(g, GAP + 0.4 * attempt)
         polylines = []
         for ch in chains:
             pts = [at[v] for v in ch]
             pts[0] = _border(g.specs[ch[0]], pts[0], pts[1])
             pts[-1] = _border(g.specs[ch[-1]], pts[-1], pts[-2])
             polylines.append(pts)
-        decorations = _decorations(g, at, polylines)
-        spots, failures = _place_labels(g, at, polylines, decorations)
+        clear = CLEAR if strict else 0.0
+        crowded: list[str] = []
+        decorations = _decorations(g, at, polylines, clear, crowded)
+        failed: list[int] = []
+        spots, failures = _place_labels(g, at, polylines, decorations, failed, clear)
         covered = sum(1 for pl in polylines for a, b in pairwise(pl) for _, lab, xy in decorations
                       if _segment_hits_box(a, b, _box(*xy, lab.width, lab.height)))
         if strict:
-            covered += sum(1 for i, ((_, _, lab), xy) in enumerate(zip(g.edges, spots, strict=True))
-                           if xy is not None for j, pl in enumerate(polylines) if j != i
-                           for a, b in pairwise(pl)
-                           if _segment_hits_box(a, b, _box(*xy, lab.width, lab.height)))
+            wide = _problem_gaps(g, at, polylines, decorations, spots, failed)
+            covered += len(wide) + len(crowded)
+            for c in wide:
+                extra[c] += 0.4
+            if crowded:
+                room += 0.3
         if best is None or (failures, covered) < best[0]:
             best = ((failures, covered), (at, polylines, decorations, spots))
         if failures == 0 and covered == 0:
             break
     (failures, _), (at, polylines, decorations, spots) = best
     return _assemble(g, at, polylines, decorations, spots, crossings, failures, notes)
+
+
+def _problem_gaps(g: _Graph, at, polylines, decorations, spots, failed: list[int]) -> set[int]:
+    """The gaps between columns (c: between columns c and c + 1) where an edge label found no
+    free spot or is crossed by another edge, or an edge runs through a node's label."""
+    xs = sorted({at[col[0]][0] for col in g.columns if col})
+
+    def gap_of(x: float) -> int:
+        return max(0, min(len(xs) - 2, sum(1 for v in xs if v <= x) - 1))
+
+    out: set[int] = set()
+    for i in failed:
+        src, dst = g.specs[g.edges[i][0]].column, g.specs[g.edges[i][1]].column
+        out.update(range(min(src, dst), max(src, dst)))
+    for i, ((_, _, lab), xy) in enumerate(zip(g.edges, spots, strict=True)):
+        if xy is None or i in failed:
+            continue
+        box = _box(*xy, lab.width, lab.height)
+        if any(j != i and _segment_hits_box(a, b, box) for j, pl in enumerate(polylines)
+               for a, b in pairwise(pl)):
+            out.add(gap_of(xy[0]))
+    for _, lab, xy in decorations:
+        box = _box(*xy, lab.width, lab.height)
+        for pl in polylines:
+            for a, b in pairwise(pl):
+                if _segment_hits_box(a, b, box):
+                    out.add(gap_of((a[0] + b[0]) / 2))
+    return out
 
 
 NOTE_GAP = 0.3  # cm between the drawing and its legend
