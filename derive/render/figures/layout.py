@@ -163,6 +163,7 @@ class _Spec:
     # more labels stacked outwards beyond ``above`` / ``below`` (a values figure's numbers)
     above_more: tuple[Label, ...] = ()
     below_more: tuple[Label, ...] = ()
+    left: tuple[Label, ...] = ()  # labels stacked on the node's left (a circuit's leaf)
 
     def stack(self, sign: int) -> tuple[Label, ...]:
         """The labels above (``sign`` 1) or below (-1) the node, from the node outwards."""
@@ -297,6 +298,7 @@ def _order(columns: list[list[str]], links: list[tuple[str, str]], fixed_first: 
 
 
 STACK = 0.06  # cm between the labels of a stack
+LEFT = 0.12  # cm between a node and the labels on its left
 
 
 def _stack_size(labels: Sequence[Label]) -> tuple[float, float]:
@@ -313,6 +315,9 @@ def _extent(s: _Spec) -> tuple[float, float]:
     above, below = s.stack(1), s.stack(-1)
     up = s.height / 2 + (_stack_size(above)[1] + 0.1 if above else 0.0)
     down = s.height / 2 + (_stack_size(below)[1] + 0.1 if below else 0.0)
+    if s.left:
+        half = _stack_size(s.left)[1] / 2 + 0.1
+        up, down = max(up, half), max(down, half)
     return up, down
 
 
@@ -323,10 +328,12 @@ def _positions(g: _Graph, gap: float, extra: Sequence[float] = (), room: float =
     texts (and ``room`` more between two), centred."""
     at: dict[str, tuple[float, float]] = {}
     half = [max((g.specs[v].width / 2 for v in col), default=0.0) for col in g.columns]
+    reach = [max([half[c]] + [g.specs[v].width / 2 + LEFT + _stack_size(g.specs[v].left)[0]
+                              for v in col if g.specs[v].left]) for c, col in enumerate(g.columns)]
     xs = [0.0]
     for c in range(1, len(g.columns)):
         xs.append(xs[-1] + max(gap + (extra[c - 1] if extra else 0.0),
-                               half[c - 1] + half[c] + 0.8))
+                               half[c - 1] + reach[c] + 0.8))
     for c, col in enumerate(g.columns):
         ys, y = [], 0.0
         for k, v in enumerate(col):
@@ -374,6 +381,27 @@ def _decorations(g: _Graph, at, polylines, clear: float = 0.0, crowded: list[str
     placed: list[Box] = []
     for s in g.specs.values():
         x, y = at[s.id]
+        if s.left:  # on the left, level with the node or a little above or below
+            block = Label((), *_stack_size(s.left))
+            cx = x - s.width / 2 - LEFT - block.width / 2
+            best = None
+            for k, cy in enumerate((y, y + 0.2, y - 0.2, y + 0.4, y - 0.4)):
+                box = _box(cx, cy, block.width, block.height)
+                if any(_boxes_overlap(box, o, 0.02 + clear) for o in placed) or any(
+                        _boxes_overlap(box, o) for o in nodes):
+                    continue
+                hits = sum(1 for a, b in segments if _segment_hits_box(a, b, box))
+                if best is None or (hits, k) < best[0]:
+                    best = ((hits, k), cy, box)
+            if best is None:
+                best = (None, y, _box(cx, y, block.width, block.height))
+                if crowded is not None:
+                    crowded.append(s.id)
+            placed.append(best[2])
+            top = best[1] + block.height / 2
+            for member in s.left:
+                out.append((s.id, member, (cx, top - member.height / 2)))
+                top -= member.height + STACK
         for sign in (1, -1):
             stack = s.stack(sign)
             if not stack:
@@ -523,13 +551,15 @@ def _with_values(g: _Graph, net: Network, values, notation, order) -> list[Label
 @dataclass(frozen=True)
 class GraphNode:
     """A node of a computation graph to lay out: its ``inner`` label (its name), the labels
-    stacked ``above`` and ``below`` it (from the node outwards)."""
+    stacked ``above`` and ``below`` it (from the node outwards) and on its ``left`` (from the
+    top)."""
 
     id: str
     kind: str  # input, target, neuron, loss
     inner: Label
     above: tuple[Label, ...] = ()
     below: tuple[Label, ...] = ()
+    left: tuple[Label, ...] = ()
 
 
 def graph_diagram(nodes: Sequence[GraphNode], edges: Sequence[tuple[str, str]],
@@ -556,7 +586,8 @@ def graph_diagram(nodes: Sequence[GraphNode], edges: Sequence[tuple[str, str]],
         size = max(NODE, n.inner.width + 0.2)
         specs[n.id] = _Spec(n.id, n.kind, depth[n.id], n.inner,
                             n.above[0] if n.above else None, n.below[0] if n.below else None,
-                            size, size, above_more=n.above[1:], below_more=n.below[1:])
+                            size, size, above_more=n.above[1:], below_more=n.below[1:],
+                            left=n.left)
     g = _Graph(specs, [(a, b, None) for a, b in edges])
     g.columns = [[n.id for n in nodes if depth[n.id] == c] for c in range(max(depth.values()) + 1)]
     return _layout(g, attempts=ATTEMPTS_WITH_VALUES, notes=notes, fixed_first=False,
