@@ -203,6 +203,12 @@ def test_a_graph_that_is_no_network_is_a_circuit_without_crossings(figures):
         assert max(len(e.points) for e in d.edges) > 2  # u -> E skips two columns
         shown = said(svg_texts(fig.model))
         assert {"δu", "δv", "δp", "δs", "∂E/∂w", "∂E/∂b"} <= set(shown)
+        texts = {t.label.parts[0].tex: (n, t) for n in d.nodes for t in n.texts}
+        for leaf in ("w", "b"):  # a leaf's gradient on its left, level with it
+            value = fig.model.gradient[leaf][1].text
+            n, t = texts[rf"\partial E / \partial {leaf} \approx {value}"]
+            assert n.id == leaf and t.at.x < n.at.x - n.width / 2 and abs(t.at.y - n.at.y) < 1
+        assert "each leaf's value (and the asked gradient) on its left" in fig.caption
 
 
 def test_circuit_leaves_are_reordered_to_remove_crossings():

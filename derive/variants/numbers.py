@@ -181,8 +181,9 @@ def _figure(stem: str, bp: BackwardPass, model: list[tuple[str, sp.Expr]],
     if net is None:
         return Figure(f"{stem}-values", circuit(bp, at, values, deltas, grads, digits, notation,
                                                 names),
-                      caption="The computation graph at this variant's values: each node's "
-                      "value above it, its δ (or the asked gradient) below it. "
+                      caption="The computation graph at this variant's values: each "
+                      "computed node's value above it and its δ below it, each leaf's value "
+                      "(and the asked gradient) on its left. "
                       + rounding[0].upper() + rounding[1:] + ".")
     nv = network_values(bp, net, at, values, deltas, grads, digits)
     said = ["each edge carries its weight",
