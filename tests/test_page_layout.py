@@ -90,10 +90,6 @@ def test_most_parts_are_on_one_page(pages):
 
 
 @pytest.mark.tex
-@pytest.mark.xfail(strict=True, reason="sheet02-v01 page 8 starts with the answer of 3(b): the "
-                   "variant's numbers (two tables and the computation graph, about a page) come "
-                   "between the derivation and its answer, so the answer cannot share a page "
-                   "with the block above it unless the page before is left half empty")
 def test_an_answer_never_starts_a_page(pages):
     """A part's "Answer." stays on the page of the block above it: no page begins with it."""
     seen = 0

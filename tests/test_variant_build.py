@@ -21,10 +21,10 @@ from conftest import ROOT, run_cli
 from derive import pipeline
 from derive.cli import main
 from derive.errors import VerificationFailure
-from derive.render.figures.circuit import circuit_diagram
+from derive.render.figures.layout import label_clashes, network_diagram
 from derive.sheet.load import bundled_sheet_path, load_sheet
 from derive.sheet.variants import decimal_text
-from derive.steps import CircuitDrawing, Figure, PartResult
+from derive.steps import Figure, NetworkDrawing, PartResult
 from derive.variants.draw import variant_sheets
 from derive.variants.key import stress
 from derive.verify.claims import Numbers
@@ -256,30 +256,31 @@ def test_exercise_3_graph_shows_every_value_and_delta(built):
     root = ET.fromstring(svg)
     texts = ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
     f, d, grad = forward_backward_3({n: number(t) for n, t in part["variant"]["values"].items()})
-    shown = [t for t in texts if re.fullmatch(r"-?[0-9.]+", t)]
+    shown = {}
+    for t in texts:  # "a3 ≈ 0.8005", "w13 = −0.3", "δ3 ≈ 0.05754", "∂E/∂w13 ≈ −0.1151"
+        m = re.fullmatch(r"(\S+) [=≈] (\S+)", t)
+        if m:
+            shown[m.group(1)] = number(m.group(2).replace("−", "-"))
     for n, value in f.items():  # every node's value, as the table rounds it
-        assert any(float(t) == pytest.approx(value, rel=6e-4, abs=1e-12) for t in shown), n
-    deltas = {t.split(" = ")[0]: float(t.split(" = ")[1]) for t in texts if " = " in t}
-    assert deltas["δ3"] == pytest.approx(d["z3"], rel=6e-4)
-    assert deltas["δy"] == pytest.approx(d["y"], rel=6e-4)
-    assert deltas["∂E/∂w13"] == pytest.approx(grad, rel=6e-4)
+        assert shown[n] == pytest.approx(value, rel=6e-4, abs=1e-12), n
+    assert shown["δ3"] == pytest.approx(d["z3"], rel=6e-4)
+    assert shown["δy"] == pytest.approx(d["y"], rel=6e-4)
+    assert shown["∂E/∂w13"] == pytest.approx(grad, rel=6e-4)
     tikz = (folder / "figures" / "ex3-b-values.tex").read_text()
     assert r"\delta_{3}" in tikz and "tikzpicture" in tikz
     assert "figures/ex3-b-values.svg" in (folder / "solutions.md").read_text()
 
 
-def test_circuit_layout_has_no_overlapping_nodes(solved):
+def test_values_figures_have_no_overlapping_nodes_or_labels(solved):
     for name in ("3b", "4b"):
         sol = next(r.solution for r in solved if r.name == name)
         fig = next(b for b in sol.blocks if isinstance(b, Figure))
-        assert isinstance(fig.model, CircuitDrawing)
-        d = circuit_diagram(fig.model)
+        assert isinstance(fig.model, NetworkDrawing) and fig.model.values is not None
+        m = fig.model
+        d = network_diagram(m.net, m.notation, m.names, m.values)
         pts = [(n.at.x, n.at.y) for n in d.nodes]
-        assert len(pts) == len(set(pts)) == len(fig.model.nodes)
+        assert len(pts) == len(set(pts))
         for i, (x0, y0) in enumerate(pts):
             for x1, y1 in pts[i + 1:]:
                 assert math.hypot(x1 - x0, y1 - y0) > 1.0
-        for n in d.nodes:
-            for t in (n.inner, *n.texts):
-                assert d.frame.x0 <= t.at.x - t.label.width / 2 - 1e-9
-                assert t.at.x + t.label.width / 2 <= d.frame.x1 + 1e-9
+        assert label_clashes(d) == []
