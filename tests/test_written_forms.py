@@ -183,3 +183,28 @@ def test_the_exercise_carries_the_record_to_every_printer():
     w13, x1 = symbol("w13"), symbol("x1")
     assert p.tex(w13 * x1) == "x_{1} w_{13}" and p.str(w13 * x1) == "x1*w13"
     assert term(w13 * x1, p.order) == "x1*w13"
+
+
+NET = '''
+[sheet]
+id = "leaky"
+title = "Leaky"
+
+[[exercise]]
+title = "A leaky unit"
+model = ["h = leaky_relu(w*x + b, 0.1)", "y = v*h"]
+
+[[exercise.part]]
+task = "network"
+of = "y"
+'''
+
+
+def test_figure_labels_keep_the_written_decimal():
+    """A neuron's nonlinearity in the network figure, SVG and TikZ, shows the slope as the
+    sheet writes it: LReLU with 0.1, not 1/10."""
+    sheet = parse_sheet(NET, "leaky.toml")
+    out = render(sheet, solve_sheet(sheet), ("tex", "md"))
+    svg, tikz = out["figures/ex1-a.svg"], out["figures/ex1-a.tex"]
+    assert ">0.1</tspan>" in svg and "1/10" not in svg
+    assert r"LReLU}_{0.1}" in tikz and r"\frac{1}{10}" not in tikz

@@ -25,7 +25,7 @@ import sympy as sp
 from derive.errors import InputError
 from derive.maths import trees
 from derive.maths.backprop import BackwardPass, backward, select
-from derive.maths.display import TermOrder
+from derive.maths.display import Names, TermOrder
 from derive.maths.network import Network, build_network
 from derive.render.prose import note_form
 from derive.sheet.model import Exercise
@@ -127,7 +127,7 @@ def circuit(bp: BackwardPass, at: dict[str, sp.Rational], values: dict[str, sp.E
     for w, v in grads.items():
         if w not in gradient:
             gradient[w] = (D(E, g.sym(w), evaluate=False), shown_value(v, digits))
-    return CircuitDrawing(nodes, edges, value, gradient, dict(notation), tuple(names))
+    return CircuitDrawing(nodes, edges, value, gradient, dict(notation), Names(names))
 
 
 def network_of(bp: BackwardPass, model: list[tuple[str, sp.Expr]], at: dict[str, sp.Rational],
@@ -202,7 +202,7 @@ def _figure(stem: str, bp: BackwardPass, model: list[tuple[str, sp.Expr]],
             what += (" and " if what else "") + "the other values the loss reads"
         said.append("below the drawing, " + what)
     zero = any(n.bias == 0 for n in net.neurons)
-    return Figure(f"{stem}-values", NetworkDrawing(net, dict(notation), tuple(names),
+    return Figure(f"{stem}-values", NetworkDrawing(net, dict(notation), Names(names),
                                                    values=nv),
                   caption="The network at this variant's values: " + "; ".join(said) + ". "
                   + rounding[0].upper() + rounding[1:]

@@ -88,7 +88,8 @@ class RunsPrinter(StrPrinter):
         return b + _SUP[0] + self._print(exp) + _SUP[1]
 
     def _print_Rational(self, expr) -> str:
-        return f"{expr.p}/{expr.q}"
+        """A decimal the sheet writes as written (``0.1``), any other rational as ``p/q``."""
+        return self.term_order.decimal(expr) or f"{expr.p}/{expr.q}"
 
     def _print_Pi(self, expr) -> str:
         return "π"

@@ -182,7 +182,7 @@ def _inner(n, notation, order) -> Label:
     """The label inside a neuron: its nonlinearity's name, or its formula f(z)."""
     named = nonlinearity(n.activation)
     if named is not None:
-        return label(named, notation=notation)
+        return label(named, notation=notation, order=order)
     return label(n.activation.formula, notation=notation, order=order)
 
 
