@@ -79,6 +79,9 @@ def test_variants_state_their_values_and_keep_the_derivation(built):
     assert part["task"] == "backprop" and part["steps"]  # the symbolic derivation is there
     assert "the numbers: 10 forward values, 4 δ's and 1 gradients checked" in part["verified_by"]
     assert part["answer"].startswith("x1*tanh(y - t)")  # symbolic, as in the plain sheet
+    md = (built / "sheet02-v02" / "solutions.md").read_text()
+    backward = md[md.index("| $\\delta_{6}$"):md.index("Backward pass: every")]
+    assert "1 - a_{6}^{2}" in backward and "tanh" not in backward.split("\n")[0]  # named nodes
 
 
 # --- must-show 2: exercise 3's tables recomputed with plain floats -----------------------------

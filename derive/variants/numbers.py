@@ -233,11 +233,14 @@ def add_numbers(solution: Solution, ctx: Context, ex: Exercise) -> Solution:
         return (math(quantity), value, beside)
 
     E = graph.sym(loss)
+    # a formula is written through the named nodes above it: 1 - a_6^2, not 1 - tanh^2(z_6)
+    named = {graph.exprs[n]: graph.sym(n) for n in values
+             if n in graph.exprs and not graph.exprs[n].is_Atom}
     forward = tuple(row(n, graph.sym(n), values[n], graph.exprs[n]) for n in values)
-    backward_rows = tuple(row(f"delta {d.node}", d.symbol, deltas[d.node], d.value)
-                          for d in bp.deltas)
+    backward_rows = tuple(row(f"delta {d.node}", d.symbol, deltas[d.node],
+                              d.value.xreplace(named)) for d in bp.deltas)
     backward_rows += tuple(row(f"d{loss}/d{gr.wrt}", D(E, graph.sym(gr.wrt), evaluate=False),
-                               grads[gr.wrt], gr.value) for gr in bp.gradients)
+                               grads[gr.wrt], gr.value.xreplace(named)) for gr in bp.gradients)
     blocks = [*solution.blocks,
               Text(f"The numbers at this variant's values: exact where they are rational, "
                    f"otherwise rounded to {digits} significant digits with the exact closed form "
