@@ -13,7 +13,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Sequence
 
-MAX_LINE = 200  # an error message is capped at this many characters (its file name at 100)
+MAX_LINE = 300  # an error message is capped at this many characters (its file name at 150)
 
 
 CONTROL = ("Cc", "Cf", "Zl", "Zp", "Cs")  # control, format, separators, surrogates

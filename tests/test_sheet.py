@@ -153,7 +153,8 @@ model = ["y = relu(x1 + x2) - 2*relu(x1 + x2 - 1) - 0.5"]
 [[exercise.part]]
 task = "{task}"
 of = "y"
-points = {points}
+points = 5
+data = {points}
 """
 
 
@@ -162,12 +163,21 @@ def test_data_points_of_a_decision_boundary_part_are_exact(tmp_path):
     path.write_text(DATA_POINTS_SHEET.format(task="decision-boundary",
                                              points="[[0, 0], [1, 0.5]]"))
     (part,) = load_sheet(str(path)).exercises[0].parts
-    assert part.params["points"] == ((0, 0), (1, Fraction(1, 2)))
-    assert part.points is None  # no marks
+    assert part.params["data"] == ((0, 0), (1, Fraction(1, 2)))
+    assert part.points == 5  # the marks stay
+
+
+def test_a_list_of_points_is_not_taken_for_marks(tmp_path):
+    path = tmp_path / "pts.toml"
+    path.write_text(DATA_POINTS_SHEET.format(task="decision-boundary", points="[[0, 0]]")
+                    .replace("points = 5\ndata =", "points ="))
+    with pytest.raises(InputError, match=r"points is the part's marks \(a number\); give data "
+                                         r"points as data = "):
+        load_sheet(str(path))
 
 
 @pytest.mark.parametrize("task, points, message", [
-    ("network", "[[0, 0]]", "read only by decision-boundary parts"),
+    ("network", "[[0, 0]]", "unknown key 'data' in part with task 'network'"),
     ("decision-boundary", "[[0, 0, 1]]", "list of 1 to 200 data points"),
     ("decision-boundary", "[]", "list of 1 to 200 data points"),
     ("decision-boundary", '[["a", 0]]', "list of 1 to 200 data points"),

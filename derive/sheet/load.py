@@ -75,9 +75,6 @@ EXERCISE_KEYS = {"title": str, "text": str, "model": list, "notation": dict, "pa
                  "variants": dict, "facts": list}
 PART_KEYS = {"label": str, "points": (int, float, list), "text": str, "hint": str, "task": str,
              "tolerance": (int, float), "detail": str}
-# the tasks whose parts may give data points (points = [[x1, x2], ...]) instead of marks: the
-# task finds them in its parameters as "points" (exact numbers)
-DATA_POINT_TASKS = ("decision-boundary",)
 MAX_DATA_POINTS = 200
 
 
@@ -531,8 +528,10 @@ class _Loader:
                            "and 1, such as 1e-3", (*path, "tolerance"))
         points = p.get("points")
         if isinstance(points, list):
-            params["points"] = self.data_points(points, task, (*path, "points"))
-            points = None
+            raise self.err("points is the part's marks (a number); give data points as "
+                           "data = [[x1, x2], ...]", (*path, "points"))
+        if "data" in params:  # a task's data points (decision-boundary declares them)
+            params["data"] = self.data_points(params["data"], (*path, "data"))
         if points is not None and not (math.isfinite(points) and 0 <= points <= 1000):
             raise self.err("points must be a number between 0 and 1000", (*path, "points"))
         return Part(
@@ -549,18 +548,14 @@ class _Loader:
         )
 
 
-    def data_points(self, value: list, task: str, path: tuple) -> tuple[tuple[Fraction, ...], ...]:
-        """``points = [[0, 0], [1, 1]]`` on a decision-boundary part: the exercise's data points
+    def data_points(self, value: list, path: tuple) -> tuple[tuple[Fraction, ...], ...]:
+        """``data = [[0, 0], [1, 1]]`` on a decision-boundary part: the exercise's data points
         (exact, from the digits as written), marked in its figure."""
-        if task not in DATA_POINT_TASKS:
-            raise self.err("points must be a number (the marks); a list of data points "
-                           "[[x1, x2], ...] is read only by " + ", ".join(DATA_POINT_TASKS)
-                           + " parts", path)
         if not value or len(value) > MAX_DATA_POINTS or not all(
                 isinstance(q, list) and len(q) == 2 and all(
                     isinstance(c, int | float) and not isinstance(c, bool) and math.isfinite(c)
                     and abs(c) <= 10**6 for c in q) for q in value):
-            raise self.err(f"points must be a list of 1 to {MAX_DATA_POINTS} data points "
+            raise self.err(f"data must be a list of 1 to {MAX_DATA_POINTS} data points "
                            "[x1, x2] of numbers (at most 10^6 in absolute value)", path)
         return tuple(tuple(Fraction(str(c)) for c in q) for q in value)
 

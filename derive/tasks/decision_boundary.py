@@ -45,7 +45,7 @@ DEFAULT_CLASSES = {"negative": "class 1", "positive": "class 2"}
 @task(
     "decision-boundary",
     optional={"of": str, "expr": str, "inputs": list, "output": str, "window": (dict, list),
-              "classes": (dict, list), "threshold": (int, float, str)},
+              "classes": (dict, list), "threshold": (int, float, str), "data": list},
     summary="exact decision regions of a piecewise-linear network of two inputs",
     text={"classes": "class name"},
 )
@@ -54,7 +54,7 @@ def run(ctx: Context) -> Solution:
     classes = class_names(ctx)
     return solve(a, classes, ctx.notation, ctx.stem,
                  [Regions(a, expanded(model, of, set())), Recomputes(net, model, of)],
-                 points=tuple(ctx.params.get("points", ())))
+                 points=tuple(ctx.params.get("data", ())))
 
 
 def analyse(ctx: Context) -> tuple[Analysis, Network, list[tuple[str, sp.Expr]], str]:
