@@ -115,9 +115,11 @@ def test_decimals_print_as_written_and_short_fractions_as_fractions():
     # the sum written as a number times a sum, which SymPy multiplies out, is shown so
     assert latex(parse_expr("0.7978845608*(x + 0.044715*x**3)"), order=order) == \
         "0.7978845608 (x + 0.044715 x^{3})"
-    # a number no literal matches prints exactly, as before
-    assert latex(sp.Rational(8943, 100000) * parse_expr("x"), order=order) == \
-        r"\frac{8943 x}{100000}"
+    # a number no literal matches prints as an exact decimal when it is one (a product of the
+    # sheet's decimals: 2 * 0.044715), else as a fraction
+    assert latex(sp.Rational(8943, 100000) * parse_expr("x"), order=order) == "0.08943 x"
+    assert latex(sp.Rational(8943, 700000) * parse_expr("x"), order=order) == \
+        r"\frac{8943 x}{700000}"
     assert latex(parse_expr("x/10")) == r"\frac{x}{10}"  # no sheet: no decimals
 
 
@@ -208,3 +210,62 @@ def test_figure_labels_keep_the_written_decimal():
     svg, tikz = out["figures/ex1-a.svg"], out["figures/ex1-a.tex"]
     assert ">0.1</tspan>" in svg and "1/10" not in svg
     assert r"LReLU}_{0.1}" in tikz and r"\frac{1}{10}" not in tikz
+
+
+# --- the tanh approximation of GELU: the sheet's decimals survive the tidying -------------------
+def test_factoring_keeps_long_fractions_where_they_stand():
+    from derive.maths.calculus import factor_out
+
+    z, u = sp.symbols("z u", real=True)
+    c = sp.Rational(8943, 200000)  # 0.044715
+    expr = sp.Rational(1, 2) + sp.tanh(u) / 2 + c * z
+    out = factor_out(expr)
+    assert sp.simplify(out - expr) == 0
+    assert c in out.atoms(sp.Rational)  # sp.factor_terms gives (250000 + ... + 89430 z)/500000
+    assert all(n.q < 1000 or n == c for n in out.atoms(sp.Rational))
+    # symbolic factors and short numbers are still pulled out; a long common factor as itself
+    assert factor_out(2 * c * z * u + 2 * c * z) == 2 * c * z * (u + 1)
+    assert factor_out(z * u / 2 + z / 2) == z * (u + 1) / 2
+
+
+def test_a_product_of_written_decimals_prints_as_an_exact_decimal():
+    from derive.maths.display import exact_decimal
+
+    forms = WrittenForms(decimals={sp.Rational(8943, 200000): "0.044715"})
+    product = 3 * sp.Rational(997355701, 1250000000) * sp.Rational(8943, 200000)
+    assert exact_decimal(product) == "0.107032224408516"
+    assert forms.decimal(-product) == "-0.107032224408516"
+    assert forms.decimal(sp.Rational(1, 500000000000000)) is None  # 2e-15: left as a fraction
+    assert forms.decimal(sp.Rational(1, 3)) is None and forms.decimal(sp.Rational(3, 8)) is None
+    assert WrittenForms().decimal(product) is None  # a sheet that writes no decimal
+
+
+def _gelu_tanh():
+    from pathlib import Path
+
+    from derive.sheet.load import load_sheet
+
+    sheet = load_sheet(Path(__file__).parent / "sheets" / "gelu_tanh.toml")
+    return sheet, {r.name: r for r in solve_sheet(sheet)}
+
+
+def test_gelu_tanh_key_lines_keep_the_decimals():
+    """Golden key lines of tests/sheets/gelu_tanh.toml: dGELU/dz and the δ's keep 0.7978845608
+    and 0.044715 (their product as an exact decimal), never a 15-digit fraction; every line is
+    verified."""
+    sheet, results = _gelu_tanh()
+    ex1, ex2 = sheet.exercises
+    one, two = results["1a"].solution, results["2a"].solution
+    for sol in (one, two):
+        assert all(ln.verdict.ok for ln in sol.lines() if ln.check is not None)
+    rows1 = [latex(ln.rhs, order=TermOrder(ex1.names)) for ln in one.lines()]
+    tanh = r"\tanh(0.7978845608 (z + 0.044715 z^{3}))"
+    assert rows1[-1] == (rf"\frac{{1}}{{2}} (1 + {tanh} + z (1 - \tanh^{{2}}(0.7978845608 "
+                         r"(z + 0.044715 z^{3}))) (0.7978845608 + 0.107032224408516 z^{2}))")
+    deltas = {str(ln.lhs): latex(ln.rhs, order=TermOrder(ex2.names)) for ln in two.lines()
+              if ln.lhs is not None and str(ln.lhs).startswith("delta")}
+    assert deltas["delta_z"] == (r"(0.7978845608 + 0.107032224408516 z^{2}) \cdot \delta_{u} "
+                                 r"+ \frac{1}{2} (1 + \tanh(u)) \cdot \delta_{h}")
+    assert deltas["delta_u"] == r"\frac{1}{2} z (1 - \tanh^{2}(u)) \cdot \delta_{h}"
+    for row in rows1 + list(deltas.values()):
+        assert "0000000" not in row

@@ -294,16 +294,42 @@ def simplest_form(expr: sp.Expr) -> tuple[sp.Expr, str] | None:
     size = sp.count_ops(expr)
     if size > SIMPLIFY_MAX_OPS:
         return None
-    candidates = [(sp.factor_terms(expr), "factor out common factors")]
+    candidates = [(factor_out(expr), "factor out common factors")]
     limit = max(2 * size, SIMPLIFY_MAX_OPS)
     expanded = expand_within(expr, limit)
     if expanded is not None and sp.count_ops(expanded) <= limit:
         candidates.insert(0, (expanded, "multiply out and collect"))
-        candidates.insert(1, (sp.factor_terms(expanded), "multiply out, collect, factor out"))
+        candidates.insert(1, (factor_out(expanded), "multiply out, collect, factor out"))
     best = min(candidates, key=lambda c: sp.count_ops(c[0]))
     if sp.count_ops(best[0]) < size and best[0] != expr:
         return best
     return None
+
+
+LONG_NUMBER_DIGITS = 3
+
+
+def long_number(number: sp.Basic) -> bool:
+    """Whether ``number`` is a fraction with a numerator or denominator of more than
+    :data:`LONG_NUMBER_DIGITS` digits: a decimal the sheet writes (``0.044715 = 8943/200000``)
+    or a product of such decimals, not a fraction a teacher would pull out of a sum."""
+    return isinstance(number, sp.Rational) and number.q != 1 and (
+        len(str(abs(number.p))) > LONG_NUMBER_DIGITS or len(str(number.q)) > LONG_NUMBER_DIGITS)
+
+
+def factor_out(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with its common factors pulled out (``factor_terms``), keeping long fractions
+    (:func:`long_number`) where they stand: they are held as opaque symbols while factoring, so
+    only symbolic factors and short numbers are pulled out (``(0.5 + 0.5 tanh u) + 0.044715 z``
+    keeps its decimals, where ``factor_terms`` alone gives ``(250000 + 250000 tanh u + 89430
+    z)/500000``). A long fraction common to every term is still pulled out, as itself."""
+    longs = [a for a in expr.atoms(sp.Rational) if long_number(a)]
+    if not longs:
+        return sp.factor_terms(expr)
+    sizes = sorted({abs(n) for n in longs}, key=sp.default_sort_key)
+    held = {n: sp.Dummy(f"c{i}", positive=True) for i, n in enumerate(sizes)}
+    masked = expr.xreplace({n: sp.sign(n) * held[abs(n)] for n in longs})
+    return sp.factor_terms(masked).xreplace({d: n for n, d in held.items()})
 
 
 def expand_within(expr: sp.Expr, max_ops: int) -> sp.Expr | None:

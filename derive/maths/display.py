@@ -75,6 +75,29 @@ quarters, eighths: ``0.5`` -> ½, ``0.25`` -> ¼, ``1.5`` -> 3/2); any other pri
 (``0.1``, ``0.05``, ``0.044715``)."""
 
 
+EXACT_DECIMAL_DIGITS = 16
+
+
+def exact_decimal(number: sp.Rational) -> str | None:
+    """``number > 0`` as an exact decimal (``"0.107032224408516"``) when its denominator is a
+    product of 2s and 5s above 1000 (a product of written decimals, not a fraction a sheet would
+    write), it has at most :data:`EXACT_DECIMAL_DIGITS` decimal places and it is at least 0.001;
+    else None."""
+    q, places2, places5 = number.q, 0, 0
+    if q <= 1000 or number < sp.Rational(1, 1000):  # 2e-15 is no number a reader checks
+        return None
+    while q % 2 == 0:
+        q, places2 = q // 2, places2 + 1
+    while q % 5 == 0:
+        q, places5 = q // 5, places5 + 1
+    places = max(places2, places5)
+    if q != 1 or places > EXACT_DECIMAL_DIGITS:
+        return None
+    scaled = number.p * 10**places // number.q
+    whole, frac = divmod(scaled, 10**places)
+    return f"{whole}.{frac:0{places}d}".rstrip("0")
+
+
 @dataclass(frozen=True)
 class WrittenForms:
     """How a sheet writes its formulas, recorded by the parser (:func:`derive.sheet.parse.
@@ -113,11 +136,14 @@ class WrittenForms:
 
     def decimal(self, number: sp.Basic) -> str | None:
         """The text of ``number`` as the sheet writes it (``-0.044715`` for ``-8943/200000``), or
-        None: not a decimal the sheet writes, or a short fraction (:data:`SHORT_DENOMINATORS`)."""
+        None: a short fraction (:data:`SHORT_DENOMINATORS`), a sheet that writes no decimal, or
+        a number that is neither written nor an exact decimal of a sheet that writes decimals
+        (:func:`exact_decimal`: ``3 · 0.7978845608 · 0.044715`` prints ``0.107032224408516``,
+        not ``26758056102129/250000000000000``)."""
         if not self.decimals or not isinstance(number, sp.Rational) or number.q == 1 \
                 or number.q in SHORT_DENOMINATORS:
             return None
-        text = self.decimals.get(abs(number))
+        text = self.decimals.get(abs(number)) or exact_decimal(abs(number))
         if text is None:
             return None
         return "-" + text if number < 0 else text
