@@ -270,3 +270,20 @@ def test_no_tidying_line_prints_like_the_line_before(text, wrt):
     shown = [latex(ln.rhs) for ln in d.lines if ln.relation == "="]
     assert all(a != b for a, b in zip(shown, shown[1:], strict=False)), shown
     assert sp.simplify(d.answer - sp.diff(expr, var)) == 0
+
+
+def test_softmax_of_composite_scores_is_the_chain_rule_through_each_score():
+    """softmax(k, a_1(x), ..., a_n(x)): no fallback to sympy.diff; the line names the chain rule
+    and softmax's partials, and the derivation is verified."""
+    from derive.maths.functions import softmax
+
+    e = softmax(1, w * x, 2 * x, y)
+    root = differentiate(e, x)
+    assert root.rule == "partials" and [s.expr for s in root.substeps] == [w * x, 2 * x]
+    assert sp.simplify(root.result - sp.diff(e, x).doit()) == 0
+    d = derivation(e, x, detail="standard")
+    first = plain(d.lines[0].rule)
+    assert first.startswith("chain rule; ") and "softmax" in first and "sympy.diff" not in first
+    assert calculus.FALLBACK_FORMULA not in [plain(r) for r in d.rules]
+    assert sp.simplify(d.answer - sp.diff(e, x).doit()) == 0
+    assert local_derivative(e, x).rules[0] == "chain rule"

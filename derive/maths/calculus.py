@@ -34,7 +34,8 @@ class Step:
     """One rule application: ``d(expr)/d(var) = result``."""
 
     rule: str  # "constant", "variable", "sum", "constant multiple", "product", "quotient",
-    # "power", "exponential", "chain", "elementary", "max", "logarithmic", "sympy.diff"
+    # "power", "exponential", "chain", "elementary", "max", "logarithmic", "partials" (a
+    # function of several arguments that contain the variable: softmax), "sympy.diff"
     expr: sp.Expr
     var: sp.Symbol
     result: sp.Expr
@@ -123,7 +124,24 @@ def _diff(expr: sp.Expr, var: sp.Symbol, namer: Namer) -> Step:
         j = sp.Integer(expr.args.index(var))
         return Step("elementary", expr, var, partial(expr.args[0], j, *expr.args[1:]),
                     formula=formula)
+    if type(expr) in PARTIALS and not expr.args[0].has(var):
+        return _diff_partials(expr, var, namer)
     return Step("sympy.diff", expr, var, sp.diff(expr, var), formula=FALLBACK_FORMULA)
+
+
+def _diff_partials(expr: sp.Expr, var: sp.Symbol, namer: Namer) -> Step:
+    """f(k, a_1, ..., a_n) of arguments that depend on ``var`` (softmax of composite scores):
+    the chain rule through each argument, sum_j ∂f/∂a_j · a_j' over the a_j that contain var,
+    each ∂f/∂a_j by the function's partial (``softmax_k (δ_kj - softmax_j)``)."""
+    partial, formula = PARTIALS[type(expr)]
+    k, args = expr.args[0], expr.args[1:]
+    terms, subs = [], []
+    for j, a in enumerate(args, start=1):
+        if a.has(var):
+            inner = _diff(a, var, namer)
+            terms.append(partial(k, sp.Integer(j), *args) * inner.result)
+            subs.append(inner)
+    return Step("partials", expr, var, sp.Add(*terms), tuple(subs), formula=formula)
 
 
 def _linear_coefficient(expr: sp.Expr, var: sp.Symbol) -> sp.Expr | None:
@@ -393,6 +411,7 @@ RULE_TEXT = {
     "product": "product rule",
     "quotient": "quotient rule",
     "chain": "chain rule",
+    "partials": "chain rule",
     "max": "max rule",
 }
 
@@ -636,6 +655,14 @@ def _expand(step: Step, hold: Callable[[Step], sp.Symbol], used: list[Inline],
         return sp.Add(Dot(hf, hold(f)), Dot(hg, hold(g)), evaluate=False)
     if r == "logarithmic":
         return hold(subs[0])
+    if r == "partials":  # the chain rule through each argument that contains the variable
+        used.append(step.formula)
+        partial = PARTIALS[type(step.expr)][0]
+        k, args = step.expr.args[0], step.expr.args[1:]
+        out = iter(subs)
+        terms = [Dot(partial(k, sp.Integer(j), *args), hold(next(out)))
+                 for j, a in enumerate(args, start=1) if a.has(step.var)]
+        return sp.Add(*terms, evaluate=False) if len(terms) > 1 else terms[0]
     raise AssertionError(f"unknown rule {r}")  # pragma: no cover
 
 
