@@ -5,9 +5,10 @@
 answer key of one sheet's variants to ``<out>/<sheet id>-key/``: ``answer-key.json`` (always:
 each variant's drawn values, rejected draws and answers, each answer exact, rounded as the sheets
 show it, and to 15 significant digits as a learning platform takes it), ``answer-key.md`` and
-``answer-key.tex`` (a table, one row per variant, for the formats chosen; when the variants
-have no numeric answers, as decision-boundary exercises, a sentence naming the parts graded from
-each variant's worked solution, before the table of drawn values); the pipeline adds
+``answer-key.tex`` (a table, one row per variant, its numbers as math, for the formats chosen;
+when the variants have no numeric answers, as decision-boundary exercises, a sentence naming the
+parts graded from each variant's worked solution, before the table of drawn values); the
+pipeline adds
 the files of the formats that collect a set of documents (``moodle``: every variant's questions
 in one file).
 :func:`stress` draws many variants of a sheet and tabulates how often each rejection reason
@@ -156,9 +157,12 @@ def key_files(base: Sheet, variants: Sequence[tuple[Sheet, list[PartResult]]], s
 
 
 def _md_table(head: list[str], rows: list[list[str]]) -> str:
+    """A Markdown table: the variant's id, then its numbers as math (``$-0.1151$``: a minus
+    sign, not a hyphen), as the TeX table prints them."""
     out = ["| " + " | ".join(to_md(h) for h in head) + " |",
            "|" + "---|" * len(head)]
-    out += ["| " + " | ".join(to_md(c) for c in row) + " |" for row in rows]
+    out += ["| " + " | ".join([to_md(row[0]), *[to_md(f"${c}$") for c in row[1:]]]) + " |"
+            for row in rows]
     return "\n".join(out)
 
 
