@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import need_tool
 
 from derive.pipeline import derive_files
 from derive.render.figures.draw import draw
@@ -146,3 +148,25 @@ def test_data_points_are_marked_inside_the_window(derived):
     assert all(lo.x <= q.x <= hi.x and lo.y <= q.y <= hi.y for q in plot.points)
     svg = draw(model).svg
     assert svg.count("<circle") == 5  # four points and the legend's mark
+
+
+# --- PDF: no line of any sheet runs past the text block -------------------------------------------
+@pytest.mark.slow  # one pdflatex run per sheet: about a minute (CI runs -m slow)
+@pytest.mark.tex
+@pytest.mark.parametrize("path", SHEETS, ids=[p.stem for p in SHEETS])
+def test_no_line_runs_past_the_page(path, tmp_path):
+    """Every test sheet's standalone solutions compile with no overfull line: long formulas
+    break (a rational coefficient before a sum included), long rules wrap."""
+    need_tool("pdflatex", "DERIVE_REQUIRE_TEX")
+    sheet = load_sheet(str(path))
+    _, files = derive_files(sheet, ("tex",))
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    proc = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
+                           "-no-shell-escape", "solutions.tex"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    log = (tmp_path / "solutions.log").read_text(encoding="utf-8", errors="replace")
+    assert proc.returncode == 0, "\n".join(log.splitlines()[-30:])
+    overfull = [float(x) for x in re.findall(r"Overfull \\hbox \(([\d.]+)pt too wide\)", log)]
+    assert all(x <= 1.0 for x in overfull), overfull

@@ -242,6 +242,21 @@ def test_a_sum_of_long_products_breaks_inside_its_terms():
     assert re.sub(r"\\[bB]ig[lr]|\s+", "", joined) == re.sub(r"\s+", "", printer.doprint(expr))
 
 
+def test_a_rational_coefficient_before_a_long_sum_breaks_inside_the_sum():
+    """GELU's derivative, 1/2 x (1 + erf(u) + ...): a fraction in front used to keep the whole
+    product on one line (36pt into the margin); now the sum inside breaks, the 1/2 stays first."""
+    printer = SheetPrinter(None, ORDER)
+    expr = parse_expr("x*(1 + erf(sqrt(2)*(w*x + b)/2) + sqrt(2)*(w*x + b)*exp(-(w*x + b)**2/2)"
+                      "/sqrt(pi))/2")
+    assert width(printer.doprint(expr)) > 20
+    lines = break_expr(expr, printer, 16, 14)
+    assert len(lines) > 1 and all(width(ln) <= 16 for ln in lines), lines
+    assert lines[0].startswith(r"\frac{1}{2} x")
+    joined = " ".join(re.sub(r"^(\\quad )*\{\}", "", ln) for ln in lines)
+    assert re.sub(r"\\[bB]ig[lr]|\\left|\\right|\s+", "", joined) == \
+        re.sub(r"\\left|\\right|\s+", "", printer.doprint(expr))
+
+
 def test_short_expressions_stay_on_one_line():
     printer = SheetPrinter(None, ORDER)
     assert break_expr(parse_expr("tanh(y - t)"), printer, 30, 30) == [r"\tanh(y - t)"]

@@ -230,11 +230,13 @@ class SheetPrinter(LatexPrinter):
             return [(r"\cdot" if i else "", a, self._dot_parens(a, i))
                     for i, a in enumerate(expr.factors())]
         if isinstance(expr, sp.Mul) and not expr.could_extract_minus_sign():
-            numer, denom = sp.fraction(expr, exact=True)
-            if denom != 1:
-                return None
             factors = self.ordered_factors(expr)
             if any(f.is_Number for f in factors[1:]):
+                return None
+            # a fraction does not split, but a rational coefficient in front of the factors
+            # does: 1/2 x (1 + erf(u) + ...) breaks inside its sum like x (1 + erf(u) + ...)
+            rest = factors[1:] if factors[0].is_Rational else factors
+            if sp.fraction(sp.Mul(*rest), exact=True)[1] != 1:
                 return None
             n = len(factors)
             return [("", f, self._needs_mul_brackets(f, first=i == 0, last=i == n - 1))
