@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import sympy as sp
+from sympy.core.mul import _keep_coeff
 
 from derive.errors import InputError
 from derive.maths import trees
@@ -323,6 +324,24 @@ def monomials(graph: Graph) -> dict[sp.Symbol, sp.Expr]:
         ):
             out[graph.sym(n)] = e
     return out
+
+
+def factor_terms(graph: Graph, expr: sp.Expr) -> sp.Expr:
+    """``sympy.factor_terms(expr)`` (default options), the same expression, with the factors
+    of a product memoized in ``graph.memo``: the closed gradients of one layer share their
+    δ's closed form, which SymPy would factor once per gradient. SymPy factors a product as
+    the content of its primitive part times the product of its factors, each factored
+    (``factor_terms``' inner ``do``): this does the same, one factor at a time, and calls
+    ``sympy.factor_terms`` on everything else."""
+    memo = graph.memo.setdefault("factor_terms", {})
+    if isinstance(expr, sp.Mul):
+        content, primitive = expr.as_content_primitive()
+        if primitive.is_Mul:
+            return _keep_coeff(content, primitive.func(
+                *[factor_terms(graph, a) for a in primitive.args]))
+    if expr not in memo:
+        memo[expr] = sp.factor_terms(expr)
+    return memo[expr]
 
 
 # --- sympy.diff of the substituted loss: the other side of the gradients' claims -----------------

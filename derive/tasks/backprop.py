@@ -43,6 +43,7 @@ from derive.maths.backprop import (
     Edge,
     backward,
     closed_forms,
+    factor_terms,
     monomials,
     select,
     substituted,
@@ -509,7 +510,7 @@ def _gradient_lines(bp: BackwardPass, gr, closed: Mapping[str, Closed], notes, s
     mono = {m: e for m, e in monomials(g).items()  # never the target: dE/dh1 is about h1
             if m in c.value.free_symbols and m != w}
     named = _Named(g, sheet.standard)
-    answer = named(sp.factor_terms(c.value.xreplace(mono)))
+    answer = named(factor_terms(g, c.value.xreplace(mono)))
     names = named.note(c.value, sheet)  # σ(z) written as its node's name, said once
     why: list[Annotation] = [prose("substitute ", sheet.names(used))] if used else []
     if used and trees.size(c.shown) <= SHOWN_PRODUCT:  # short enough to show factor by factor
