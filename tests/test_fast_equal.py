@@ -33,3 +33,56 @@ def test_memoized_factor_terms_is_sympys_factor_terms_on_products_with_content()
                  -(x + 1) * (y - 1), x * (y + t), 2 * x + 4 * y, sp.exp(-(2 * x + 2)) * 3,
                  sp.Float(2.5) * (2 * x + 4)):
         assert sp.srepr(backprop.factor_terms(g, expr)) == sp.srepr(sp.factor_terms(expr)), expr
+
+
+def _random_relu_net(seed: int, widths=(2, 6, 5, 1), kinds=("relu",)):
+    """y of a random ReLU-style network as one uncollected SymPy formula over x1, x2."""
+    import random
+    from fractions import Fraction
+
+    from derive.maths.functions import BY_NAME
+
+    rng = random.Random(seed)
+    xs = sp.symbols("x1 x2", real=True)
+    layer = list(xs)
+    for width in widths[1:-1]:
+        layer = [BY_NAME[rng.choice(kinds)].cls(sp.Add(*(
+            sp.Rational(Fraction(rng.randint(-16, 16), 4)) * u for u in layer),
+            sp.Rational(rng.randint(-8, 8), 2))) for _ in range(width)]
+    return sp.Add(*(sp.Rational(rng.randint(-8, 8), 3) * u for u in layer)), xs
+
+
+def _plain_floats(expr, symbols):
+    """The regions check's float function as it was before calls were hoisted."""
+    from derive.maths.functions import BY_CLASS, CUSTOM_FUNCTIONS
+
+    names = {}
+    for cls in {type(e) for e in sp.preorder_traversal(expr) if isinstance(e, CUSTOM_FUNCTIONS)}:
+        fn = BY_CLASS[cls]
+        args = sp.symbols(f"u0:{fn.nargs}", real=True)
+        names[cls.__name__] = sp.lambdify(args, fn.elementary(*args), modules="math")
+    return sp.lambdify(symbols, expr, modules=[names, "math"])
+
+
+def test_hoisted_float_formula_gives_the_same_floats_as_the_inline_one():
+    import random
+
+    from derive.verify import regions
+
+    for seed, kinds in ((0, ("relu",)), (1, ("relu",)), (2, ("relu", "softplus")),
+                        (3, ("relu", "sigmoid"))):
+        expr, xs = _random_relu_net(seed, kinds=kinds)
+        assert regions._repeated_calls(expr)  # first-layer units are read by every next unit
+        fast, plain = regions._floats(expr, xs), _plain_floats(expr, xs)
+        rng = random.Random(seed)
+        for _ in range(2000):
+            p = (rng.uniform(-30, 30), rng.uniform(-30, 30))
+            assert _outcome(fast, p) == _outcome(plain, p), (seed, p)
+
+
+def _outcome(f, p):
+    """f(*p), or the type of the error it raised (softplus overflows far out)."""
+    try:
+        return f(*p)
+    except ArithmeticError as e:
+        return type(e)

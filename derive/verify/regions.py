@@ -13,6 +13,7 @@ import random
 from fractions import Fraction
 
 import sympy as sp
+from sympy.printing.pycode import PythonCodePrinter
 
 from derive.errors import VerificationFailure
 from derive.maths.functions import BY_CLASS, CUSTOM_FUNCTIONS
@@ -213,13 +214,69 @@ class _Members:
 def _floats(expr: sp.Expr, symbols):
     """``expr`` as a function of floats, each of derive's activations evaluated by its
     elementary form (as :func:`derive.maths.functions.to_elementary` would rewrite it), compiled
-    once per activation rather than rewritten into the whole expression."""
+    once per activation rather than rewritten into the whole expression. Each activation call
+    that occurs more than once in ``expr`` (a first-layer unit read by every unit of the next
+    layer) is computed once per point, into a local variable (:class:`_Hoisting`): the same
+    code text, the same float operations in the same order, so the same floats as the inline
+    calls."""
     names = {}
     for cls in {type(e) for e in sp.preorder_traversal(expr) if isinstance(e, CUSTOM_FUNCTIONS)}:
         fn = BY_CLASS[cls]
         args = sp.symbols(f"u0:{fn.nargs}", real=True)
         names[cls.__name__] = sp.lambdify(args, fn.elementary(*args), modules="math")
-    return sp.lambdify(symbols, expr, modules=[names, "math"])
+    hoisted = {} if expr.has(sp.Piecewise) else _repeated_calls(expr)  # never out of a branch
+    printer = _Hoisting({"fully_qualified_modules": False, "inline": True,
+                         "allow_unknown_functions": True,
+                         "user_functions": {k: k for k in names}}, hoisted)
+    cses = [(sp.Symbol(name), node) for node, name in hoisted.items()]
+    return sp.lambdify(symbols, expr, modules=[names, "math"], printer=printer,
+                       cse=lambda e: (cses, e))
+
+
+def _repeated_calls(expr: sp.Expr) -> dict[sp.Expr, str]:
+    """The activation calls that occur more than once in ``expr``, inner before outer (each
+    after every call inside it), each with a variable name no symbol of ``expr`` has."""
+    seen: dict[sp.Expr, int] = {}
+
+    def visit(e: sp.Expr) -> None:
+        if isinstance(e, CUSTOM_FUNCTIONS) and e in seen:
+            seen[e] += 1  # its calls inside were counted the first time
+            return
+        for a in e.args:
+            visit(a)
+        if isinstance(e, CUSTOM_FUNCTIONS):
+            seen[e] = 1
+
+    visit(expr)
+    taken = {s.name for s in expr.free_symbols}
+    out, k = {}, 0
+    for node, count in seen.items():  # insertion order: each after the calls inside it
+        if count > 1:
+            while f"_h{k}" in taken:
+                k += 1
+            out[node] = f"_h{k}"
+            k += 1
+    return out
+
+
+class _Hoisting(PythonCodePrinter):
+    """The printer lambdify uses for math-module code, except that a call in ``hoisted`` nested
+    inside the expression being printed is printed as its variable's name. The expression's
+    terms are ordered by the SymPy nodes (never by the printed text), so everything else is
+    printed as before."""
+
+    def __init__(self, settings: dict, hoisted: dict[sp.Expr, str]) -> None:
+        super().__init__(settings)
+        self.hoisted, self.depth = hoisted, 0
+
+    def _print(self, expr, **kwargs) -> str:
+        if self.depth and expr in self.hoisted:
+            return self.hoisted[expr]
+        self.depth += 1
+        try:
+            return super()._print(expr, **kwargs)
+        finally:
+            self.depth -= 1
 
 
 def _open_box(box: tuple, r: Fraction) -> tuple[float, ...]:
