@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import weakref
 
 import sympy as sp
 from sympy.core.function import AppliedUndef
@@ -181,6 +182,10 @@ def sympy_str(expr: sp.Basic, order: TermOrder | None = None) -> str:
     decimal the sheet writes stays that decimal, read back exactly) and by SymPy."""
     order = order or TermOrder()
     return SheetStrPrinter(order).doprint(order.orient(expr))
+
+
+_PRINTED: weakref.WeakKeyDictionary[TermOrder, dict] = weakref.WeakKeyDictionary()
+# strings of conditions printed, per term order (see SheetPrinter._printed)
 
 
 class SheetPrinter(LatexPrinter):
@@ -392,7 +397,20 @@ class SheetPrinter(LatexPrinter):
         return self._pow(tex, exp)
 
     def _print_Conditions(self, expr):
-        return r",\ ".join(self._print(a) for a in expr.args)
+        """The conditions joined by commas; each condition printed once per configuration of
+        printer (:meth:`_printed`): the regions of a network share their sides."""
+        return r",\ ".join(self._printed(a) for a in expr.args)
+
+    def _printed(self, expr: sp.Basic) -> str:
+        """``self._print(expr)``, remembered for the printers with this printer's term order
+        (the same object), settings, notation and factor order: ``_print`` reads nothing
+        else, so a remembered string is the string it would print."""
+        key = (repr(sorted(self._settings.items())), repr(sorted(self.fn.items())),
+               self.sheet_factors, expr)
+        memo = _PRINTED.setdefault(self.term_order, {})
+        if key not in memo:
+            memo[key] = self._print(expr)
+        return memo[key]
 
     def _print_SetOf(self, expr):  # plain braces: running text may break inside them
         return r" \cup ".join(r"\{" + self._print(a) + r"\}" for a in expr.args)
