@@ -269,3 +269,7 @@ def test_gelu_tanh_key_lines_keep_the_decimals():
     assert deltas["delta_u"] == r"\frac{1}{2} z (1 - \tanh^{2}(u)) \cdot \delta_{h}"
     for row in rows1 + list(deltas.values()):
         assert "0000000" not in row
+    # the gradients too: their common factors come out without clearing the decimals
+    answer = latex(two.answers["b"], order=TermOrder(ex2.names))
+    assert answer == (r"\frac{1}{2} v (y - t) (1 + z (1 - \tanh^{2}(u)) (0.7978845608 + "
+                      r"0.107032224408516 z^{2}) + \tanh(u))")

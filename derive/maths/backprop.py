@@ -35,7 +35,7 @@ from sympy.core.mul import _keep_coeff
 
 from derive.errors import InputError
 from derive.maths import trees
-from derive.maths.calculus import Local, local_derivative, named_rewrites
+from derive.maths.calculus import Local, factor_out, local_derivative, long_number, named_rewrites
 from derive.maths.display import Dot, TermOrder
 from derive.maths.functions import symbol
 from derive.maths.graph import Graph
@@ -332,8 +332,14 @@ def factor_terms(graph: Graph, expr: sp.Expr) -> sp.Expr:
     δ's closed form, which SymPy would factor once per gradient. SymPy factors a product as
     the content of its primitive part times the product of its factors, each factored
     (``factor_terms``' inner ``do``): this does the same, one factor at a time, and calls
-    ``sympy.factor_terms`` on everything else."""
+    ``sympy.factor_terms`` on everything else. An expression with the sheet's long decimals
+    (0.044715) is factored by :func:`~derive.maths.calculus.factor_out`, which keeps them where
+    they stand instead of clearing them into one 15-digit denominator."""
     memo = graph.memo.setdefault("factor_terms", {})
+    if any(long_number(a) for a in expr.atoms(sp.Rational)):
+        if expr not in memo:
+            memo[expr] = factor_out(expr)
+        return memo[expr]
     if isinstance(expr, sp.Mul):
         content, primitive = expr.as_content_primitive()
         if primitive.is_Mul:
