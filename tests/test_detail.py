@@ -254,6 +254,9 @@ def test_softmax_cross_entropy_gives_p_minus_t():
     assert markup(last.rule) == "$t_{1} + t_{2} + t_{3} = 1$" and last.verdict.ok
     assert not any(ln.rhs.has(sp.exp) for ln in sol.lines()[4:])  # e^{z_i}/S written as p_i
     assert "given t1 + t2 + t3 = 1" in " ".join(v.what for v in sol.verdicts)
+    # delta_p1 takes one term of the sum E = -(t1 log p1 + ...): the label says so
+    delta_p1 = next(ln for ln in sol.lines() if str(ln.lhs) == "delta_p1")
+    assert markup(delta_p1.rule) == "sum rule; constant factor rule; $(\\log u)' = 1/u$"
 
 
 def test_rnn_deltas_are_stated_through_the_hidden_states():

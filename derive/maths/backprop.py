@@ -170,10 +170,19 @@ def backward(graph: Graph, loss: str, wrt: Sequence[str], order: TermOrder | Non
 
     def local(k: str, var: str) -> Local:
         expr, v = g.exprs[k], g.sym(var)
+        dropped = False
         if isinstance(expr, sp.Add):  # only the terms that contain var: linear in the edges
-            expr = sp.Add(*(t for t in expr.args if t.has(v)))
+            kept = [t for t in expr.args if t.has(v)]
+            dropped = len(kept) < len(expr.args)
+            expr = sp.Add(*kept)
         loc = local_derivative(expr, v, reserved=reserved, order=order)
-        return loc if loc.rules else Local(loc.result, ("linearity",), loc.lines)
+        if not loc.rules:
+            return Local(loc.result, ("linearity",), loc.lines)
+        if dropped and loc.result.has(v) and "sum rule" not in loc.rules:
+            # a nonlinear term of a sum: the other terms' derivatives are 0 (a linear one says
+            # "linear in v", which covers them)
+            return dataclasses.replace(loc, rules=("sum rule", *loc.rules))
+        return loc
 
     folded: dict[str, str] = {}
     for a in g.order:
