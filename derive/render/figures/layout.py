@@ -379,26 +379,34 @@ def _decorations(g: _Graph, at, polylines, clear: float = 0.0, crowded: list[str
     segments = [(a, b) for pl in polylines for a, b in pairwise(pl)]
     out: list[tuple[str, Label, tuple[float, float]]] = []
     placed: list[Box] = []
+
+    def spot(sid: str, candidates: list[tuple[float, float]], w: float, h: float):
+        """The first free candidate that fewest edges cross (else the first, ``sid`` crowded);
+        its box is taken."""
+        best = None
+        for k, xy in enumerate(candidates):
+            box = _box(*xy, w, h)
+            if any(_boxes_overlap(box, o, 0.02 + clear) for o in placed) or any(
+                    _boxes_overlap(box, o) for o in nodes):
+                continue
+            hits = sum(1 for a, b in segments if _segment_hits_box(a, b, box))
+            if best is None or (hits, k) < best[0]:
+                best = ((hits, k), xy, box)
+        if best is None:
+            best = (None, candidates[0], _box(*candidates[0], w, h))
+            if crowded is not None:
+                crowded.append(sid)
+        placed.append(best[2])
+        return best[1]
+
     for s in g.specs.values():
         x, y = at[s.id]
         if s.left:  # on the left, level with the node or a little above or below
             block = Label((), *_stack_size(s.left))
             cx = x - s.width / 2 - LEFT - block.width / 2
-            best = None
-            for k, cy in enumerate((y, y + 0.2, y - 0.2, y + 0.4, y - 0.4)):
-                box = _box(cx, cy, block.width, block.height)
-                if any(_boxes_overlap(box, o, 0.02 + clear) for o in placed) or any(
-                        _boxes_overlap(box, o) for o in nodes):
-                    continue
-                hits = sum(1 for a, b in segments if _segment_hits_box(a, b, box))
-                if best is None or (hits, k) < best[0]:
-                    best = ((hits, k), cy, box)
-            if best is None:
-                best = (None, y, _box(cx, y, block.width, block.height))
-                if crowded is not None:
-                    crowded.append(s.id)
-            placed.append(best[2])
-            top = best[1] + block.height / 2
+            _, cy = spot(s.id, [(cx, y + d) for d in (0, 0.2, -0.2, 0.4, -0.4)],
+                         block.width, block.height)
+            top = cy + block.height / 2
             for member in s.left:
                 out.append((s.id, member, (cx, top - member.height / 2)))
                 top -= member.height + STACK
@@ -415,25 +423,12 @@ def _decorations(g: _Graph, at, polylines, clear: float = 0.0, crowded: list[str
                           (x + side + 0.25, y + dy / 2), (x - side - 0.25, y + dy / 2)]
             if clear:
                 candidates[1:1] = [(x, y + dy + sign * 0.25 * k) for k in (1, 2, 3)]
-            best = None
-            for k, xy in enumerate(candidates):
-                box = _box(*xy, lab.width, lab.height)
-                if any(_boxes_overlap(box, o, 0.02 + clear) for o in placed) or any(
-                        _boxes_overlap(box, o) for o in nodes):
-                    continue
-                hits = sum(1 for a, b in segments if _segment_hits_box(a, b, box))
-                if best is None or (hits, k) < best[0]:
-                    best = ((hits, k), xy, box)
-            if best is None:
-                best = (None, candidates[0], _box(*candidates[0], lab.width, lab.height))
-                if crowded is not None:
-                    crowded.append(s.id)
-            placed.append(best[2])
+            xy = spot(s.id, candidates, lab.width, lab.height)
             if len(stack) == 1:
-                out.append((s.id, lab, best[1]))
+                out.append((s.id, lab, xy))
                 continue
             # the stack's labels, centred on the block's centre, the first nearest the node
-            cx, cy = best[1]
+            cx, cy = xy
             edge = cy - sign * lab.height / 2
             for member in stack:
                 out.append((s.id, member, (cx, edge + sign * member.height / 2)))
